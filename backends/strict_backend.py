@@ -1,0 +1,26 @@
+"""array-api-strict: the standard and nothing else; its fake devices catch arrays
+created on the wrong device the way a GPU would."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend
+
+
+class ArrayApiStrictBackend(Backend):
+    name = "array_api_strict"
+
+    def __init__(self, device=None):
+        super().__init__(device)
+        import array_api_strict as xp
+
+        self.xp = xp
+        if device is None:
+            device = xp.Device("CPU_DEVICE")
+        elif isinstance(device, str):
+            device = xp.Device(device)
+        self.device = device
+        self._cpu = xp.Device("CPU_DEVICE")
+
+    def to_numpy(self, x):
+        return np.from_dlpack(x.to_device(self._cpu)).copy()

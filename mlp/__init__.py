@@ -1,0 +1,18 @@
+"""mlp: multi-layer perceptrons on any array-API backend (NumPy, CuPy, PyTorch, JAX, ...)."""
+from . import backends
+from .activations import (GELU, Identity, LeakyReLU, GeneralizedReLU, NotDifferentiableError, ReLU, Sigmoid,
+                          Sign, Softmax, Softplus, Step, Tanh, get_activation)
+from .layers import Dense, Layer, Maxout
+from .losses import (BinaryCrossEntropy, CrossEntropy, Hinge, KLDivergence, Loss, PerceptronCriterion,
+                     SquaredError, get_loss)
+from .model import MLP, Sequential, value_and_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "backends", "MLP", "Sequential", "value_and_grad", "Layer", "Dense", "Maxout",
+    "Identity", "Sign", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GeneralizedReLU", "Softplus",
+    "Softmax", "GELU", "get_activation", "NotDifferentiableError",
+    "Loss", "SquaredError", "BinaryCrossEntropy", "CrossEntropy", "KLDivergence", "PerceptronCriterion",
+    "Hinge", "get_loss",
+]

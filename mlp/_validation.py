@@ -1,0 +1,82 @@
+"""Input checks shared by every public entry point: clear errors, never silent NaNs."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from array_api_compat import array_namespace, is_numpy_array
+
+from . import backends as _backends
+
+
+def check_positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
+    return int(value)
+
+
+def check_positive_float(value, name, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}; got {value}")
+    return value
+
+
+def check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
+    return value
+
+
+def _is_array(x):
+    try:
+        array_namespace(x)
+        return True
+    except TypeError:
+        return False
+
+
+def to_backend(x, backend, name):
+    """`x` as an array of `backend`: host data (NumPy arrays, lists) is copied over;
+    an array of another backend or device is an error, never a silent copy."""
+    if _is_array(x) and not is_numpy_array(x):
+        if not backend.owns(x):
+            other = _backends.infer(x)
+            raise TypeError(
+                f"{name} is an array of backend {other.name!r} on device {other.device}, but the model "
+                f"lives on backend {backend.name!r} on device {backend.device}; move it with "
+                f"mlp.backends.get({backend.name!r}).asarray(...) or pass host (NumPy) data"
+            )
+        return x
+    if not is_numpy_array(x):
+        try:
+            x = np.asarray(x)
+        except Exception as exc:
+            raise TypeError(f"{name} must be an array; got {type(x).__name__} ({exc})") from None
+    if x.dtype == object:
+        raise TypeError(f"{name} must hold numbers; got dtype object")
+    return backend.asarray(x)
+
+
+def check_X(X, backend, dtype, n_features=None, name="X"):
+    """A 2-D finite floating array of `backend`/`dtype` with `n_features` columns."""
+    X = to_backend(X, backend, name)
+    xp = backend.xp
+    if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral")):
+        raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got {X.ndim}-D shape {tuple(X.shape)}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample; got shape {tuple(X.shape)}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"{name} must have {n_features} features (columns) for this model; got {X.shape[1]}")
+    if X.dtype != dtype:
+        X = xp.astype(X, dtype)
+    if not bool(xp.all(xp.isfinite(X))):
+        raise ValueError(f"{name} must be finite; it holds NaN or infinity")
+    return X

@@ -1,0 +1,227 @@
+"""Activations θ: elementwise (and softmax, a vector activation), forward and backward.
+
+Each activation is a parameter-free layer: ``forward`` computes x' = θ(s) and keeps
+what ``backward`` needs; ``backward(δ)`` returns δ · θ'(s) (for softmax, the
+Jacobian-vector product). ``apply(s)`` is the bare function.
+"""
+from __future__ import annotations
+
+import math
+
+from array_api_compat import array_namespace
+
+from .layers import Layer
+
+__all__ = [
+    "Activation", "Identity", "Sign", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
+    "GeneralizedReLU", "Softplus", "Softmax", "GELU", "ACTIVATIONS", "get_activation",
+    "NotDifferentiableError",
+]
+
+
+class NotDifferentiableError(TypeError):
+    """Backward through an activation with no useful derivative (sign, step)."""
+
+
+class Activation(Layer):
+    name = "?"
+
+    def forward(self, params, x, training=True):
+        y = self.apply(x)
+        if training:
+            self._s, self._y = x, y
+        return y
+
+    def backward(self, params, delta, need_input_grad=True):
+        dx = self.derivative_times(delta, self._s, self._y)
+        self._s = self._y = None
+        return dx, []
+
+    def apply(self, s):
+        raise NotImplementedError
+
+    def derivative_times(self, delta, s, y):
+        """δ · θ'(s), given the input s and output y of the forward pass."""
+        raise NotImplementedError
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def apply(self, s):
+        return s
+
+    def derivative_times(self, delta, s, y):
+        return delta
+
+
+class Sign(Activation):
+    """sign(s) in {-1, 0, +1}: the perceptron's output. Forward only."""
+
+    name = "sign"
+
+    def apply(self, s):
+        return array_namespace(s).sign(s)
+
+    def derivative_times(self, delta, s, y):
+        raise NotDifferentiableError(
+            f"the {self.name} activation has zero derivative almost everywhere, so backprop cannot train it; "
+            "train a perceptron with mlp.Perceptron, or use 'tanh'/'sigmoid' for a differentiable unit"
+        )
+
+
+class Step(Sign):
+    """Heaviside step: 1 where s >= 0, else 0. Forward only."""
+
+    name = "step"
+
+    def apply(self, s):
+        xp = array_namespace(s)
+        return xp.astype(s >= 0, s.dtype)
+
+
+def _sigmoid(xp, s):
+    e = xp.exp(-xp.abs(s))  # never overflows
+    return xp.where(s >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def apply(self, s):
+        return _sigmoid(array_namespace(s), s)
+
+    def derivative_times(self, delta, s, y):
+        return delta * y * (1 - y)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def apply(self, s):
+        return array_namespace(s).tanh(s)
+
+    def derivative_times(self, delta, s, y):
+        return delta * (1 - y * y)
+
+
+class GeneralizedReLU(Activation):
+    """max(0, s) + alpha * min(0, s): ReLU (alpha=0), leaky ReLU (small alpha),
+    absolute value (alpha=-1). The derivative at 0 is taken as alpha."""
+
+    name = "generalized_relu"
+
+    def __init__(self, alpha=0.0):
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+            raise ValueError(f"alpha must be a finite real number; got {alpha!r}")
+        self.alpha = float(alpha)
+
+    def apply(self, s):
+        xp = array_namespace(s)
+        return xp.where(s > 0, s, self.alpha * s)
+
+    def derivative_times(self, delta, s, y):
+        xp = array_namespace(s)
+        return xp.where(s > 0, delta, self.alpha * delta)
+
+    def config(self):
+        return {"alpha": self.alpha}
+
+
+class ReLU(GeneralizedReLU):
+    name = "relu"
+
+    def __init__(self):
+        super().__init__(0.0)
+
+    def apply(self, s):
+        xp = array_namespace(s)
+        return xp.maximum(s, xp.zeros((), dtype=s.dtype, device=_device(s)))
+
+    def derivative_times(self, delta, s, y):
+        xp = array_namespace(s)
+        return xp.where(s > 0, delta, xp.zeros((), dtype=delta.dtype, device=_device(s)))
+
+    def config(self):
+        return {}
+
+
+class LeakyReLU(GeneralizedReLU):
+    name = "leaky_relu"
+
+    def __init__(self, alpha=0.01):
+        super().__init__(alpha)
+
+
+class Softplus(Activation):
+    """log(1 + e^s), computed stably; its derivative is the sigmoid."""
+
+    name = "softplus"
+
+    def apply(self, s):
+        xp = array_namespace(s)
+        return xp.maximum(s, xp.zeros((), dtype=s.dtype, device=_device(s))) + xp.log1p(xp.exp(-xp.abs(s)))
+
+    def derivative_times(self, delta, s, y):
+        return delta * _sigmoid(array_namespace(s), s)
+
+
+class Softmax(Activation):
+    """softmax over the last axis; backward is y * (δ - Σ_j δ_j y_j)."""
+
+    name = "softmax"
+
+    def apply(self, s):
+        xp = array_namespace(s)
+        e = xp.exp(s - xp.max(s, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def derivative_times(self, delta, s, y):
+        xp = array_namespace(y)
+        return y * (delta - xp.sum(delta * y, axis=-1, keepdims=True))
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+class GELU(Activation):
+    """GELU, tanh form: 0.5 s (1 + tanh(sqrt(2/π)(s + 0.044715 s^3))).
+
+    The array API standard has no erf, so the exact form is not portable; the tanh
+    form is the one GPT-2 and BERT use and is within 1e-3 of it.
+    """
+
+    name = "gelu"
+
+    def apply(self, s):
+        xp = array_namespace(s)
+        return 0.5 * s * (1 + xp.tanh(_GELU_C * (s + 0.044715 * s * s * s)))
+
+    def derivative_times(self, delta, s, y):
+        xp = array_namespace(s)
+        t = xp.tanh(_GELU_C * (s + 0.044715 * s * s * s))
+        dt = (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * s * s)
+        return delta * (0.5 * (1 + t) + 0.5 * s * dt)
+
+
+def _device(x):
+    from array_api_compat import device
+
+    return device(x)
+
+
+ACTIVATIONS = {
+    "identity": Identity, "linear": Identity, "sign": Sign, "step": Step,
+    "sigmoid": Sigmoid, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU,
+    "leaky_relu": LeakyReLU, "abs": lambda: GeneralizedReLU(-1.0),
+    "generalized_relu": GeneralizedReLU, "softplus": Softplus, "softmax": Softmax, "gelu": GELU,
+}
+
+
+def get_activation(activation, name="activation") -> Activation:
+    """An Activation from a name in ACTIVATIONS or an Activation instance."""
+    if isinstance(activation, Activation):
+        return activation
+    if isinstance(activation, str) and activation in ACTIVATIONS:
+        return ACTIVATIONS[activation]()
+    raise ValueError(f"{name} must be one of {sorted(ACTIVATIONS)} or an Activation; got {activation!r}")

@@ -1,0 +1,134 @@
+"""Layers with parameters: Dense (s = xW + b) and Maxout.
+
+A layer does not own its parameters: the model holds the flat list
+``[W1, b1, W2, b2, ...]`` and hands each layer its slice. ``forward(params, x)``
+keeps what ``backward`` needs; ``backward(params, delta)`` returns the gradient for
+the layer's input (None when not asked for) and the parameter gradients, in the order
+of ``params``: G = x^T delta for W and sum(delta) over the batch for b.
+"""
+from __future__ import annotations
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from .init import initialize
+
+__all__ = ["Layer", "Dense", "Maxout"]
+
+
+class Layer:
+    """Base class. ``n_params`` parameters; ``in_features``/``out_features`` when known."""
+
+    n_params = 0
+    in_features = None
+    out_features = None
+
+    def build(self, rng, default_init):
+        """Initial parameters as float64 host arrays (drawn from `rng`)."""
+        return []
+
+    def forward(self, params, x, training=True):
+        raise NotImplementedError
+
+    def backward(self, params, delta, need_input_grad=True):
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """Constructor arguments, for saving the architecture."""
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _check_dims(d_in, d_out, name):
+    from ._validation import check_positive_int
+
+    return check_positive_int(d_in, f"{name} in_features"), check_positive_int(d_out, f"{name} out_features")
+
+
+class Dense(Layer):
+    """Affine layer s = x W + b with W of shape (in_features, out_features)."""
+
+    n_params = 2
+
+    def __init__(self, in_features, out_features, *, init=None, bias=True):
+        self.in_features, self.out_features = _check_dims(in_features, out_features, "Dense")
+        self.init = init
+        self.bias = bias
+        self.n_params = 2 if bias else 1
+
+    def build(self, rng, default_init):
+        W = initialize(self.init or default_init, rng, self.in_features, self.out_features)
+        return [W, np.zeros(self.out_features)] if self.bias else [W]
+
+    def forward(self, params, x, training=True):
+        if training:
+            self._x = x
+        s = x @ params[0]
+        return s + params[1] if self.bias else s
+
+    def backward(self, params, delta, need_input_grad=True):
+        xp = array_namespace(delta)
+        grads = [self._x.T @ delta]
+        if self.bias:
+            grads.append(xp.sum(delta, axis=0))
+        dx = delta @ params[0].T if need_input_grad else None
+        self._x = None
+        return dx, grads
+
+    def config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "init": self.init if isinstance(self.init, (str, float, int, type(None))) else None,
+                "bias": self.bias}
+
+
+class Maxout(Layer):
+    """Maxout: each of `out_features` units is the max of `k` affine pieces.
+
+    W has shape (in_features, out_features * k); piece j of unit u is column u*k + j.
+    """
+
+    n_params = 2
+
+    def __init__(self, in_features, out_features, k=2, *, init=None):
+        self.in_features, self.out_features = _check_dims(in_features, out_features, "Maxout")
+        from ._validation import check_positive_int
+
+        self.k = check_positive_int(k, "Maxout k", minimum=2)
+        self.init = init
+
+    def build(self, rng, default_init):
+        W = initialize(self.init or default_init, rng, self.in_features, self.out_features * self.k)
+        return [W, np.zeros(self.out_features * self.k)]
+
+    def forward(self, params, x, training=True):
+        xp = array_namespace(x)
+        s = xp.reshape(x @ params[0] + params[1], (x.shape[0], self.out_features, self.k))
+        if training:
+            self._x, self._s = x, s
+        return xp.max(s, axis=2)
+
+    def backward(self, params, delta, need_input_grad=True):
+        xp = array_namespace(delta)
+        s = self._s
+        winner = xp.argmax(s, axis=2)  # first maximum on ties
+        pieces = xp.arange(self.k, device=_device(s))
+        mask = xp.expand_dims(winner, axis=2) == pieces  # one-hot by broadcast comparison
+        ds = xp.where(mask, xp.expand_dims(delta, axis=2), xp.zeros((), dtype=delta.dtype, device=_device(s)))
+        ds = xp.reshape(ds, (delta.shape[0], self.out_features * self.k))
+        grads = [self._x.T @ ds, xp.sum(ds, axis=0)]
+        dx = ds @ params[0].T if need_input_grad else None
+        self._x = self._s = None
+        return dx, grads
+
+    def config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features, "k": self.k,
+                "init": self.init if isinstance(self.init, (str, float, int, type(None))) else None}
+
+
+def _device(x):
+    from array_api_compat import device
+
+    return device(x)

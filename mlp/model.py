@@ -1,0 +1,191 @@
+"""Models: a Sequential stack of layers, MLP from an architecture vector, value_and_grad.
+
+The model owns the flat parameter list ``params = [W1, b1, W2, b2, ...]`` on its
+backend and device, and hands each layer its slice. Forward runs left to right,
+backward right to left; the first layer's input gradient is never computed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backends as _backends
+from ._validation import check_X
+from .activations import Activation, get_activation
+from .layers import Dense, Layer
+from .losses import get_loss
+
+__all__ = ["Sequential", "MLP", "value_and_grad"]
+
+
+class Sequential:
+    """A stack of layers on one backend.
+
+    ``Sequential(Dense(2, 8), Tanh(), Dense(8, 1), backend="numpy", dtype="float64", seed=0)``.
+    Parameters are drawn on the host from `seed` (``init`` is the default for layers that
+    name none) and copied to the backend's device.
+    """
+
+    def __init__(self, *layers, backend="numpy", dtype="float32", seed=0, init="glorot_uniform", device=None):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        if not layers:
+            raise ValueError("layers must hold at least one layer; got none")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layers[{i}] must be an mlp Layer; got {type(layer).__name__}")
+        self.layers = list(layers)
+        self.backend = _backends.get(backend, device)
+        self.dtype = self.backend.dtype(dtype)
+        self.init = init
+        self.seed = seed
+        dims = [(i, l) for i, l in enumerate(layers) if l.in_features is not None]
+        if not dims:
+            raise ValueError("layers must include a layer with parameters (Dense or Maxout)")
+        for (i, a), (j, b) in zip(dims, dims[1:]):
+            if a.out_features != b.in_features:
+                raise ValueError(f"layers[{j}] expects {b.in_features} input features but layers[{i}] "
+                                 f"gives {a.out_features}")
+        self.n_features = dims[0][1].in_features
+        self.n_outputs = dims[-1][1].out_features
+        rng = np.random.default_rng(seed)
+        self.params = []
+        self._slices = []
+        for layer in self.layers:
+            start = len(self.params)
+            self.params += [self.backend.asarray(p, self.dtype, copy=True) for p in layer.build(rng, init)]
+            self._slices.append(slice(start, len(self.params)))
+        self._first_param_layer = dims[0][0]
+
+    # -- forward and backward ------------------------------------------------
+    @property
+    def xp(self):
+        return self.backend.xp
+
+    def forward(self, X, training=True, stop=None):
+        """Run layers[:stop] on a validated array; keep what backward needs if training."""
+        out = X
+        for layer, sl in zip(self.layers[:stop], self._slices[:stop]):
+            out = layer.forward(self.params[sl], out, training)
+        return out
+
+    def backward(self, delta, stop=None):
+        """Backpropagate δ through layers[:stop] (right to left); gradients aligned with params."""
+        grads = [None] * len(self.params)
+        n = len(self.layers) if stop is None else stop
+        for i in range(n - 1, -1, -1):
+            layer, sl = self.layers[i], self._slices[i]
+            delta, g = layer.backward(self.params[sl], delta, need_input_grad=i > self._first_param_layer)
+            grads[sl] = g
+            if delta is None:
+                break
+        return grads
+
+    def loss_and_grads(self, loss, X, T):
+        """Loss (a 0-d device array) and gradients for validated X and prepared targets T."""
+        fused = loss.fuses(self.layers[-1])
+        stop = len(self.layers) - 1 if fused else None
+        out = self.forward(X, True, stop)
+        value, delta = (loss.fused_value_and_gradient if fused else loss.value_and_gradient)(out, T)
+        return value, self.backward(delta, stop)
+
+    def check_input(self, X, name="X"):
+        return check_X(X, self.backend, self.dtype, self.n_features, name)
+
+    def __call__(self, X):
+        """The model's output for X (host or backend data), without keeping activations."""
+        return self.forward(self.check_input(X), training=False)
+
+    predict = __call__
+
+    # -- conveniences ------------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        """|W|: the number of weights and biases."""
+        return int(sum(int(np.prod(p.shape)) for p in self.params))
+
+    def get_weights(self):
+        """The parameters as NumPy arrays (copies on the host)."""
+        return [np.array(self.backend.to_numpy(p)) for p in self.params]
+
+    def set_weights(self, weights):
+        """Replace the parameters by host arrays of the same shapes (written through the slots)."""
+        weights = list(weights)
+        if len(weights) != len(self.params):
+            raise ValueError(f"weights must hold {len(self.params)} arrays; got {len(weights)}")
+        for i, (w, p) in enumerate(zip(weights, self.params)):
+            w = np.asarray(w)
+            if tuple(w.shape) != tuple(p.shape):
+                raise ValueError(f"weights[{i}] must have shape {tuple(p.shape)}; got {tuple(w.shape)}")
+            self.params[i] = self.backend.asarray(w, self.dtype, copy=True)
+
+    def to(self, backend, device=None):
+        """A copy of this model on another backend (same weights)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.layers = [type(l).__new__(type(l)) for l in self.layers]
+        for new, old in zip(clone.layers, self.layers):
+            new.__dict__.update({k: v for k, v in old.__dict__.items() if not k.startswith("_")})
+        clone.backend = _backends.get(backend, device)
+        clone.dtype = clone.backend.dtype(self.backend.dtype_name(self.dtype))
+        clone.params = [clone.backend.asarray(w, clone.dtype, copy=True) for w in self.get_weights()]
+        return clone
+
+    def __repr__(self):
+        inner = ", ".join(map(repr, self.layers))
+        return f"{type(self).__name__}({inner}; backend={self.backend.name}, dtype={self.backend.dtype_name(self.dtype)})"
+
+
+def _default_init(activation) -> str:
+    return "he_normal" if activation.name in ("relu", "leaky_relu", "generalized_relu", "gelu") else "glorot_uniform"
+
+
+class MLP(Sequential):
+    """A multi-layer perceptron from its architecture vector [d0, d1, ..., dL].
+
+    Hidden layers use `activation`, the last layer `output` (default identity).
+    ``init`` defaults to He for the ReLU family and Glorot uniform otherwise.
+    """
+
+    def __init__(self, sizes, activation="relu", output="identity", *, backend="numpy", dtype="float32",
+                 seed=0, init=None, device=None):
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+            raise TypeError(f"sizes must be a list of layer widths [d0, ..., dL]; got {type(sizes).__name__}")
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least the input and output widths [d0, d1]; got {sizes}")
+        hidden = get_activation(activation, "activation")
+        out = get_activation(output, "output")
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            layers.append(Dense(a, b))
+            last = i == len(sizes) - 2
+            layers.append(get_activation(output if last else activation) if isinstance(output if last else activation, str)
+                          else _copy_activation(out if last else hidden))
+        self.sizes = sizes
+        self.activation = hidden.name
+        self.output = out.name
+        super().__init__(*layers, backend=backend, dtype=dtype, seed=seed,
+                         init=init if init is not None else _default_init(hidden), device=device)
+
+
+def _copy_activation(a: Activation) -> Activation:
+    new = type(a).__new__(type(a))
+    new.__dict__.update(a.__dict__)
+    return new
+
+
+def value_and_grad(model, loss, X, y):
+    """(loss as a Python float, gradients aligned with ``model.params``) on the batch (X, y).
+
+    `loss` is a Loss or its name. The canonical pairs (softmax + cross-entropy, sigmoid +
+    binary cross-entropy, identity + squared error) use the fused gradient from the logits.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
+    loss = get_loss(loss)
+    X = model.check_input(X)
+    T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
+    if T.shape[0] != X.shape[0]:
+        raise ValueError(f"y must have one target per sample of X ({X.shape[0]}); got {T.shape[0]}")
+    value, grads = model.loss_and_grads(loss, X, T)
+    return float(value), grads

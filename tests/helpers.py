@@ -1,0 +1,44 @@
+"""Shared test helpers: central finite differences in float64."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def numeric_grad(f, x: np.ndarray, h=1e-6, max_coords=24, rng=None):
+    """Central differences of scalar f at host array x, on up to `max_coords` coordinates.
+
+    Returns (flat indices, derivatives)."""
+    rng = rng or np.random.default_rng(0)
+    flat = x.reshape(-1)
+    idx = np.arange(flat.size)
+    if flat.size > max_coords:
+        idx = np.sort(rng.choice(flat.size, max_coords, replace=False))
+    out = []
+    for i in idx:
+        old = flat[i]
+        flat[i] = old + h
+        fp = f(x)
+        flat[i] = old - h
+        fm = f(x)
+        flat[i] = old
+        out.append((fp - fm) / (2 * h))
+    return idx, np.array(out)
+
+
+def check_model_grads(case, model, loss, X, y, rtol=1e-5, atol=1e-7):
+    """value_and_grad's gradients equal central differences for every parameter."""
+    import mlp
+
+    value, grads = mlp.value_and_grad(model, loss, case.data(X), case.data(y))
+    assert np.isfinite(value)
+    weights = model.get_weights()
+    for i, (w, g) in enumerate(zip(weights, grads)):
+        g = case.host(g).reshape(-1)
+
+        def f(wi, i=i):
+            model.params[i] = model.backend.asarray(wi, model.dtype)
+            return mlp.value_and_grad(model, loss, case.data(X), case.data(y))[0]
+
+        idx, num = numeric_grad(f, w.copy())
+        model.params[i] = model.backend.asarray(w, model.dtype)
+        np.testing.assert_allclose(g[idx], num, rtol=rtol, atol=atol, err_msg=f"param {i}")
