@@ -6,6 +6,12 @@ from .layers import Dense, Layer, Maxout
 from .losses import (BinaryCrossEntropy, CrossEntropy, Hinge, KLDivergence, Loss, PerceptronCriterion,
                      SquaredError, get_loss)
 from .model import MLP, Sequential, value_and_grad
+from .optim import SGD, Adam, AdamW, GradientDescent, Optimizer, RMSProp, get_optimizer
+from .schedules import Constant, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
+from .train import DivergenceError, History, train
+from .perceptron import Perceptron
+from .io import load
+from . import data, metrics
 
 __version__ = "0.1.0"
 
@@ -14,5 +20,7 @@ __all__ = [
     "Identity", "Sign", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "GeneralizedReLU", "Softplus",
     "Softmax", "GELU", "get_activation", "NotDifferentiableError",
     "Loss", "SquaredError", "BinaryCrossEntropy", "CrossEntropy", "KLDivergence", "PerceptronCriterion",
-    "Hinge", "get_loss",
+    "Hinge", "get_loss", "Optimizer", "SGD", "GradientDescent", "Adam", "AdamW", "RMSProp", "get_optimizer",
+    "Constant", "TimeDecay", "StepDecay", "InverseScaling", "ReduceOnPlateau", "train", "History",
+    "DivergenceError", "Perceptron", "load", "data", "metrics",
 ]

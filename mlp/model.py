@@ -118,6 +118,12 @@ class Sequential:
                 raise ValueError(f"weights[{i}] must have shape {tuple(p.shape)}; got {tuple(w.shape)}")
             self.params[i] = self.backend.asarray(w, self.dtype, copy=True)
 
+    def save(self, path):
+        """Write the architecture and weights to `path` (.npz), atomically."""
+        from .io import save
+
+        save(self, path)
+
     def to(self, backend, device=None):
         """A copy of this model on another backend (same weights)."""
         clone = object.__new__(type(self))

@@ -1,0 +1,91 @@
+"""Checkpoints: the model, the optimizer's state, the shuffling generator's state and
+the history, so that a resumed run continues exactly where it stopped."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from . import io
+
+FORMAT = "mlp-checkpoint"
+
+
+def _flatten_state(state, backend):
+    """Optimizer state (list or dict of lists of arrays) as (structure, host arrays)."""
+    arrays = {}
+    if state is None:
+        return None, arrays
+    if isinstance(state, list):
+        for i, a in enumerate(state):
+            arrays[f"opt__{i}"] = backend.to_numpy(a)
+        return {"list": len(state)}, arrays
+    structure = {}
+    for key, values in state.items():
+        structure[key] = len(values)
+        for i, a in enumerate(values):
+            arrays[f"opt_{key}_{i}"] = backend.to_numpy(a)
+    return {"dict": structure}, arrays
+
+
+def _unflatten_state(structure, arrays, backend, dtype):
+    if structure is None:
+        return None
+    if "list" in structure:
+        return [backend.asarray(arrays[f"opt__{i}"], dtype, copy=True) for i in range(structure["list"])]
+    return {k: [backend.asarray(arrays[f"opt_{k}_{i}"], dtype, copy=True) for i in range(n)]
+            for k, n in structure["dict"].items()}
+
+
+def save(path, model, opt, rng, history, state):
+    """Write a checkpoint atomically (refusing non-finite weights)."""
+    backend = model.backend
+    arrays = io.model_arrays(model)
+    structure, opt_arrays = _flatten_state(opt.state, backend)
+    arrays.update(opt_arrays)
+    if state.get("best_weights") is not None:
+        arrays.update({f"best_{i}": backend.to_numpy(w) for i, w in enumerate(state["best_weights"])})
+    header = {
+        "format": FORMAT, "version": io.VERSION, **io.architecture(model),
+        "optimizer": {"class": type(opt).__name__, "t": opt.t, "state": structure,
+                      "schedule": opt.schedule.state_dict()},
+        "rng": rng.bit_generator.state,
+        "history": history.as_dict(),
+        "train": {"epoch": state["epoch"], "best": state["best"] if math.isfinite(state["best"]) else None,
+                  "bad": state["bad"], "has_best": state.get("best_weights") is not None},
+    }
+    io.write_npz(path, json.loads(json.dumps(header, default=_json_default)), arrays)
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    raise TypeError(f"cannot store {type(o).__name__} in a checkpoint")
+
+
+def restore(path, model, opt, rng, history, state):
+    """Load a checkpoint into a fresh run's model, optimizer, generator, history and state."""
+    header, arrays = io.read_npz(path, FORMAT)
+    shapes = [list(p.shape) for p in model.params]
+    if header.get("shapes") != shapes:
+        raise ValueError(f"resume checkpoint {path!r} holds a model of parameter shapes {header.get('shapes')}, "
+                         f"but the model to train has {shapes}")
+    if header["optimizer"]["class"] != type(opt).__name__:
+        raise ValueError(f"resume checkpoint {path!r} was written with optimizer {header['optimizer']['class']}, "
+                         f"not {type(opt).__name__}")
+    model.set_weights([arrays[f"param_{i}"] for i in range(len(shapes))])
+    opt.t = int(header["optimizer"]["t"])
+    opt.state = _unflatten_state(header["optimizer"]["state"], arrays, model.backend, model.dtype)
+    opt.schedule.load_state_dict(header["optimizer"]["schedule"])
+    rng.bit_generator.state = header["rng"]
+    for key, value in header["history"].items():
+        setattr(history, key, value)
+    t = header["train"]
+    state["epoch"], state["bad"] = int(t["epoch"]), int(t["bad"])
+    state["best"] = math.inf if t["best"] is None else float(t["best"])
+    if t["has_best"]:
+        state["best_weights"] = [model.backend.asarray(arrays[f"best_{i}"], model.dtype, copy=True)
+                                 for i in range(len(shapes))]

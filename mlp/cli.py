@@ -1,0 +1,202 @@
+"""The ``mlp`` command: ``mlp train`` and ``mlp bench``.
+
+Bad flags and bad data files give a one-line error and exit status 2, no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _widths(text):
+    try:
+        widths = [int(w) for w in text.split(",") if w.strip()] if text.strip() else []
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,256; got {text!r}") from None
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"widths must be >= 1; got {text!r}")
+    return widths
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}; got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0; got {text!r}")
+        return value
+    return parse
+
+
+def _nonnegative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {text!r}")
+    return value
+
+
+def build_parser():
+    from . import backends
+    from .activations import ACTIVATIONS
+    from .data import DATASETS
+    from .losses import LOSSES
+    from .optim import OPTIMIZERS
+
+    parser = _Parser(prog="mlp", description="Multi-layer perceptrons on any array-API backend.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser("train", help="train an MLP and report test accuracy / MSE")
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--data", metavar="FILE", help=".npz (X_train, y_train[, X_test, y_test]), .csv, or a folder of MNIST IDX files")
+    src.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset (default: digits)")
+    t.add_argument("--label", default="label", help="label column of a .csv file (default: label)")
+    t.add_argument("--backend", choices=list(backends.NAMES), default=None, help="default: cupy with a GPU, else numpy")
+    t.add_argument("--hidden", type=_widths, default=[256, 256], help="hidden widths, e.g. 256,256 (default)")
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
+    t.add_argument("--loss", choices=sorted(LOSSES), default=None, help="default: cross_entropy / mse by task")
+    t.add_argument("--label-smoothing", type=_nonnegative, default=0.1,
+                   help="label smoothing for cross-entropy (default 0.1)")
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    t.add_argument("--lr", type=_positive(float), default=None, help="default: 0.05 for sgd, 0.001 for adam")
+    t.add_argument("--momentum", type=_nonnegative, default=0.9)
+    t.add_argument("--batch-size", type=_positive(int), default=32)
+    t.add_argument("--epochs", type=_positive(int), default=30)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    t.add_argument("--weight-decay", type=_nonnegative, default=0.0)
+    t.add_argument("--validation-fraction", type=_positive(float), default=None)
+    t.add_argument("--early-stopping", action="store_true")
+    t.add_argument("--plot", metavar="FILE", help="write loss (and validation) curves as a PNG")
+    t.add_argument("--save", metavar="FILE", help="save the trained model (.npz)")
+    t.add_argument("--checkpoint", metavar="FILE", help="write a checkpoint every --checkpoint-every epochs")
+    t.add_argument("--checkpoint-every", type=_positive(int), default=1)
+    t.add_argument("--resume", metavar="FILE", help="resume from a checkpoint")
+    t.add_argument("--distributed", action="store_true", help="data-parallel over MPI ranks (run under mpirun)")
+    t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    t.add_argument("--no-progress", action="store_true")
+
+    b = sub.add_parser("bench", help="epoch-cost scaling study, GEMM roofline and peers")
+    b.add_argument("--out", default="bench-out", help="folder for report.md, results.json and plots")
+    b.add_argument("--quick", action="store_true", help="small grid (under 2 minutes on 2 cores)")
+    b.add_argument("--smoke", action="store_true", help="tiny sizes, for tests")
+    b.add_argument("--backends", default=None, help="comma-separated backends (default: numpy + a GPU one)")
+    b.add_argument("--batch-sizes", type=_widths, default=None)
+    b.add_argument("--n", type=_positive(int), default=None, help="samples for the headline configuration")
+    b.add_argument("--repeats", type=_positive(int), default=None)
+    b.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
+    return parser
+
+
+def _fail(message):
+    print(f"mlp: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return run_train(args)
+        from .bench import run_bench
+
+        return run_bench(args)
+    except (ValueError, TypeError, OSError) as exc:
+        return _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    except FloatingPointError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+def run_train(args):
+    import mlp
+    from . import backends, data
+    from .metrics import accuracy, mean_squared_error
+
+    ds = data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)  # split fixed: random_state 0
+    comm = None
+    if args.distributed:
+        from .distributed import MPIComm
+
+        comm = MPIComm()
+    is_root = comm is None or comm.rank == 0
+    backend = backends.get(args.backend or backends.best())
+    scaler = data.Standardizer().fit(ds.X_train)
+    X_tr = scaler.transform(ds.X_train)
+    classification = ds.task == "classification"
+    loss = args.loss or ("cross_entropy" if classification else "mse")
+    if classification and loss in ("cross_entropy", "kl_divergence", "kl", "softmax_cross_entropy"):
+        output = "identity" if loss == "softmax_cross_entropy" else "softmax"
+        n_out = ds.n_outputs
+    else:
+        output, n_out = ("sigmoid" if loss == "bce" else "identity"), (1 if ds.y_train.ndim == 1 else ds.y_train.shape[1])
+    if classification and ds.y_train.min() < 0 and loss in ("cross_entropy", "kl", "kl_divergence"):
+        raise ValueError("class labels must be integers 0..K-1")
+    sizes = [ds.n_features, *args.hidden, n_out]
+    model = mlp.MLP(sizes, args.activation, output, backend=backend, dtype=args.dtype, seed=args.seed)
+    lr = args.lr if args.lr is not None else (0.05 if args.optimizer in ("sgd", "gd", "momentum", "nesterov") else 0.001)
+    opt_kw = {"lr": lr, "weight_decay": args.weight_decay}
+    if args.optimizer in ("sgd", "gd"):
+        opt_kw["momentum"] = args.momentum
+    opt = mlp.get_optimizer(args.optimizer, **opt_kw)
+    if loss == "cross_entropy" and args.label_smoothing:
+        loss = mlp.CrossEntropy(label_smoothing=args.label_smoothing)
+    t0 = time.perf_counter()
+    history = mlp.train(model, X_tr, ds.y_train, loss=loss, optimizer=opt, epochs=args.epochs,
+                        batch_size=args.batch_size, seed=args.seed, validation_fraction=args.validation_fraction,
+                        early_stopping=args.early_stopping, progress=not args.no_progress and not args.json and is_root,
+                        checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                        distributed=comm)
+    backend.synchronize()
+    seconds = time.perf_counter() - t0
+    result = {"backend": backend.name, "device": str(backend.device), "dataset": ds.name, "sizes": sizes,
+              "epochs": history.epochs, "train_loss": history.loss[-1] if history.loss else None,
+              "seconds": round(seconds, 3), "stop_reason": history.stop_reason}
+    if ds.X_test is not None:
+        out = model(scaler.transform(ds.X_test))
+        y_test = backend.asarray(ds.y_test)
+        if classification:
+            result["test_accuracy"] = accuracy(y_test, out)
+        else:
+            result["test_mse"] = mean_squared_error(y_test, out)
+    if history.val_loss:
+        result["val_loss"] = history.val_loss[-1]
+    if not is_root:
+        return 0
+    if args.save:
+        model.save(args.save)
+        result["saved"] = args.save
+    if args.plot:
+        from .plotting import plot_history
+
+        plot_history(history, args.plot)
+        result["plot"] = args.plot
+    if args.json:
+        print(json.dumps(result))
+    else:
+        lines = [f"{ds.name}: {sizes} {args.activation}/{output} on {backend.name} ({backend.device}), {args.dtype}",
+                 f"{history.epochs} epochs in {seconds:.2f} s, final training loss {result['train_loss']:.4f}"]
+        if "test_accuracy" in result:
+            lines.append(f"test accuracy: {result['test_accuracy']:.4f}")
+        if "test_mse" in result:
+            lines.append(f"test MSE: {result['test_mse']:.4f}")
+        print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

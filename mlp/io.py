@@ -1,0 +1,125 @@
+"""Saving and loading models in a portable .npz file.
+
+Why npz: NumPy reads and writes it with no extra dependency, it is a zip archive whose
+members carry CRC-32 checksums (a corrupted member fails to read), every backend can
+load host arrays, and ``allow_pickle=False`` means a foreign file can never run code.
+A JSON header (member ``__mlp__``) holds the format tag, the architecture and the dtype.
+Writes are atomic: a temporary file in the same folder, fsync, then rename over the
+target, so a crash never leaves a half-written file in place of a good one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import activations as _act
+from . import layers as _layers
+
+__all__ = ["save", "load", "write_npz", "read_npz", "FORMAT"]
+
+FORMAT = "mlp-model"
+VERSION = 1
+
+_LAYER_TYPES = {cls.__name__: cls for cls in (
+    _layers.Dense, _layers.Maxout, _act.Identity, _act.Sign, _act.Step, _act.Sigmoid, _act.Tanh, _act.ReLU,
+    _act.LeakyReLU, _act.GeneralizedReLU, _act.Softplus, _act.Softmax, _act.GELU)}
+
+
+def write_npz(path, header: dict, arrays: dict) -> None:
+    """Write `arrays` and a JSON `header` to `path` atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"path must be in an existing folder; {folder!r} does not exist")
+    payload = {"__mlp__": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    payload.update(arrays)
+    fd, tmp = tempfile.mkstemp(prefix=".mlp-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_npz(path, expected_format):
+    """(header, arrays) from an npz written by write_npz; a clear ValueError otherwise."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"path {path!r} does not exist or is not a file")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a valid {expected_format} file (not an npz archive: truncated, "
+                         "corrupted or foreign)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "__mlp__" not in data.files:
+                raise ValueError("it has no mlp header")
+            header = json.loads(bytes(data["__mlp__"]).decode())
+            arrays = {k: data[k] for k in data.files if k != "__mlp__"}
+    except ValueError as exc:
+        raise ValueError(f"{path!r} is not a valid {expected_format} file: {exc}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path!r} is not a valid {expected_format} file (truncated, corrupted or foreign): "
+                         f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(header, dict) or header.get("format") != expected_format:
+        got = header.get("format") if isinstance(header, dict) else type(header).__name__
+        raise ValueError(f"{path!r} is not a {expected_format} file; its format is {got!r}")
+    if header.get("version", 0) > VERSION:
+        raise ValueError(f"{path!r} was written by a newer mlp (format version {header['version']} > {VERSION})")
+    return header, arrays
+
+
+def architecture(model) -> dict:
+    return {"layers": [{"type": type(l).__name__, "config": l.config()} for l in model.layers],
+            "dtype": model.backend.dtype_name(model.dtype), "n_params": len(model.params),
+            "shapes": [list(p.shape) for p in model.params]}
+
+
+def model_arrays(model, prefix="param"):
+    weights = model.get_weights()
+    for i, w in enumerate(weights):
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"model parameter {i} holds NaN or infinity; refusing to save it")
+    return {f"{prefix}_{i}": w for i, w in enumerate(weights)}
+
+
+def save(model, path) -> None:
+    """Write `model` (architecture and weights) to `path` atomically."""
+    write_npz(path, {"format": FORMAT, "version": VERSION, **architecture(model)}, model_arrays(model))
+
+
+def build(header, arrays, backend="numpy", device=None, dtype=None, path="file"):
+    """A Sequential from a header's architecture and its parameter arrays."""
+    from .model import Sequential
+
+    try:
+        layers = []
+        for spec in header["layers"]:
+            cls = _LAYER_TYPES[spec["type"]]
+            layers.append(cls(**spec["config"]))
+        weights = [arrays[f"param_{i}"] for i in range(int(header["n_params"]))]
+        dtype = dtype or header["dtype"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} holds an invalid architecture: {type(exc).__name__}: {exc}") from None
+    model = Sequential(*layers, backend=backend, dtype=dtype, device=device, init="zeros")
+    if [list(p.shape) for p in model.params] != [list(w.shape) for w in weights]:
+        raise ValueError(f"{path!r} holds weights whose shapes {[list(w.shape) for w in weights]} do not match "
+                         f"its architecture {[list(p.shape) for p in model.params]}")
+    if not all(np.all(np.isfinite(w)) for w in weights):
+        raise ValueError(f"{path!r} holds weights with NaN or infinity")
+    model.set_weights(weights)
+    return model
+
+
+def load(path, backend="numpy", device=None, dtype=None):
+    """The model saved at `path`, on `backend` (any backend, whichever saved it)."""
+    header, arrays = read_npz(path, FORMAT)
+    return build(header, arrays, backend, device, dtype, path)

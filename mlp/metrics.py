@@ -1,0 +1,79 @@
+"""Metrics on any backend: accuracy, log-loss, mean squared error, R^2.
+
+Inputs are arrays of one namespace: targets as labels (n,) or one-hot/probabilities
+(n, K); predictions as labels, scores or probabilities. Results are Python floats.
+"""
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+__all__ = ["accuracy", "log_loss", "mean_squared_error", "r2_score", "predicted_labels"]
+
+
+def _2d(xp, a):
+    return xp.reshape(a, (a.shape[0], 1)) if a.ndim == 1 else a
+
+
+def predicted_labels(scores):
+    """Class labels from scores of shape (n, K) (argmax), (n, 1) or (n,) (threshold 0.5 / sign)."""
+    xp = array_namespace(scores)
+    if scores.ndim == 2 and scores.shape[1] > 1:
+        return xp.argmax(scores, axis=1)
+    s = xp.reshape(scores, (-1,))
+    if bool(xp.any(s < 0)):  # signed scores: ±1 labels
+        return xp.where(s >= 0, 1, -1)
+    return xp.astype(s >= 0.5, xp.int64)
+
+
+def _true_labels(xp, y):
+    if y.ndim == 2 and y.shape[1] > 1:
+        return xp.argmax(y, axis=1)
+    y = xp.reshape(y, (-1,))
+    return xp.astype(y, xp.int64) if not xp.isdtype(y.dtype, "integral") else y
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Fraction of samples whose predicted class (argmax / threshold) equals the true one."""
+    xp = array_namespace(y_true, y_pred)
+    t = _true_labels(xp, y_true)
+    p = y_pred if (y_pred.ndim == 1 and xp.isdtype(y_pred.dtype, "integral")) else predicted_labels(y_pred)
+    if t.shape[0] != p.shape[0]:
+        raise ValueError(f"y_pred must have one prediction per target ({t.shape[0]}); got {p.shape[0]}")
+    return float(xp.mean(xp.astype(t == xp.astype(p, t.dtype), xp.float64)))
+
+
+def log_loss(y_true, proba, eps=1e-15) -> float:
+    """Cross-entropy of probabilities (n, K) (or (n,)/(n, 1) for a binary positive class)."""
+    xp = array_namespace(y_true, proba)
+    proba = _2d(xp, proba)
+    if proba.shape[1] == 1:
+        proba = xp.concat([1 - proba, proba], axis=1)
+    k = proba.shape[1]
+    t = y_true if y_true.ndim == 2 else xp.astype(
+        xp.expand_dims(xp.astype(y_true, xp.int64), axis=1) == xp.arange(k, device=_dev(proba)), proba.dtype)
+    return float(-xp.sum(t * xp.log(xp.clip(proba, eps, 1.0))) / proba.shape[0])
+
+
+def mean_squared_error(y_true, y_pred) -> float:
+    xp = array_namespace(y_true, y_pred)
+    r = _2d(xp, y_pred) - xp.astype(_2d(xp, y_true), y_pred.dtype)
+    return float(xp.mean(r * r))
+
+
+def r2_score(y_true, y_pred) -> float:
+    """1 - SS_res / SS_tot, averaged uniformly over outputs."""
+    xp = array_namespace(y_true, y_pred)
+    t = xp.astype(_2d(xp, y_true), y_pred.dtype)
+    p = _2d(xp, y_pred)
+    ss_res = xp.sum((t - p) ** 2, axis=0)
+    ss_tot = xp.sum((t - xp.mean(t, axis=0)) ** 2, axis=0)
+    ok = ss_tot > 0
+    safe = xp.where(ok, ss_tot, xp.ones_like(ss_tot))
+    r2 = xp.where(ok, 1 - ss_res / safe, xp.where(ss_res == 0, xp.ones_like(ss_tot), xp.zeros_like(ss_tot)))
+    return float(xp.mean(r2))
+
+
+def _dev(x):
+    from array_api_compat import device
+
+    return device(x)

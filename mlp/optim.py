@@ -1,0 +1,210 @@
+"""Optimizers: gradient descent / SGD with momentum and Nesterov, Adam, AdamW, RMSProp.
+
+An optimizer updates ``params`` through their slots (``params[i] -= ...``): in place
+on NumPy, CuPy, PyTorch and array-api-strict, a rebinding on JAX, with the same line
+of code. Regularization: L2 weight decay and an L1 penalty added to the gradient
+(biases, the 1-D parameters, are excluded unless ``decay_bias=True``; AdamW decays
+weights directly), and gradient clipping by global norm. The update rules and their
+defaults follow PyTorch's optimizers of the same name.
+"""
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from ._validation import check_positive_float
+from .schedules import Constant, get_schedule
+
+__all__ = ["Optimizer", "SGD", "GradientDescent", "Adam", "AdamW", "RMSProp", "OPTIMIZERS", "get_optimizer"]
+
+
+class Optimizer:
+    """Base: regularization, clipping and the learning-rate schedule; subclasses implement
+    ``_update(i, param_slot_list, g, lr)``."""
+
+    name = "?"
+
+    def __init__(self, lr=0.01, *, weight_decay=0.0, l1=0.0, decay_bias=False, clip_norm=None, schedule=None):
+        self.lr = check_positive_float(lr, "lr")
+        self.weight_decay = check_positive_float(weight_decay, "weight_decay", allow_zero=True)
+        self.l1 = check_positive_float(l1, "l1", allow_zero=True)
+        self.decay_bias = bool(decay_bias)
+        self.clip_norm = None if clip_norm is None else check_positive_float(clip_norm, "clip_norm")
+        self.schedule = get_schedule(schedule) if schedule is not None else Constant()
+        self.state = None
+        self.t = 0  # steps taken
+
+    def _decays(self, p):
+        return self.decay_bias or p.ndim > 1
+
+    def reset(self):
+        self.state = None
+        self.t = 0
+
+    def lr_at(self, epoch):
+        return self.schedule(epoch, self.lr)
+
+    def step(self, params, grads, lr=None):
+        """One update of `params` (a list, updated through its slots) by `grads`."""
+        lr = self.lr if lr is None else lr
+        if self.state is None:
+            self.state = self._init_state(params)
+        self.t += 1
+        if self.clip_norm is not None:
+            grads = _clip_by_global_norm(grads, self.clip_norm)
+        for i, g in enumerate(grads):
+            p = params[i]
+            if self._decays(p) and (self.weight_decay or self.l1) and self._couples_decay():
+                if self.weight_decay:
+                    g = g + self.weight_decay * p
+                if self.l1:
+                    g = g + self.l1 * array_namespace(p).sign(p)
+            self._update(i, params, g, lr)
+
+    def _couples_decay(self):
+        return True
+
+    def _init_state(self, params):
+        return []
+
+    def _zeros_like(self, params):
+        return [array_namespace(p).zeros_like(p) for p in params]
+
+    # state as plain host/device arrays, for checkpoints
+    def state_dict(self):
+        return {"t": self.t, "state": self.state}
+
+    def load_state_dict(self, d):
+        self.t = int(d["t"])
+        self.state = d["state"]
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lr={self.lr})"
+
+
+def _clip_by_global_norm(grads, max_norm):
+    """Scale all gradients by min(1, max_norm / ||g||), computed on the device (no sync)."""
+    xp = array_namespace(grads[0])
+    norm = xp.sqrt(sum(xp.sum(g * g) for g in grads))
+    scale = xp.clip(max_norm / (norm + 1e-6), max=1.0)
+    return [g * scale for g in grads]
+
+
+class SGD(Optimizer):
+    """p ← p - lr·g; with momentum μ: v ← μ v + g, p ← p - lr·v; Nesterov: p ← p - lr·(g + μ v).
+
+    With a constant rate this is the lectures' v ← μ v - η g, w ← w + v scaled by 1/η."""
+
+    name = "sgd"
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, **kw):
+        super().__init__(lr, **kw)
+        self.momentum = check_positive_float(momentum, "momentum", allow_zero=True)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be in [0, 1); got {momentum}")
+        if nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs momentum > 0; got momentum=0")
+        self.nesterov = bool(nesterov)
+
+    def _init_state(self, params):
+        return self._zeros_like(params) if self.momentum else []
+
+    def _update(self, i, params, g, lr):
+        if not self.momentum:
+            params[i] -= lr * g
+            return
+        v = self.state
+        v[i] *= self.momentum
+        v[i] += g
+        params[i] -= lr * (g + self.momentum * v[i]) if self.nesterov else lr * v[i]
+
+    def __repr__(self):
+        return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"
+
+
+GradientDescent = SGD  # full-batch gradient descent is SGD with batch_size=None
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): bias-corrected first and second moment estimates."""
+
+    name = "adam"
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, **kw):
+        super().__init__(lr, **kw)
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"betas must be two numbers in [0, 1); got {betas}")
+        self.betas = (float(b1), float(b2))
+        self.eps = check_positive_float(eps, "eps")
+
+    def _init_state(self, params):
+        return {"m": self._zeros_like(params), "v": self._zeros_like(params)}
+
+    def _update(self, i, params, g, lr):
+        xp = array_namespace(g)
+        b1, b2 = self.betas
+        m, v = self.state["m"], self.state["v"]
+        m[i] *= b1
+        m[i] += (1 - b1) * g
+        v[i] *= b2
+        v[i] += (1 - b2) * (g * g)
+        c1 = 1 - b1 ** self.t
+        c2 = 1 - b2 ** self.t
+        params[i] -= (lr / c1) * m[i] / (xp.sqrt(v[i]) / c2 ** 0.5 + self.eps)
+
+    def state_dict(self):
+        return {"t": self.t, "state": self.state}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p ← p (1 - lr·λ) before the Adam step."""
+
+    name = "adamw"
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, **kw):
+        super().__init__(lr, betas, eps, weight_decay=weight_decay, **kw)
+
+    def _couples_decay(self):
+        return False
+
+    def _update(self, i, params, g, lr):
+        if self.weight_decay and self._decays(params[i]):
+            params[i] *= 1 - lr * self.weight_decay
+        super()._update(i, params, g, lr)
+
+
+class RMSProp(Optimizer):
+    """RMSProp: v ← α v + (1 - α) g², p ← p - lr·g / (sqrt(v) + eps)."""
+
+    name = "rmsprop"
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, **kw):
+        super().__init__(lr, **kw)
+        if not 0 <= alpha < 1:
+            raise ValueError(f"alpha must be in [0, 1); got {alpha}")
+        self.alpha = float(alpha)
+        self.eps = check_positive_float(eps, "eps")
+
+    def _init_state(self, params):
+        return self._zeros_like(params)
+
+    def _update(self, i, params, g, lr):
+        xp = array_namespace(g)
+        v = self.state
+        v[i] *= self.alpha
+        v[i] += (1 - self.alpha) * (g * g)
+        params[i] -= lr * g / (xp.sqrt(v[i]) + self.eps)
+
+
+OPTIMIZERS = {"sgd": SGD, "gd": SGD, "momentum": lambda **kw: SGD(**{"momentum": 0.9, **kw}),
+              "nesterov": lambda **kw: SGD(**{"momentum": 0.9, "nesterov": True, **kw}),
+              "adam": Adam, "adamw": AdamW, "rmsprop": RMSProp}
+
+
+def get_optimizer(optimizer, **kw) -> Optimizer:
+    """An Optimizer from a name in OPTIMIZERS (with keyword settings) or an instance."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer](**{k: v for k, v in kw.items() if v is not None})
+    raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or an Optimizer; got {optimizer!r}")
