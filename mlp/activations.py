@@ -26,13 +26,13 @@ class NotDifferentiableError(TypeError):
 class Activation(Layer):
     name = "?"
 
-    def forward(self, params, x, training=True):
+    def forward(self, params, x, training=True, ws=None):
         y = self.apply(x)
         if training:
             self._s, self._y = x, y
         return y
 
-    def backward(self, params, delta, need_input_grad=True):
+    def backward(self, params, delta, need_input_grad=True, ws=None, sinks=None):
         dx = self.derivative_times(delta, self._s, self._y)
         self._s = self._y = None
         return dx, []
@@ -141,6 +141,23 @@ class ReLU(GeneralizedReLU):
     def derivative_times(self, delta, s, y):
         xp = array_namespace(s)
         return xp.where(s > 0, delta, xp.zeros((), dtype=delta.dtype, device=_device(s)))
+
+    # fast path: in place on workspace buffers (y > 0 exactly where s > 0)
+    def forward(self, params, x, training=True, ws=None):
+        if ws is None or not ws.owns(x) or not ws.kernel("relu_inplace"):
+            return super().forward(params, x, training)
+        y = ws.fast["relu_inplace"](x)
+        if training:
+            self._s, self._y = None, y
+        return y
+
+    def backward(self, params, delta, need_input_grad=True, ws=None, sinks=None):
+        if ws is None or self._s is not None or not ws.owns(delta) or not ws.kernel("relu_backward_inplace"):
+            s = self._s if self._s is not None else self._y
+            self._s = self._y = None
+            return self.derivative_times(delta, s, s), []
+        y, self._y = self._y, None
+        return ws.fast["relu_backward_inplace"](delta, y), []
 
     def config(self):
         return {}

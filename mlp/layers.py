@@ -27,10 +27,13 @@ class Layer:
         """Initial parameters as float64 host arrays (drawn from `rng`)."""
         return []
 
-    def forward(self, params, x, training=True):
+    def forward(self, params, x, training=True, ws=None):
         raise NotImplementedError
 
-    def backward(self, params, delta, need_input_grad=True):
+    def backward(self, params, delta, need_input_grad=True, ws=None, sinks=None):
+        """(input gradient, parameter gradients). With `sinks` (one (buffer, α, β) per
+        parameter, from the optimizer) each gradient g is applied as buffer ← β·buffer + α·g
+        instead of being returned."""
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -63,20 +66,39 @@ class Dense(Layer):
         W = initialize(self.init or default_init, rng, self.in_features, self.out_features)
         return [W, np.zeros(self.out_features)] if self.bias else [W]
 
-    def forward(self, params, x, training=True):
+    def forward(self, params, x, training=True, ws=None):
         if training:
             self._x = x
+        if ws is not None:  # fast path: product into a reused buffer, bias added in place
+            s = ws.matmul(x, params[0], (id(self), "s"))
+            if self.bias:
+                ws.fast["add_row_inplace"](s, params[1])
+            return s
         s = x @ params[0]
         return s + params[1] if self.bias else s
 
-    def backward(self, params, delta, need_input_grad=True):
-        xp = array_namespace(delta)
-        grads = [self._x.T @ delta]
+    def backward(self, params, delta, need_input_grad=True, ws=None, sinks=None):
+        x, self._x = self._x, None
+        if ws is None:
+            xp = array_namespace(delta)
+            grads = [x.T @ delta]
+            if self.bias:
+                grads.append(xp.sum(delta, axis=0))
+            dx = delta @ params[0].T if need_input_grad else None
+            return dx, grads
+        # the input gradient first: a sink may update W in place right after
+        dx = ws.matmul(delta, params[0].T, (id(self), "dx")) if need_input_grad else None
+        if sinks is None:
+            grads = [ws.buffer((id(self), "gW"), params[0].shape, delta.dtype)]
+            ws.fast["gemm_tn_into"](x, delta, grads[0], 1.0, 0.0)
+            if self.bias:
+                grads.append(ws.buffer((id(self), "gb"), params[1].shape, delta.dtype))
+                ws.fast["colsum_into"](delta, grads[1], 1.0, 0.0)
+            return dx, grads
+        ws.fast["gemm_tn_into"](x, delta, *sinks[0])
         if self.bias:
-            grads.append(xp.sum(delta, axis=0))
-        dx = delta @ params[0].T if need_input_grad else None
-        self._x = None
-        return dx, grads
+            ws.fast["colsum_into"](delta, *sinks[1])
+        return dx, [None] * self.n_params
 
     def config(self):
         return {"in_features": self.in_features, "out_features": self.out_features,
@@ -103,14 +125,14 @@ class Maxout(Layer):
         W = initialize(self.init or default_init, rng, self.in_features, self.out_features * self.k)
         return [W, np.zeros(self.out_features * self.k)]
 
-    def forward(self, params, x, training=True):
+    def forward(self, params, x, training=True, ws=None):
         xp = array_namespace(x)
         s = xp.reshape(x @ params[0] + params[1], (x.shape[0], self.out_features, self.k))
         if training:
             self._x, self._s = x, s
         return xp.max(s, axis=2)
 
-    def backward(self, params, delta, need_input_grad=True):
+    def backward(self, params, delta, need_input_grad=True, ws=None, sinks=None):
         xp = array_namespace(delta)
         s = self._s
         winner = xp.argmax(s, axis=2)  # first maximum on ties
@@ -121,6 +143,12 @@ class Maxout(Layer):
         grads = [self._x.T @ ds, xp.sum(ds, axis=0)]
         dx = ds @ params[0].T if need_input_grad else None
         self._x = self._s = None
+        if sinks is not None:  # Maxout has no fast path: apply the sinks generically
+            for i, g in enumerate(grads):
+                buf, alpha, beta = sinks[i]
+                buf *= beta
+                buf += alpha * g
+            return dx, [None, None]
         return dx, grads
 
     def config(self):

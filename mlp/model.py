@@ -61,32 +61,39 @@ class Sequential:
     def xp(self):
         return self.backend.xp
 
-    def forward(self, X, training=True, stop=None):
-        """Run layers[:stop] on a validated array; keep what backward needs if training."""
+    def forward(self, X, training=True, stop=None, ws=None):
+        """Run layers[:stop] on a validated array; keep what backward needs if training.
+        `ws` (a Workspace, training only) selects the backend's in-place fast paths."""
         out = X
         for layer, sl in zip(self.layers[:stop], self._slices[:stop]):
-            out = layer.forward(self.params[sl], out, training)
+            out = layer.forward(self.params[sl], out, training, ws) if ws is not None else \
+                layer.forward(self.params[sl], out, training)
         return out
 
-    def backward(self, delta, stop=None):
-        """Backpropagate δ through layers[:stop] (right to left); gradients aligned with params."""
+    def backward(self, delta, stop=None, ws=None, sinks=None):
+        """Backpropagate δ through layers[:stop] (right to left); gradients aligned with params.
+        With `sinks` (per parameter, from the optimizer) gradients are applied, not returned."""
         grads = [None] * len(self.params)
         n = len(self.layers) if stop is None else stop
         for i in range(n - 1, -1, -1):
             layer, sl = self.layers[i], self._slices[i]
-            delta, g = layer.backward(self.params[sl], delta, need_input_grad=i > self._first_param_layer)
+            need = i > self._first_param_layer
+            if ws is None:
+                delta, g = layer.backward(self.params[sl], delta, need_input_grad=need)
+            else:
+                delta, g = layer.backward(self.params[sl], delta, need, ws, None if sinks is None else sinks[sl])
             grads[sl] = g
             if delta is None:
                 break
         return grads
 
-    def loss_and_grads(self, loss, X, T):
+    def loss_and_grads(self, loss, X, T, ws=None, sinks=None):
         """Loss (a 0-d device array) and gradients for validated X and prepared targets T."""
         fused = loss.fuses(self.layers[-1])
         stop = len(self.layers) - 1 if fused else None
-        out = self.forward(X, True, stop)
+        out = self.forward(X, True, stop, ws)
         value, delta = (loss.fused_value_and_gradient if fused else loss.value_and_gradient)(out, T)
-        return value, self.backward(delta, stop)
+        return value, self.backward(delta, stop, ws, sinks)
 
     def check_input(self, X, name="X"):
         return check_X(X, self.backend, self.dtype, self.n_features, name)

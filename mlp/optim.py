@@ -63,6 +63,15 @@ class Optimizer:
     def _couples_decay(self):
         return True
 
+    # -- fused path: gradients accumulated straight into optimizer state ------------
+    def sinks(self, params, lr, ws):
+        """Per parameter (buffer, α, β) so that backward applies buffer ← β·buffer + α·g,
+        or None when this optimizer (or setting) has no fused form."""
+        return None
+
+    def finish(self, params, lr, ws):
+        """Complete a fused step after backward has filled the sinks."""
+
     def _init_state(self, params):
         return []
 
@@ -116,6 +125,25 @@ class SGD(Optimizer):
         v[i] *= self.momentum
         v[i] += g
         params[i] -= lr * (g + self.momentum * v[i]) if self.nesterov else lr * v[i]
+
+    def sinks(self, params, lr, ws):
+        if self.nesterov or self.l1 or self.clip_norm is not None or not ws.kernel("axpy"):
+            return None
+        if self.state is None:
+            self.state = self._init_state(params)
+        self.t += 1
+        if not self.momentum:  # p ← (1 - lr·λ) p - lr·g, straight from the product
+            return [(p, -lr, 1 - lr * self.weight_decay if self._decays(p) else 1.0) for p in params]
+        return [(v, 1.0, self.momentum) for v in self.state]  # v ← μ v + g
+
+    def finish(self, params, lr, ws):
+        if not self.momentum:
+            return
+        axpy = ws.fast["axpy"]
+        for i, v in enumerate(self.state):
+            if self.weight_decay and self._decays(params[i]):
+                axpy(params[i], v, self.weight_decay)  # v += λ p
+            axpy(v, params[i], -lr)  # p -= lr v
 
     def __repr__(self):
         return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"

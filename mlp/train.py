@@ -57,7 +57,7 @@ def _split(n, fraction, rng):
 def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, momentum=None, epochs=10,
           batch_size=32, shuffle=True, seed=0, validation=None, validation_fraction=None, tol=None,
           n_iter_no_change=10, early_stopping=False, callbacks=(), progress=True, checkpoint=None,
-          checkpoint_every=1, resume=None, distributed=None) -> History:
+          checkpoint_every=1, resume=None, distributed=None, fast=True) -> History:
     """Train `model` on (X, y) and return its History.
 
     `loss` and `optimizer` are objects or names (``lr``/``momentum`` set a named
@@ -67,7 +67,8 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
     ``tol`` for ``n_iter_no_change`` epochs and the best weights are restored. Without
     it, a ``tol`` stops training when the training loss improves by less than ``tol``
     for ``n_iter_no_change`` epochs (|L(W^k) - L(W^(k-1))| < tol). A callback
-    ``f(epoch, logs, model)`` that returns True stops training.
+    ``f(epoch, logs, model)`` that returns True stops training. ``fast=False`` forces the
+    generic array-API path where the backend offers fast paths (for comparisons).
     """
     from . import checkpoint as ckpt
 
@@ -127,21 +128,37 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=state["epoch"], desc="train", unit="epoch", leave=False)
-    step = _make_step(model, loss, opt, comm)
+    step = _make_step(model, loss, opt, comm, fast)
+    # fast path: gather each mini-batch into a reused buffer (it is still in cache when the
+    # first product reads it) instead of copying the whole shuffled dataset every epoch
+    gather = backend.fast("take_rows_into") if fast and shuffle else None
+    buffers = {}
+
+    def batch_of(A, idx, key):
+        out = buffers.get((key, idx.shape[0]))
+        if out is None:
+            out = buffers[(key, idx.shape[0])] = xp.empty((idx.shape[0], A.shape[1]), dtype=A.dtype,
+                                                           device=backend.device)
+        return gather(A, idx, out)
     try:
         for epoch in range(state["epoch"], epochs):
             t0 = time.perf_counter()
             lr_e = opt.lr_at(epoch)
             if shuffle:
                 idx = backend.asarray(rng.permutation(n))
-                Xe, Te = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
+                if gather is None:
+                    Xe, Te = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
             else:
                 Xe, Te = X, T
             snapshot = [xp.asarray(p, copy=True) for p in model.params]  # last finite weights
             batch_values = []
             for start in range(0, n, bs):
                 end = min(start + bs, n)  # out-of-bounds slice stops are not standard
-                batch_values.append(step(Xe[start:end, ...], Te[start:end, ...], lr_e))
+                if gather is not None:
+                    ib = idx[start:end]
+                    batch_values.append(step(batch_of(X, ib, "X"), batch_of(T, ib, "T"), lr_e))
+                else:
+                    batch_values.append(step(Xe[start:end, ...], Te[start:end, ...], lr_e))
             epoch_loss = _epoch_loss(xp, batch_values, n, bs, comm)
             if not math.isfinite(epoch_loss):
                 model.params[:] = snapshot
@@ -188,8 +205,21 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
     return history
 
 
-def _make_step(model, loss, opt, comm):
+def _make_step(model, loss, opt, comm, fast=True):
     """One mini-batch step: forward, backward, (all-reduce), update. Returns the batch loss on the device."""
+    from .workspace import Workspace
+
+    ws = Workspace.for_backend(model.backend) if fast else None
+    if ws is not None and comm is None:
+        def step(xb, tb, lr):
+            sinks = opt.sinks(model.params, lr, ws)
+            value, grads = model.loss_and_grads(loss, xb, tb, ws, sinks)
+            if sinks is None:
+                opt.step(model.params, grads, lr)
+            else:
+                opt.finish(model.params, lr, ws)
+            return value
+        return step
     if comm is not None:
         def step(xb, tb, lr):
             value, grads = model.loss_and_grads(loss, xb, tb)
