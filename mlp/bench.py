@@ -25,7 +25,8 @@ def _threads():
     try:
         from threadpoolctl import threadpool_info
 
-        info["blas"] = [{"api": p.get("internal_api"), "threads": p.get("num_threads")} for p in threadpool_info()]
+        info["blas"] = [{"api": p.get("internal_api"), "threads": p.get("num_threads"),
+                         "lib": os.path.basename(p.get("filepath") or "")} for p in threadpool_info()]
     except ImportError:
         pass
     try:

@@ -1,0 +1,41 @@
+"""Smoke test of `mlp bench`: the report, the JSON fields and the slope fits are produced
+(tiny sizes; no timing assertions)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from mlp import bench, cli
+
+
+def test_loglog_fit_recovers_a_power_law():
+    x = np.array([1e3, 2e3, 4e3, 8e3])
+    fit = bench.loglog_fit(x, 3e-6 * x ** 1.5)
+    assert abs(fit["slope"] - 1.5) < 1e-9 and fit["r2"] > 0.999999
+
+
+def test_epoch_flops_counts_the_skipped_product():
+    # two layers: 3 products each, minus the first layer's input gradient
+    assert bench.epoch_flops([4, 3, 2], 10) == 2 * 10 * (3 * (12 + 6) - 12)
+
+
+def test_bench_smoke_writes_report_json_and_plots(tmp_path):
+    assert cli.main(["bench", "--smoke", "--out", str(tmp_path), "--repeats", "1"]) == 0
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert {"versions", "threads", "rows", "scaling", "epoch_flops", "headline"} <= set(result)
+    row = result["rows"][0]
+    for key in ("mlp_s", "gemm_s", "mlp_over_gemm", "gflops", "torch_s", "mlp_over_torch", "sklearn_s"):
+        assert key in row and np.isfinite(row[key]) and row[key] > 0, key
+    fits = result["scaling"]["numpy"]
+    for fit in (fits["fit_n"], fits["fit_W"]):
+        assert np.isfinite(fit["slope"]) and fit["r2"] <= 1
+    assert len(fits["vs_n"]) == 3 and len(fits["vs_W"]) == 4
+    report = (tmp_path / "report.md").read_text()
+    assert "| numpy | cpu |" in report and "slope vs n" in report
+    assert (tmp_path / "scaling-numpy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_rejects_unknown_backend(tmp_path, capsys):
+    assert cli.main(["bench", "--smoke", "--out", str(tmp_path), "--backends", "tpu"]) == 2
+    assert "backend must be one of" in capsys.readouterr().err
