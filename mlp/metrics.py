@@ -10,6 +10,24 @@ from array_api_compat import array_namespace
 __all__ = ["accuracy", "log_loss", "mean_squared_error", "r2_score", "predicted_labels"]
 
 
+def _check(y_true, y_pred):
+    """Both arrays of one namespace, non-empty, real, finite and of equal length."""
+    try:
+        xp = array_namespace(y_true, y_pred)
+    except TypeError as exc:
+        raise TypeError(f"y_true and y_pred must be arrays of one backend ({exc})") from None
+    for name, a in (("y_true", y_true), ("y_pred", y_pred)):
+        if not (xp.isdtype(a.dtype, "real floating") or xp.isdtype(a.dtype, "integral") or a.dtype == xp.bool):
+            raise TypeError(f"{name} must hold real numbers; got dtype {a.dtype}")
+        if a.ndim not in (1, 2) or a.shape[0] == 0 or (a.ndim == 2 and a.shape[1] == 0):
+            raise ValueError(f"{name} must be a non-empty 1-D or 2-D array; got shape {tuple(a.shape)}")
+        if xp.isdtype(a.dtype, "real floating") and not bool(xp.all(xp.isfinite(a))):
+            raise ValueError(f"{name} must be finite; it holds NaN or infinity")
+    if y_true.shape[0] != y_pred.shape[0]:
+        raise ValueError(f"y_pred must have one row per y_true row ({y_true.shape[0]}); got {y_pred.shape[0]}")
+    return xp
+
+
 def _2d(xp, a):
     return xp.reshape(a, (a.shape[0], 1)) if a.ndim == 1 else a
 
@@ -34,7 +52,7 @@ def _true_labels(xp, y):
 
 def accuracy(y_true, y_pred) -> float:
     """Fraction of samples whose predicted class (argmax / threshold) equals the true one."""
-    xp = array_namespace(y_true, y_pred)
+    xp = _check(y_true, y_pred)
     t = _true_labels(xp, y_true)
     p = y_pred if (y_pred.ndim == 1 and xp.isdtype(y_pred.dtype, "integral")) else predicted_labels(y_pred)
     if t.shape[0] != p.shape[0]:
@@ -44,7 +62,7 @@ def accuracy(y_true, y_pred) -> float:
 
 def log_loss(y_true, proba, eps=1e-15) -> float:
     """Cross-entropy of probabilities (n, K) (or (n,)/(n, 1) for a binary positive class)."""
-    xp = array_namespace(y_true, proba)
+    xp = _check(y_true, proba)
     proba = _2d(xp, proba)
     if proba.shape[1] == 1:
         proba = xp.concat([1 - proba, proba], axis=1)
@@ -55,14 +73,14 @@ def log_loss(y_true, proba, eps=1e-15) -> float:
 
 
 def mean_squared_error(y_true, y_pred) -> float:
-    xp = array_namespace(y_true, y_pred)
+    xp = _check(y_true, y_pred)
     r = _2d(xp, y_pred) - xp.astype(_2d(xp, y_true), y_pred.dtype)
     return float(xp.mean(r * r))
 
 
 def r2_score(y_true, y_pred) -> float:
     """1 - SS_res / SS_tot, averaged uniformly over outputs."""
-    xp = array_namespace(y_true, y_pred)
+    xp = _check(y_true, y_pred)
     t = xp.astype(_2d(xp, y_true), y_pred.dtype)
     p = _2d(xp, y_pred)
     ss_res = xp.sum((t - p) ** 2, axis=0)

@@ -121,7 +121,7 @@ class _BaseMLP(BaseEstimator):
         sizes = self._check_params()
         n = X.shape[0]
         if not hasattr(self, "_model") or not (incremental or self.warm_start):
-            self._build(X.shape[1], T.shape[1] if T.ndim == 2 else 1, sizes)
+            self._build(X.shape[1], self._n_outputs(T), sizes)
         if self._opt is None or not (incremental or self.warm_start):
             self._opt = self._optimizer(n)
         seed = int(self._rng.randint(np.iinfo(np.int32).max))
@@ -221,6 +221,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _stratify(self, T):
         return T
 
+    def _n_outputs(self, T):
+        return len(self.classes_)
+
     def _validation_scores(self, history):
         return list(history.val_accuracy)
 
@@ -253,7 +256,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.log(self.predict_proba(X))
 
     def predict(self, X):
-        return self.classes_[np.argmax(self._forward(X), axis=1)]
+        proba = self._forward(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -269,6 +273,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _stratify(self, T):
         return None
+
+    def _n_outputs(self, T):
+        return T.shape[1]
 
     def _validation_scores(self, history):
         return [-v for v in history.val_loss]
@@ -292,3 +299,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def predict(self, X):
         out = self._forward(X)
         return out[:, 0] if getattr(self, "_y_1d", False) else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

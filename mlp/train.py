@@ -20,8 +20,9 @@ from .optim import get_optimizer
 __all__ = ["train", "History", "DivergenceError"]
 
 
-class DivergenceError(FloatingPointError):
-    """The loss or a gradient became NaN or infinite; the model keeps its last finite weights."""
+class DivergenceError(ValueError, FloatingPointError):
+    """The loss or a gradient became NaN or infinite; the model keeps its last finite weights.
+    A ValueError (the settings or the data caused it) and a FloatingPointError."""
 
 
 @dataclass
