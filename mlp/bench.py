@@ -231,7 +231,8 @@ GRIDS = {
 }
 
 
-def run_study(mode="quick", backends=None, batches=None, n=None, repeats=None, peers=True, log=print):
+def run_study(mode="quick", backends=None, batches=None, n=None, repeats=None, peers=True, log=print, sizes=None,
+              scaling=True):
     grid = GRIDS[mode]
     backends = backends or [_backends.best()]
     batches = batches or grid["batches"]
@@ -239,6 +240,10 @@ def run_study(mode="quick", backends=None, batches=None, n=None, repeats=None, p
     head = dict(grid["headline"])
     if n:
         head["n"] = n
+    if sizes:
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least input and output widths; got {sizes}")
+        head["sizes"] = sizes
     sizes, n = head["sizes"], head["n"]
     X, y = make_data(n, sizes[0], sizes[-1])
     flops = epoch_flops(sizes, n)
@@ -269,7 +274,8 @@ def run_study(mode="quick", backends=None, batches=None, n=None, repeats=None, p
             log("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
                                  for k, v in row.items() if not k.endswith("_all")))
             result["rows"].append(row)
-        result["scaling"][backend] = scaling_study(backend, grid["scaling"], batches[0], repeats, log)
+        if scaling:
+            result["scaling"][backend] = scaling_study(backend, grid["scaling"], batches[0], repeats, log)
     return result
 
 
@@ -342,7 +348,8 @@ def run_bench(args):
         _backends.get(b)  # clear error for unknown / unavailable names
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
-    result = run_study(mode, backends, args.batch_sizes, args.n, args.repeats, peers=not args.no_peers)
+    result = run_study(mode, backends, args.batch_sizes, args.n, args.repeats, peers=not args.no_peers,
+                       sizes=args.sizes, scaling=not args.no_scaling)
     result["seconds"] = time.perf_counter() - t0
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)

@@ -95,6 +95,8 @@ def build_parser():
     b.add_argument("--backends", default=None, help="comma-separated backends (default: numpy + a GPU one)")
     b.add_argument("--batch-sizes", type=_widths, default=None)
     b.add_argument("--n", type=_positive(int), default=None, help="samples for the headline configuration")
+    b.add_argument("--sizes", type=_widths, default=None, help="headline architecture, e.g. 784,1024,1024,10")
+    b.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
     b.add_argument("--repeats", type=_positive(int), default=None)
     b.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
     return parser
