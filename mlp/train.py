@@ -111,12 +111,13 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
         Xv = Tv = None
 
     comm = None
-    if distributed is not None:
-        from .distributed import setup
+    if distributed is not None and distributed is not False:
+        from .distributed import as_comm
 
-        comm, X, T = setup(distributed, model, opt, X, T, batch_size)
-
-    n = X.shape[0]
+        comm = as_comm(distributed)
+        X, T, n = comm.setup(model, X, T)  # this rank's shard; n is the global count
+    else:
+        n = X.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
     history = History()
     state = {"epoch": 0, "best": math.inf, "bad": 0, "best_weights": None}
@@ -129,7 +130,7 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
         from tqdm.auto import tqdm
 
         bar = tqdm(total=epochs, initial=state["epoch"], desc="train", unit="epoch", leave=False)
-    step = _make_step(model, loss, opt, comm, fast)
+    step = _make_step(model, loss, opt, comm, fast, (X, T))
     # fast path: gather each mini-batch into a reused buffer (it is still in cache when the
     # first product reads it) instead of copying the whole shuffled dataset every epoch
     gather = backend.fast("take_rows_into") if fast and shuffle else None
@@ -145,7 +146,7 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
         for epoch in range(state["epoch"], epochs):
             t0 = time.perf_counter()
             lr_e = opt.lr_at(epoch)
-            if shuffle:
+            if shuffle and comm is None:
                 idx = backend.asarray(rng.permutation(n))
                 if gather is None:
                     Xe, Te = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
@@ -153,7 +154,12 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
                 Xe, Te = X, T
             snapshot = [xp.asarray(p, copy=True) for p in model.params]  # last finite weights
             batch_values = []
-            for start in range(0, n, bs):
+            if comm is not None:
+                perm = rng.permutation(n) if shuffle else np.arange(n)
+                for start in range(0, n, bs):
+                    end = min(start + bs, n)
+                    batch_values.append(step(comm.batches(perm, start, end), end - start, lr_e))
+            for start in range(0, n if comm is None else 0, bs):
                 end = min(start + bs, n)  # out-of-bounds slice stops are not standard
                 if gather is not None:
                     ib = idx[start:end]
@@ -198,6 +204,10 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
                 stop = True
             if stop:
                 break
+    except BaseException as exc:
+        if comm is not None and comm.size > 1:  # one failed rank must not leave the others waiting
+            comm.abort(f"{type(exc).__name__}: {exc}")
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -206,7 +216,7 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
     return history
 
 
-def _make_step(model, loss, opt, comm, fast=True):
+def _make_step(model, loss, opt, comm, fast=True, data=None):
     """One mini-batch step: forward, backward, (all-reduce), update. Returns the batch loss on the device."""
     from .workspace import Workspace
 
@@ -222,9 +232,16 @@ def _make_step(model, loss, opt, comm, fast=True):
             return value
         return step
     if comm is not None:
-        def step(xb, tb, lr):
-            value, grads = model.loss_and_grads(loss, xb, tb)
-            grads, value = comm.average(grads, value, xb.shape[0])
+        X, T = data
+        xp = model.xp
+
+        def step(local_rows, global_n, lr):
+            """This rank's rows of a global batch; gradients summed over all ranks."""
+            value = grads = None
+            if local_rows.shape[0]:
+                idx = model.backend.asarray(local_rows)
+                value, grads = model.loss_and_grads(loss, xp.take(X, idx, axis=0), xp.take(T, idx, axis=0))
+            grads, value = comm.average(model, grads, value, local_rows.shape[0], global_n)
             opt.step(model.params, grads, lr)
             return value
         return step
@@ -239,8 +256,6 @@ def _make_step(model, loss, opt, comm, fast=True):
 def _epoch_loss(xp, values, n, bs, comm):
     """Mean loss over the epoch's samples from the per-batch means: one host read."""
     sizes = [bs] * (len(values) - 1) + [n - bs * (len(values) - 1)]
-    if comm is not None:
-        return comm.epoch_loss(values, sizes)
     total = values[0] * sizes[0]
     for v, s in zip(values[1:], sizes[1:]):
         total = total + v * s

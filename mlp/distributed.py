@@ -1,0 +1,123 @@
+"""Data-parallel training over MPI (mpi4py): each process holds a shard of the data, every
+global mini-batch is split across processes, and gradients are summed with one all-reduce
+per step, so P processes compute exactly the gradient one process would (up to the order of
+floating-point sums).
+
+Sharding: rank p holds samples i with i mod P == p. Every rank draws the same global
+permutation each epoch (same seed), and processes the samples of each global batch that it
+owns; gradients are weighted by the local count and summed, then divided by the global batch
+size. Parameters are broadcast from rank 0 at the start. Only rank 0 shows progress and
+writes files. Collectives have a deadline: a rank that fails aborts the whole job (MPI_Abort)
+with a message, and a rank that waits longer than ``timeout`` seconds for its peers does the
+same, instead of hanging.
+
+Arrays cross the network from host memory: on a GPU backend they are staged through the host
+(CUDA-aware MPI or NCCL would avoid that copy; not done here).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["MPIComm", "DistributedError"]
+
+
+class DistributedError(RuntimeError):
+    pass
+
+
+class MPIComm:
+    """An MPI communicator with the few collectives data-parallel training needs."""
+
+    def __init__(self, comm=None, timeout=120.0):
+        try:
+            from mpi4py import MPI
+        except ImportError as exc:
+            raise ValueError(f"distributed training needs mpi4py and an MPI library ({exc}); "
+                             "pip install mpi4py, with Open MPI or MPICH installed") from None
+        self.MPI = MPI
+        self.comm = comm if comm is not None else MPI.COMM_WORLD
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds; got {timeout}")
+        self.timeout = float(timeout)
+
+    # -- failure handling -------------------------------------------------------------------
+    def abort(self, message, code=1):
+        sys.stderr.write(f"mlp: error: rank {self.rank} of {self.size}: {message}; aborting all ranks\n")
+        sys.stderr.flush()
+        self.comm.Abort(code)
+
+    def _wait(self, request, what):
+        deadline = time.monotonic() + self.timeout
+        while not request.Test():
+            if time.monotonic() > deadline:
+                self.abort(f"{what} did not complete within {self.timeout:g} s (a peer failed or hangs)", 3)
+            time.sleep(0)
+
+    def allreduce_sum(self, buf, what="gradient all-reduce"):
+        """In-place sum of a host float array over all ranks, with the deadline."""
+        self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM), what)
+        return buf
+
+    def bcast(self, buf, what="parameter broadcast"):
+        self._wait(self.comm.Ibcast(buf, root=0), what)
+        return buf
+
+    # -- training hooks ------------------------------------------------------------------------
+    def setup(self, model, X, T):
+        """Broadcast rank 0's parameters; keep this rank's shard of (X, T). Returns
+        (X_shard, T_shard, n_global)."""
+        backend, xp = model.backend, model.xp
+        for i, p in enumerate(model.params):
+            host = np.ascontiguousarray(backend.to_numpy(p), dtype=np.float64 if p.dtype == xp.float64 else np.float32)
+            self.bcast(host)
+            model.params[i] = backend.asarray(host, model.dtype, copy=True)
+        n = X.shape[0]
+        sizes = np.array([n], dtype=np.int64)
+        counts = np.empty(self.size, dtype=np.int64)
+        self._wait(self.comm.Iallgather(sizes, counts), "dataset size check")
+        if not np.all(counts == n):
+            raise ValueError(f"every rank must pass the same dataset to train (n={n}); ranks got {counts.tolist()}")
+        if n < self.size:
+            raise ValueError(f"{n} samples cannot be sharded over {self.size} processes")
+        own = backend.asarray(np.arange(self.rank, n, self.size))
+        return xp.take(X, own, axis=0), xp.take(T, own, axis=0), n
+
+    def batches(self, perm, start, end):
+        """Local row indices of this rank's share of the global batch perm[start:end]."""
+        chunk = perm[start:end]
+        return chunk[chunk % self.size == self.rank] // self.size
+
+    def average(self, model, grads, value, local_n, global_n):
+        """Global mean gradient and loss from each rank's local means (one all-reduce)."""
+        backend = model.backend
+        shapes = [tuple(p.shape) for p in model.params]
+        sizes = [int(np.prod(s)) for s in shapes]
+        dtype = np.float64 if model.dtype == model.xp.float64 else np.float32
+        buf = np.zeros(sum(sizes) + 1, dtype=dtype)
+        if local_n:
+            at = 0
+            for g, k in zip(grads, sizes):
+                buf[at:at + k] = backend.to_numpy(g).reshape(-1)
+                at += k
+            buf[:-1] *= local_n
+            buf[-1] = float(value) * local_n
+        self.allreduce_sum(buf)
+        buf /= global_n
+        out, at = [], 0
+        for s, k in zip(shapes, sizes):
+            out.append(backend.asarray(buf[at:at + k].reshape(s), model.dtype))
+            at += k
+        return out, float(buf[-1])
+
+
+def as_comm(distributed):
+    if isinstance(distributed, MPIComm):
+        return distributed
+    if distributed is True:
+        return MPIComm()
+    raise TypeError(f"distributed must be True or an mlp.distributed.MPIComm; got {type(distributed).__name__}")

@@ -1,0 +1,32 @@
+"""Run under mpirun by tests/test_distributed.py: python mpi_worker.py MODE OUT.npz.
+
+MODE train: data-parallel training, rank 0 saves the final weights and history.
+MODE fail: rank 1 raises during epoch 2. MODE hang: rank 1 stops answering.
+"""
+import sys
+import time
+
+import numpy as np
+
+import mlp
+from mlp.distributed import MPIComm
+
+mode, out = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(203, 6)), rng.integers(0, 3, size=203)  # 203: uneven shards, partial batch
+comm = MPIComm(timeout=5.0 if mode == "hang" else 60.0)
+
+
+def misbehave(epoch, logs, model):
+    if comm.rank == 1 and epoch == 1:
+        if mode == "fail":
+            raise ValueError("injected failure on rank 1")
+        if mode == "hang":
+            time.sleep(600)
+
+
+model = mlp.MLP([6, 16, 3], "tanh", "softmax", dtype="float64", seed=1 + comm.rank)  # rank 0's weights win
+h = mlp.train(model, X, y, optimizer=mlp.SGD(0.1, momentum=0.9), epochs=4, batch_size=32, seed=5,
+              progress=False, distributed=comm, callbacks=[misbehave] if mode != "train" else [])
+if comm.rank == 0:
+    np.savez(out, *model.get_weights(), loss=np.array(h.loss))
