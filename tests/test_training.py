@@ -165,3 +165,21 @@ def test_bad_training_arguments(kw, err, match):
     model = mlp.MLP([2, 2], output="softmax")
     with pytest.raises(err, match=match):
         mlp.train(model, np.zeros((4, 2)), np.array([0, 1, 0, 1]), progress=False, **kw)
+
+
+@pytest.mark.parametrize("make_opt", [lambda: mlp.SGD(0.1, momentum=0.9), lambda: mlp.SGD(0.1)], ids=["momentum", "sgd"])
+def test_numpy_and_strict_bitwise_on_the_generic_path(make_opt, rng):
+    """Bitwise equal with fast=False; the fused momentum GEMM sums in another order (within 1e-14)."""
+    pytest.importorskip("array_api_strict")
+    X, y = rng.normal(size=(64, 5)), rng.integers(0, 3, size=64)
+
+    def run(backend, fast):
+        model = mlp.MLP([5, 16, 3], "relu", "softmax", backend=backend, dtype="float64", seed=4)
+        h = mlp.train(model, X, y, optimizer=make_opt(), epochs=5, batch_size=10, seed=9, progress=False, fast=fast)
+        return h.loss, model.get_weights()
+
+    (l_np, w_np), (l_st, w_st), (l_fast, w_fast) = run("numpy", False), run("array_api_strict", True), run("numpy", True)
+    assert l_np == l_st
+    for a, b, c in zip(w_np, w_st, w_fast):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(c, b, rtol=0, atol=1e-14)
