@@ -34,6 +34,8 @@ class CBlas:
         self.int_t = int_t
         self.gemm = {np.dtype(np.float32): getattr(lib, names["sgemm"]), np.dtype(np.float64): getattr(lib, names["dgemm"])}
         self.axpy = {np.dtype(np.float32): getattr(lib, names["saxpy"]), np.dtype(np.float64): getattr(lib, names["daxpy"])}
+        self.gemv = {np.dtype(np.float32): getattr(lib, names["sgemv"]), np.dtype(np.float64): getattr(lib, names["dgemv"])}
+        self._ones = {}
         self.real = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
         for dt, f in self.gemm.items():
             r, i = self.real[dt], int_t
@@ -43,6 +45,11 @@ class CBlas:
         for dt, f in self.axpy.items():
             f.restype = None
             f.argtypes = [int_t, self.real[dt], ctypes.c_void_p, int_t, ctypes.c_void_p, int_t]
+        for dt, f in self.gemv.items():
+            r, i = self.real[dt], int_t
+            f.restype = None
+            f.argtypes = [ctypes.c_int, ctypes.c_int, i, i, r, ctypes.c_void_p, i, ctypes.c_void_p, i, r,
+                          ctypes.c_void_p, i]
 
     @staticmethod
     def _ld(a):
@@ -65,6 +72,20 @@ class CBlas:
           beta, out.ctypes.data, max(n, 1))
         return out
 
+    def colsum_into(self, delta, out, alpha, beta):
+        """out ← β·out + α·δᵀ·1 (column sums) in one GEMV; None when the operands do not fit."""
+        f = self.gemv.get(out.dtype)
+        ld = self._ld(delta)
+        if f is None or ld is None or delta.dtype != out.dtype or not out.flags.c_contiguous or out.ndim != 1:
+            return None
+        m = delta.shape[0]
+        ones = self._ones.get((m, out.dtype))
+        if ones is None:
+            ones = self._ones[(m, out.dtype)] = np.ones(m, dtype=out.dtype)
+        f(_ROW_MAJOR, _TRANS, m, delta.shape[1], alpha, delta.ctypes.data, ld, ones.ctypes.data, 1, beta,
+          out.ctypes.data, 1)
+        return out
+
     def axpy_inplace(self, x, y, a):
         """y ← y + a·x for contiguous arrays of one dtype; None when they do not fit."""
         f = self.axpy.get(y.dtype)
@@ -84,7 +105,7 @@ def load():
         return None
     for prefix, suffix, int_t in (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
                                   ("scipy_cblas_", "", ctypes.c_int32), ("cblas_", "", ctypes.c_int32)):
-        names = {k: f"{prefix}{k}{suffix}" for k in ("sgemm", "dgemm", "saxpy", "daxpy")}
+        names = {k: f"{prefix}{k}{suffix}" for k in ("sgemm", "dgemm", "saxpy", "daxpy", "sgemv", "dgemv")}
         if all(hasattr(lib, n) for n in names.values()):
             return CBlas(lib, names, int_t)
     return None

@@ -67,7 +67,13 @@ def _blas_kernels():
             return _axpy_numpy(x, y, a)
         return y
 
-    return gemm_tn_into, axpy_inplace
+    def colsum_into(delta, out, alpha, beta):
+        """out ← β·out + α·Σ_rows δ in one GEMV."""
+        if blas.colsum_into(delta, out, alpha, beta) is None:
+            return _colsum_into(delta, out, alpha, beta)
+        return out
+
+    return gemm_tn_into, axpy_inplace, colsum_into
 
 
 def _gemm_tn_numpy(x, delta, out, alpha, beta):
@@ -95,7 +101,7 @@ class NumPyBackend(Backend):
         self.xp = xp_numpy
         self.device = "cpu"
         blas = _blas_kernels()
-        gemm_tn_into, axpy = blas if blas else (_gemm_tn_numpy, _axpy_numpy)
+        gemm_tn_into, axpy, colsum_into = blas if blas else (_gemm_tn_numpy, _axpy_numpy, _colsum_into)
         self._fast = {
             "matmul_into": _matmul_into,
             "take_rows_into": _take_rows_into,
@@ -103,7 +109,7 @@ class NumPyBackend(Backend):
             "relu_inplace": _relu_inplace,
             "relu_backward_inplace": _relu_backward_inplace,
             "gemm_tn_into": gemm_tn_into,
-            "colsum_into": _colsum_into,
+            "colsum_into": colsum_into,
             "axpy": axpy,
         }
 

@@ -25,11 +25,10 @@ class Workspace:
         return cls(backend) if all(backend.fast(n) for n in REQUIRED) else None
 
     def buffer(self, key, shape, dtype):
-        shape = tuple(shape)
-        full = (key, shape, str(dtype))
+        full = (key, tuple(shape), dtype)
         buf = self._bufs.get(full)
         if buf is None:
-            buf = self.backend.xp.empty(shape, dtype=dtype, device=self.backend.device)
+            buf = self.backend.xp.empty(full[1], dtype=dtype, device=self.backend.device)
             self._bufs[full] = buf
             self._owned.add(id(buf))
         return buf
