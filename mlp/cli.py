@@ -63,6 +63,8 @@ def build_parser():
     src.add_argument("--data", metavar="FILE", help=".npz (X_train, y_train[, X_test, y_test]), .csv, or a folder of MNIST IDX files")
     src.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset (default: digits)")
     t.add_argument("--label", default="label", help="label column of a .csv file (default: label)")
+    t.add_argument("--scale", choices=["minmax", "standard", "none"], default="minmax",
+                   help="feature scaling fitted on the training data (default: minmax, to [0, 1])")
     t.add_argument("--backend", choices=list(backends.NAMES), default=None, help="default: cupy with a GPU, else numpy")
     t.add_argument("--hidden", type=_widths, default=[256, 256], help="hidden widths, e.g. 256,256 (default)")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
@@ -137,7 +139,7 @@ def run_train(args):
         comm = MPIComm()
     is_root = comm is None or comm.rank == 0
     backend = backends.get(args.backend or backends.best())
-    scaler = data.Standardizer().fit(ds.X_train)
+    scaler = data.SCALERS[args.scale]().fit(ds.X_train)
     X_tr = scaler.transform(ds.X_train)
     classification = ds.task == "classification"
     loss = args.loss or ("cross_entropy" if classification else "mse")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "Standardizer", "load_dataset", "load_file", "DATASETS", "xor", "gate", "two_moons",
+__all__ = ["Dataset", "Standardizer", "MinMaxScaler", "SCALERS", "load_dataset", "load_file", "DATASETS", "xor", "gate", "two_moons",
            "regression", "digits", "load_idx"]
 
 
@@ -51,6 +51,27 @@ class Standardizer:
 
     def fit_transform(self, X):
         return self.fit(X).transform(X)
+
+
+class MinMaxScaler(Standardizer):
+    """x ← (x - min) / (max - min) with the training data's range (a constant column → 0)."""
+
+    def fit(self, X):
+        X = np.asarray(X, dtype=np.float64)
+        self.mean_ = X.min(axis=0)
+        span = X.max(axis=0) - self.mean_
+        self.scale_ = np.where(span > 0, span, 1.0)
+        return self
+
+
+class Identity(Standardizer):
+    def fit(self, X):
+        X = np.asarray(X)
+        self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
+        return self
+
+
+SCALERS = {"minmax": MinMaxScaler, "standard": Standardizer, "none": Identity}
 
 
 def _split(X, y, test_size, seed, stratify):

@@ -26,6 +26,8 @@ def test_digits_split_and_standardizer():
     Z = sc.transform(ds.X_train)
     np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-10)
     assert np.all(np.isfinite(sc.transform(ds.X_test)))  # constant pixels get scale 1
+    mm = data.MinMaxScaler().fit(ds.X_train).transform(ds.X_train)
+    assert mm.min() == 0 and mm.max() == 1
 
 
 def test_generators():
