@@ -66,6 +66,18 @@ def epoch_flops(sizes, n):
     return 2 * n * (3 * macs - sizes[0] * sizes[1])
 
 
+def median_time(fn, repeats):
+    """Median seconds of ``fn()`` over `repeats` calls after one warm-up call. `fn` must end
+    by synchronizing the device (reading a result on the host or ``backend.synchronize()``)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
 # -- our framework -------------------------------------------------------------------
 def time_mlp_epoch(backend, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9, dtype="float32"):
     """Median seconds of one training epoch (warm-up epoch excluded)."""
@@ -106,13 +118,7 @@ def time_gemm_epoch(backend, sizes, n, batch, repeats, dtype="float32"):
         b.synchronize()
         return out
 
-    one_epoch()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        one_epoch()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+    return median_time(one_epoch, repeats)
 
 
 # -- peers ------------------------------------------------------------------------------
@@ -149,13 +155,7 @@ def time_torch_epoch(device, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9)
             total += loss.detach() * min(batch, n - s)
         return float(total) / n  # reads the device: synchronizes
 
-    one_epoch()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        one_epoch()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+    return median_time(one_epoch, repeats)
 
 
 def time_sklearn_epoch(sizes, X, y, batch, repeats, lr=0.01, momentum=0.9):
@@ -168,15 +168,9 @@ def time_sklearn_epoch(sizes, X, y, batch, repeats, lr=0.01, momentum=0.9):
                         batch_size=batch, learning_rate_init=lr, momentum=momentum, nesterovs_momentum=False,
                         shuffle=True, random_state=0)
     classes = np.arange(sizes[-1])
-    times = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        clf.partial_fit(X, y, classes=classes)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            clf.partial_fit(X, y)
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
+        return median_time(lambda: clf.partial_fit(X, y, classes=classes), repeats)
 
 
 # -- scaling --------------------------------------------------------------------------------

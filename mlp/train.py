@@ -178,9 +178,13 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
             history.lr.append(lr_e)
             logs = {"loss": epoch_loss, "lr": lr_e}
             if Xv is not None:
-                out = model.forward(Xv, training=False)
-                v_loss = float(loss.value(out, Tv)) if not loss.fuses(model.layers[-1]) else \
-                    float(loss.fused_value_and_gradient(model.forward(Xv, False, len(model.layers) - 1), Tv)[0])
+                if loss.fuses(model.layers[-1]):  # one forward pass: loss from the logits
+                    logits = model.forward(Xv, False, len(model.layers) - 1)
+                    v_loss = float(loss.fused_value_and_gradient(logits, Tv)[0])
+                    out = model.layers[-1].apply(logits)
+                else:
+                    out = model.forward(Xv, training=False)
+                    v_loss = float(loss.value(out, Tv))
                 history.val_loss.append(v_loss)
                 logs["val_loss"] = v_loss
                 if _is_classification(loss):
