@@ -22,7 +22,8 @@ class Sequential:
 
     ``Sequential(Dense(2, 8), Tanh(), Dense(8, 1), backend="numpy", dtype="float64", seed=0)``.
     Parameters are drawn on the host from `seed` (``init`` is the default for layers that
-    name none) and copied to the backend's device.
+    name none) and copied to the backend's device. `backend` is a name, a Backend, or an
+    array: the model then lives on that array's backend and device.
     """
 
     def __init__(self, *layers, backend="numpy", dtype="float32", seed=0, init="glorot_uniform", device=None):
@@ -34,7 +35,7 @@ class Sequential:
             if not isinstance(layer, Layer):
                 raise TypeError(f"layers[{i}] must be an mlp Layer; got {type(layer).__name__}")
         self.layers = list(layers)
-        self.backend = _backends.get(backend, device)
+        self.backend = _resolve_backend(backend, device)
         self.dtype = self.backend.dtype(dtype)
         self.init = init
         self.seed = seed
@@ -146,6 +147,20 @@ class Sequential:
     def __repr__(self):
         inner = ", ".join(map(repr, self.layers))
         return f"{type(self).__name__}({inner}; backend={self.backend.name}, dtype={self.backend.dtype_name(self.dtype)})"
+
+
+def _resolve_backend(backend, device):
+    """A backend from its name, a Backend, or an array (whose backend and device it takes)."""
+    if isinstance(backend, (str, _backends.Backend)):
+        return _backends.get(backend, device)
+    try:
+        inferred = _backends.infer(backend)
+    except TypeError:
+        raise TypeError(f"backend must be a backend name, a Backend or an array to infer it from; got "
+                        f"{type(backend).__name__}") from None
+    if device is not None:
+        raise ValueError("device must be None when the backend is inferred from an array (it has its device)")
+    return inferred
 
 
 def _default_init(activation) -> str:

@@ -56,3 +56,12 @@ def test_set_weights_copies_host_arrays():
     model.set_weights(w)
     model.params[0] -= 1.0  # an in-place update must not reach the caller's array
     np.testing.assert_array_equal(w[0], 1.0)
+
+
+def test_backend_inferred_from_an_array(backend, rng):
+    X = backend.backend.asarray(rng.normal(size=(4, 3)), "float32")
+    model = mlp.MLP([3, 2], backend=X)
+    assert model.backend is backend.backend
+    assert model.backend.owns(model(X))
+    with pytest.raises(TypeError, match="backend must be a backend name, a Backend or an array"):
+        mlp.MLP([3, 2], backend=object())
