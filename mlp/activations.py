@@ -25,6 +25,7 @@ class NotDifferentiableError(TypeError):
 
 class Activation(Layer):
     name = "?"
+    fast_paths = True
 
     def forward(self, params, x, training=True, ws=None):
         y = self.apply(x)

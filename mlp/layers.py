@@ -22,6 +22,9 @@ class Layer:
     n_params = 0
     in_features = None
     out_features = None
+    # True when forward/backward accept the workspace (ws) and gradient sinks of the fast
+    # paths; a model uses the fast paths only when every layer does.
+    fast_paths = False
 
     def build(self, rng, default_init):
         """Initial parameters as float64 host arrays (drawn from `rng`)."""
@@ -55,6 +58,7 @@ class Dense(Layer):
     """Affine layer s = x W + b with W of shape (in_features, out_features)."""
 
     n_params = 2
+    fast_paths = True
 
     def __init__(self, in_features, out_features, *, init=None, bias=True):
         self.in_features, self.out_features = _check_dims(in_features, out_features, "Dense")
@@ -113,6 +117,7 @@ class Maxout(Layer):
     """
 
     n_params = 2
+    fast_paths = True
 
     def __init__(self, in_features, out_features, k=2, *, init=None):
         self.in_features, self.out_features = _check_dims(in_features, out_features, "Maxout")

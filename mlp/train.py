@@ -169,11 +169,12 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
             epoch_loss = _epoch_loss(xp, batch_values, n, bs, comm)
             if not math.isfinite(epoch_loss):
                 model.params[:] = snapshot
+                opt.reset()  # its state (momentum, moments) is no longer finite
                 bad = next(i for i, v in enumerate(batch_values) if not math.isfinite(float(v)))
                 raise DivergenceError(
                     f"training diverged: the loss became {float(batch_values[bad])} at epoch {epoch + 1}, batch "
                     f"{bad + 1} of {len(batch_values)} (lr={lr_e:g}); the model keeps the weights from the start "
-                    "of that epoch. Lower the learning rate, or clip gradients (clip_norm)")
+                    "of that epoch and the optimizer's state is reset. Lower the learning rate, or clip gradients (clip_norm)")
             history.loss.append(epoch_loss)
             history.lr.append(lr_e)
             logs = {"loss": epoch_loss, "lr": lr_e}
@@ -224,7 +225,7 @@ def _make_step(model, loss, opt, comm, fast=True, data=None):
     """One mini-batch step: forward, backward, (all-reduce), update. Returns the batch loss on the device."""
     from .workspace import Workspace
 
-    ws = Workspace.for_backend(model.backend) if fast else None
+    ws = Workspace.for_backend(model.backend) if fast and all(l.fast_paths for l in model.layers) else None
     if ws is not None and comm is None:
         def step(xb, tb, lr):
             sinks = opt.sinks(model.params, lr, ws)

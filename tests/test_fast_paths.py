@@ -90,3 +90,22 @@ def test_fast_path_gradients_equal_value_and_grad(fast_backend, rng):
     _, grads = model.loss_and_grads(loss, model.check_input(X), loss.prepare(y, 3, model.backend, model.dtype), ws)
     for a, b in zip(grads, ref):
         np.testing.assert_allclose(fast_backend.to_numpy(a), fast_backend.to_numpy(b), rtol=1e-12, atol=1e-14)
+
+
+class Square(mlp.Layer):
+    """A user's layer with the plain signatures (no workspace, no sinks)."""
+
+    def forward(self, params, x, training=True):
+        self._x = x
+        return x * x
+
+    def backward(self, params, delta, need_input_grad=True):
+        return 2 * self._x * delta, []
+
+
+def test_custom_layers_train_on_the_generic_path(fast_backend, rng):
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=(30, 1))
+    model = mlp.Sequential(mlp.Dense(3, 4), Square(), mlp.Dense(4, 1), backend=fast_backend, dtype="float64")
+    h = mlp.train(model, X, y, loss="mse", optimizer=mlp.SGD(0.01, momentum=0.9), epochs=3, batch_size=8,
+                  progress=False)
+    assert len(h.loss) == 3 and np.all(np.isfinite(h.loss))
