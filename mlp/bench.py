@@ -95,7 +95,6 @@ def time_gemm_epoch(backend, sizes, n, batch, repeats, dtype="float32"):
     """Median seconds of only the matrix products one epoch needs: per batch and layer the
     forward x@W, the weight gradient xᵀ@δ, and δ@Wᵀ except for the first layer."""
     b = _backends.get(backend)
-    xp = b.xp
     rng = np.random.default_rng(0)
     full, rest = divmod(n, batch)
     shapes = [batch] + ([rest] if rest else [])
@@ -110,11 +109,11 @@ def time_gemm_epoch(backend, sizes, n, batch, repeats, dtype="float32"):
         for m, count in ((batch, full), (rest, 1 if rest else 0)):
             xs = arrays.get(m)
             for _ in range(count):
-                for l, W in enumerate(Ws):
-                    out = xs[l] @ W
-                    out = xs[l].T @ xs[l + 1]
-                    if l > 0:
-                        out = xs[l + 1] @ W.T
+                for i, W in enumerate(Ws):
+                    out = xs[i] @ W
+                    out = xs[i].T @ xs[i + 1]
+                    if i > 0:
+                        out = xs[i + 1] @ W.T
         b.synchronize()
         return out
 
@@ -284,7 +283,7 @@ def report_markdown(result):
              "| backend | device | batch | mlp epoch (s) | GEMM-only (s) | mlp / GEMM | GFLOP/s | PyTorch (s) | mlp / PyTorch | scikit-learn (s) | sklearn / mlp |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
-        def f(k, fmt="{:.3f}"):
+        def f(k, fmt="{:.3f}", r=r):
             return fmt.format(r[k]) if k in r else "-"
         lines.append(f"| {r['backend']} | {r['device']} | {r['batch']} | {f('mlp_s')} | {f('gemm_s')} | "
                      f"{f('mlp_over_gemm', '{:.2f}x')} | {f('gflops', '{:.1f}')} | {f('torch_s')} | "

@@ -9,7 +9,6 @@ import json
 import sys
 import time
 
-import numpy as np
 
 
 class _Parser(argparse.ArgumentParser):

@@ -78,7 +78,7 @@ def read_npz(path, expected_format):
 
 
 def architecture(model) -> dict:
-    return {"layers": [{"type": type(l).__name__, "config": l.config()} for l in model.layers],
+    return {"layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers],
             "dtype": model.backend.dtype_name(model.dtype), "n_params": len(model.params),
             "shapes": [list(p.shape) for p in model.params]}
 

@@ -39,7 +39,7 @@ class Sequential:
         self.dtype = self.backend.dtype(dtype)
         self.init = init
         self.seed = seed
-        dims = [(i, l) for i, l in enumerate(layers) if l.in_features is not None]
+        dims = [(i, layer) for i, layer in enumerate(layers) if layer.in_features is not None]
         if not dims:
             raise ValueError("layers must include a layer with parameters (Dense or Maxout)")
         for (i, a), (j, b) in zip(dims, dims[1:]):
@@ -136,7 +136,7 @@ class Sequential:
         """A copy of this model on another backend (same weights)."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
-        clone.layers = [type(l).__new__(type(l)) for l in self.layers]
+        clone.layers = [type(layer).__new__(type(layer)) for layer in self.layers]
         for new, old in zip(clone.layers, self.layers):
             new.__dict__.update({k: v for k, v in old.__dict__.items() if not k.startswith("_")})
         clone.backend = _backends.get(backend, device)

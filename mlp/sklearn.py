@@ -149,7 +149,7 @@ class _BaseMLP(BaseEstimator):
             from sklearn.exceptions import ConvergenceWarning
 
             warnings.warn(f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning)
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         self._export()
         return self
 

@@ -225,7 +225,7 @@ def _make_step(model, loss, opt, comm, fast=True, data=None):
     """One mini-batch step: forward, backward, (all-reduce), update. Returns the batch loss on the device."""
     from .workspace import Workspace
 
-    ws = Workspace.for_backend(model.backend) if fast and all(l.fast_paths for l in model.layers) else None
+    ws = Workspace.for_backend(model.backend) if fast and all(layer.fast_paths for layer in model.layers) else None
     if ws is not None and comm is None:
         def step(xb, tb, lr):
             sinks = opt.sinks(model.params, lr, ws)

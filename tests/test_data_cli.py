@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp import cli, data, metrics
+from mlp import data, metrics
 
 
 def test_digits_split_and_standardizer():

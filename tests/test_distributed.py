@@ -60,7 +60,7 @@ def test_cli_distributed_prints_once_from_rank_0(tmp_path):
            "--hidden", "16", "--backend", "numpy", "--save", str(tmp_path / "m.npz")]
     r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1  # only rank 0 prints
     out = json.loads(lines[0])
     assert out["epochs"] == 2 and out["test_accuracy"] > 0.5

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp import backends
 
 
 def _trained(backend_name, rng):
@@ -27,7 +26,7 @@ def test_save_on_one_backend_load_on_another(backend, target, tmp_path, rng):
     loaded = mlp.load(path, backend=target)
     assert loaded.backend.name == target
     np.testing.assert_allclose(loaded.backend.to_numpy(loaded(X)), backend.host(model(X)), rtol=1e-12, atol=1e-14)
-    assert [type(l).__name__ for l in loaded.layers] == [type(l).__name__ for l in model.layers]
+    assert [type(a).__name__ for a in loaded.layers] == [type(b).__name__ for b in model.layers]
     assert loaded.layers[1].alpha == 0.1 and loaded.layers[2].k == 2
 
 
