@@ -1,113 +1,136 @@
 """Array backends: everything that differs per array library.
 
 ``available()`` lists the backends usable on this machine, ``get(name)`` returns a
-:class:`~mlp.backends.base.Backend`, ``infer(x)`` the backend that owns an array.
-Backend modules are imported lazily: importing this package never imports cupy,
-torch or jax.
+:class:`~mlp.backends.base.Backend`, ``infer(x)`` the backend that owns an array. Which
+backends exist is one table, ``BACKENDS``: adding a backend is one module and one row.
+Backend modules are imported lazily: importing this package never imports cupy, torch or jax.
 """
+
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from .base import Backend
+from .kernels import GENERIC, Kernels
 
-__all__ = ["Backend", "NAMES", "available", "get", "infer", "best"]
-
-# name -> (module, class); a backend module imports its array library on construction.
-_REGISTRY = {
-    "numpy": ("numpy_backend", "NumPyBackend"),
-    "array_api_strict": ("strict_backend", "ArrayApiStrictBackend"),
-    "torch": ("torch_backend", "TorchBackend"),
-    "jax": ("jax_backend", "JaxBackend"),
-    "cupy": ("cupy_backend", "CuPyBackend"),
-    "torch-cuda": ("torch_backend", "TorchCudaBackend"),
-}
-NAMES = tuple(_REGISTRY)
+__all__ = ["Backend", "Kernels", "GENERIC", "BACKENDS", "NAMES", "available", "get", "infer", "best"]
 
 
-def _importable(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+def _namespace_is(name: str) -> Callable[[Any], bool]:
+    def recognizes(x: Any) -> bool:
+        return type(x).__module__.split(".")[0] == name
+
+    return recognizes
 
 
-def _cuda_ok(name: str) -> bool:
-    """True when `name` ('cupy' or 'torch-cuda') can reach a CUDA device."""
-    try:
-        if name == "cupy":
-            if not _importable("cupy"):
-                return False
-            import cupy
+def _torch_on(kind: str) -> Callable[[Any], bool]:
+    def recognizes(x: Any) -> bool:
+        from array_api_compat import is_torch_array
 
-            return cupy.cuda.runtime.getDeviceCount() > 0
-        if not _importable("torch"):
+        return is_torch_array(x) and x.device.type == kind
+
+    return recognizes
+
+
+def _is_numpy(x: Any) -> bool:
+    from array_api_compat import is_numpy_array
+
+    return is_numpy_array(x)
+
+
+def _is_jax(x: Any) -> bool:
+    from array_api_compat import is_jax_array
+
+    return is_jax_array(x)
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """One row of the registry: where the backend lives and what it needs."""
+
+    name: str
+    module: str  # module in this package
+    cls: str  # Backend subclass in that module
+    library: str  # the array library it imports
+    pip: str  # what to install for it
+    needs_cuda: bool
+    recognizes: Callable[[Any], bool]  # is x an array of this backend (any device)
+
+    def backend_class(self) -> type[Backend]:
+        return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.cls)
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.library) is not None
+
+    def usable(self) -> bool:
+        """Installed, and (for a CUDA backend) with a CUDA device it can reach."""
+        if not self.installed():
             return False
-        import torch
+        if not self.needs_cuda:
+            return True
+        try:
+            return self.backend_class().cuda_devices() > 0
+        except Exception:  # no driver, no device, broken install: not usable
+            return False
 
-        return bool(torch.cuda.is_available())
-    except Exception:  # no driver, no device, broken install: not available
-        return False
+
+BACKENDS = (
+    BackendEntry("numpy", "numpy_backend", "NumPyBackend", "numpy", "numpy", False, _is_numpy),
+    BackendEntry("array_api_strict", "strict_backend", "ArrayApiStrictBackend", "array_api_strict", "array-api-strict",
+                 False, _namespace_is("array_api_strict")),
+    BackendEntry("torch", "torch_backend", "TorchBackend", "torch", "torch", False, _torch_on("cpu")),
+    BackendEntry("jax", "jax_backend", "JaxBackend", "jax", "jax", False, _is_jax),
+    BackendEntry("cupy", "cupy_backend", "CuPyBackend", "cupy", "mlp[cuda12] or mlp[cuda13]", True, _namespace_is("cupy")),
+    BackendEntry("torch-cuda", "torch_backend", "TorchCudaBackend", "torch", "torch (a CUDA build)", True,
+                 _torch_on("cuda")),
+)
+NAMES = tuple(e.name for e in BACKENDS)
+_ENTRIES = {e.name: e for e in BACKENDS}
 
 
 def available() -> list[str]:
     """Names of the backends usable here, numpy first."""
-    names = ["numpy"]
-    for name, module in (("array_api_strict", "array_api_strict"), ("torch", "torch"), ("jax", "jax")):
-        if _importable(module):
-            names.append(name)
-    names += [n for n in ("cupy", "torch-cuda") if _cuda_ok(n)]
-    return names
+    return [e.name for e in BACKENDS if e.usable()]
 
 
 def best() -> str:
     """The fastest backend here for training: CuPy on a GPU, else NumPy."""
-    return "cupy" if _cuda_ok("cupy") else "numpy"
+    return "cupy" if _ENTRIES["cupy"].usable() else "numpy"
 
 
 _CACHE: dict = {}
 
 
-def get(name, device=None) -> Backend:
+def get(name: str | Backend, device: Any = None) -> Backend:
     """The backend called `name` (a Backend passes through), on `device` (None: its default)."""
     if isinstance(name, Backend):
         return name
     if not isinstance(name, str):
         raise TypeError(f"backend must be a backend name (str), one of {list(NAMES)}; got {type(name).__name__}")
-    if name not in _REGISTRY:
+    entry = _ENTRIES.get(name)
+    if entry is None:
         raise ValueError(f"backend must be one of {list(NAMES)}; got {name!r}")
     key = (name, str(device))
     if key not in _CACHE:
-        module, cls = _REGISTRY[name]
-        if name in ("cupy", "torch-cuda") and not _cuda_ok(name):
+        if not entry.installed():
+            raise ValueError(f"backend {name!r} needs {entry.library}, which is not installed here "
+                             f"(pip install {entry.pip}); available: {available()}")
+        if entry.needs_cuda and not entry.usable():
             raise ValueError(f"backend {name!r} needs a CUDA device and none is usable here; available: {available()}")
-        mod = importlib.import_module(f"{__name__}.{module}")
         try:
-            _CACHE[key] = getattr(mod, cls)(device)
+            _CACHE[key] = entry.backend_class()(device)
         except ImportError as exc:
-            raise ValueError(f"backend {name!r} is not installed here ({exc}); available: {available()}") from None
+            raise ValueError(f"backend {name!r} cannot be imported here ({exc}); available: {available()}") from None
     return _CACHE[key]
 
 
-def infer(x) -> Backend:
+def infer(x: Any) -> Backend:
     """The backend (and device) that owns array `x`."""
-    from array_api_compat import array_namespace, device, is_numpy_array
-
-    if is_numpy_array(x):
-        return get("numpy")
-    try:
-        xp = array_namespace(x)
-    except TypeError:
-        raise TypeError(f"expected an array (numpy, cupy, torch, jax or array_api_strict); got {type(x).__name__}") from None
-    name = xp.__name__.rsplit(".", 1)[-1]
-    dev = device(x)
-    if name == "array_api_strict":
-        if dev == xp.Device("CPU_DEVICE"):
-            return get("array_api_strict")
-        names = [n for n in ("device1", "device2") if xp.Device(n) == dev]
-        return get("array_api_strict", names[0] if names else dev)
-    if name == "torch":
-        return get("torch-cuda", dev) if dev.type == "cuda" else get("torch")
-    if name == "cupy":
-        return get("cupy", dev)
-    if name in ("jax", "numpy"):
-        return get("jax" if "jax" in xp.__name__ else "numpy")
-    raise TypeError(f"arrays of {xp.__name__} are not supported; supported backends: {list(NAMES)}")
+    for entry in BACKENDS:
+        if entry.recognizes(x):
+            return get(entry.name, entry.backend_class().device_of(x))
+    raise TypeError(f"expected an array of one of the backends {list(NAMES)}; got {type(x).__module__}."
+                    f"{type(x).__name__}")

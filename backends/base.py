@@ -1,7 +1,12 @@
-"""The Backend interface: namespace, device, transfers, synchronization, fast paths."""
+"""The Backend interface: namespace, device, transfers, synchronization, kernels."""
+
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from .kernels import GENERIC, Kernels
 
 _FLOATS = ("float32", "float64")
 
@@ -9,21 +14,25 @@ _FLOATS = ("float32", "float64")
 class Backend:
     """What the core needs to know about one array library on one device.
 
-    Subclasses set ``name`` and ``xp`` (an array-API namespace) and ``device``; they
-    override ``to_numpy``/``synchronize`` where the default does not fit, and register
-    fast paths (callables the core asks for by name, with a generic fallback) in
-    ``_fast``.
+    Subclasses set ``name``, ``xp`` (an array-API namespace) and ``device``; they override
+    ``to_numpy``/``synchronize`` where the default does not fit, and ``kernels()`` where the
+    library has faster kernels than the generic array-API ones.
     """
 
     name = "?"
-    xp = None
-    device = None
+    xp: Any = None
+    device: Any = None
 
-    def __init__(self, device=None):
-        self._fast = {}
+    def __init__(self, device: Any = None):
+        pass
+
+    @staticmethod
+    def device_of(x: Any) -> Any:
+        """The device spec for ``get(name, device)`` that owns array `x` (None: the default)."""
+        return None
 
     # -- dtypes and arrays -------------------------------------------------
-    def dtype(self, dtype):
+    def dtype(self, dtype: Any) -> Any:
         """The namespace's dtype for 'float32' / 'float64' (or a dtype object already)."""
         if isinstance(dtype, str):
             if dtype not in _FLOATS:
@@ -34,13 +43,13 @@ class Backend:
                 return dtype
         raise ValueError(f"dtype must be one of {list(_FLOATS)}; got {dtype!r}")
 
-    def dtype_name(self, dtype) -> str:
+    def dtype_name(self, dtype: Any) -> str:
         for name in _FLOATS:
             if dtype == getattr(self.xp, name):
                 return name
         return str(dtype)
 
-    def asarray(self, host, dtype=None, copy=False):
+    def asarray(self, host: Any, dtype: Any = None, copy: bool = False) -> Any:
         """A host (NumPy) array or scalar on this backend's device. Off the host it is
         always a copy; on the host only with ``copy=True`` (or a dtype change)."""
         host = np.asarray(host)
@@ -48,14 +57,17 @@ class Backend:
             host = host.astype(self.dtype_name(dtype) if not isinstance(dtype, str) else dtype, copy=False)
         return self.xp.asarray(host, device=self.device, copy=True if copy else None)
 
-    def to_numpy(self, x) -> np.ndarray:
+    def zeros(self, shape: tuple, dtype: Any) -> Any:
+        return self.xp.zeros(shape, dtype=self.dtype(dtype), device=self.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
         """A NumPy copy (or view, on the host) of array `x`."""
         return np.asarray(x)
 
     def synchronize(self) -> None:
         """Wait until queued device work is done (no-op on the host)."""
 
-    def owns(self, x) -> bool:
+    def owns(self, x: Any) -> bool:
         """True when `x` is an array of this namespace on this device."""
         from array_api_compat import array_namespace, device
 
@@ -65,10 +77,10 @@ class Backend:
             return False
         return xp is self.xp and device(x) == self.device
 
-    # -- fast paths --------------------------------------------------------
-    def fast(self, name):
-        """The fast path called `name`, or None where this backend has none."""
-        return self._fast.get(name)
+    # -- kernels -------------------------------------------------------------
+    def kernels(self) -> Kernels:
+        """A kernels object for one training run (its buffers live as long as it does)."""
+        return GENERIC
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<backend {self.name} on {self.device}>"

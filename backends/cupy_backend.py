@@ -1,48 +1,33 @@
-"""CuPy on a CUDA GPU, with fused fast paths for the training step.
+"""CuPy on a CUDA GPU, with kernels done the GPU way.
 
-The same fast-path names as the NumPy backend, done the GPU way: products into reused
-buffers (``cupy.matmul(out=)``), C ← βC + α xᵀδ with one cuBLAS GEMM
-(``cupy.cublas.gemm``), and fused elementwise kernels (bias + ReLU forward, ReLU
-backward, y += a·x) as ``ElementwiseKernel``s compiled on first use. Nothing here
-synchronizes with the host. TF32 for float32 products is CuPy's own switch: set
-``CUPY_TF32=1`` in the environment before CuPy is imported.
-These paths are tested against the generic array-API path by tests/test_fast_paths.py,
-which runs only where a CUDA device exists.
+``CuPyKernels`` overrides the generic kernels: products into reused buffers
+(``cupy.matmul(out=)``), C ← βC + α xᵀδ with one cuBLAS GEMM (``cupy.cublas.gemm``), and
+fused elementwise kernels (ReLU forward and backward in place, y += a·x, β·out + α·c) as
+``ElementwiseKernel``s compiled on first use. Nothing here synchronizes with the host.
+TF32 for float32 products is CuPy's own switch: set ``CUPY_TF32=1`` in the environment
+before CuPy is imported. tests/test_kernels.py compares these with the generic kernels
+wherever a CUDA device exists.
 """
+
 from __future__ import annotations
 
 from .base import Backend
+from .kernels import BufferedKernels
 
 
-class CuPyBackend(Backend):
+class CuPyKernels(BufferedKernels):
     name = "cupy"
 
-    def __init__(self, device=None):
-        super().__init__(device)
-        import cupy
-        from array_api_compat import cupy as xp
-
+    def __init__(self, cupy, xp, dev):
+        super().__init__(xp, dev)
         self.cupy = cupy
-        self.xp = xp
-        self.device = cupy.cuda.Device(0 if device is None else getattr(device, "id", device))
-        self._kernels = {}
-        self._fast = {
-            "matmul_into": self._matmul_into,
-            "take_rows_into": self._take_rows_into,
-            "add_row_inplace": self._add_row_inplace,
-            "relu_inplace": self._relu_inplace,
-            "relu_backward_inplace": self._relu_backward_inplace,
-            "gemm_tn_into": self._gemm_tn_into,
-            "colsum_into": self._colsum_into,
-            "axpy": self._axpy,
-        }
+        self._compiled = {}
 
-    # -- kernels (compiled on first use) ------------------------------------------
     def _kernel(self, name):
-        k = self._kernels.get(name)
+        k = self._compiled.get(name)
         if k is None:
             E = self.cupy.ElementwiseKernel
-            k = self._kernels[name] = {
+            k = self._compiled[name] = {
                 "relu": E("", "T s", "s = s > (T)0 ? s : (T)0", "mlp_relu_inplace"),
                 "relu_bwd": E("T y", "T d", "d = y > (T)0 ? d : (T)0", "mlp_relu_backward"),
                 "axpy": E("T x, T a", "T y", "y += a * x", "mlp_axpy"),
@@ -50,38 +35,77 @@ class CuPyBackend(Backend):
             }[name]
         return k
 
-    def _matmul_into(self, a, b, out):
-        return self.cupy.matmul(a, b, out=out)
+    def matmul(self, a, b, key=None):
+        if key is None:
+            return super().matmul(a, b)
+        return self.cupy.matmul(a, b, out=self.buffer(key, (a.shape[0], b.shape[1]), a.dtype))
 
-    def _take_rows_into(self, x, idx, out):
-        return self.cupy.take(x, idx, axis=0, out=out)
+    def affine(self, x, W, b, key=None):
+        if key is None:
+            return super().affine(x, W, b)
+        s = self.matmul(x, W, key)
+        return s if b is None else self.cupy.add(s, b, out=s)
 
-    def _add_row_inplace(self, s, b):
-        return self.cupy.add(s, b, out=s)
-
-    def _relu_inplace(self, s):
+    def relu(self, s):
+        if not self.owns(s):
+            return super().relu(s)
         self._kernel("relu")(s)
         return s
 
-    def _relu_backward_inplace(self, delta, y):
+    def relu_backward(self, delta, y):
+        if not self.owns(delta):
+            return super().relu_backward(delta, y)
         self._kernel("relu_bwd")(y, delta)
         return delta
 
-    def _gemm_tn_into(self, x, delta, out, alpha, beta):
+    def accumulate_tn(self, x, delta, acc=None, alpha=1.0, beta=0.0):
+        if acc is None:
+            return super().accumulate_tn(x, delta, acc, alpha, beta)
         from cupy import cublas
 
-        return cublas.gemm("T", "N", x, delta, out=out, alpha=alpha, beta=beta)
+        return cublas.gemm("T", "N", x, delta, out=acc, alpha=alpha, beta=beta)
 
-    def _colsum_into(self, delta, out, alpha, beta):
+    def accumulate_colsum(self, delta, acc=None, alpha=1.0, beta=0.0):
+        if acc is None:
+            return super().accumulate_colsum(delta, acc, alpha, beta)
         col = self.cupy.sum(delta, axis=0)
-        self._kernel("scale_add")(col, out.dtype.type(alpha), out.dtype.type(beta), out)
-        return out
+        self._kernel("scale_add")(col, acc.dtype.type(alpha), acc.dtype.type(beta), acc)
+        return acc
 
-    def _axpy(self, x, y, a):
+    def axpy(self, a, x, y):
         self._kernel("axpy")(x, y.dtype.type(a), y)
         return y
 
-    # -- transfers ----------------------------------------------------------------------
+    def take_rows(self, X, idx, key=None):
+        if key is None:
+            return super().take_rows(X, idx)
+        return self.cupy.take(X, idx, axis=0, out=self.buffer(key, (idx.shape[0], *X.shape[1:]), X.dtype))
+
+
+class CuPyBackend(Backend):
+    name = "cupy"
+
+    def __init__(self, device=None):
+        import cupy
+        from array_api_compat import cupy as xp
+
+        self.cupy = cupy
+        self.xp = xp
+        self.device = cupy.cuda.Device(0 if device is None else getattr(device, "id", device))
+
+    @staticmethod
+    def cuda_devices() -> int:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount()
+
+    @staticmethod
+    def device_of(x):
+        return x.device
+
+    def kernels(self):
+        return CuPyKernels(self.cupy, self.xp, self.device)
+
     def asarray(self, host, dtype=None, copy=False):
         with self.device:
             return super().asarray(host, dtype, copy)

@@ -10,7 +10,6 @@ class JaxBackend(Backend):
     name = "jax"
 
     def __init__(self, device=None):
-        super().__init__(device)
         import jax
 
         # float64 models need 64-bit mode; float32 models keep their explicit dtype.

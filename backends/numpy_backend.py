@@ -1,117 +1,96 @@
-"""NumPy on the host CPU, with in-place fast paths for the training step.
+"""NumPy on the host CPU, with kernels that work in place.
 
-The fast paths write into buffers the training loop reuses (``out=``), apply ReLU in
-place, and use BLAS directly for what NumPy's single-threaded ufuncs do slowly on
-large arrays: C ← βC + α xᵀδ as one GEMM (momentum accumulated inside the product) and
-y += a·x as one AXPY, called in NumPy's own BLAS (``_cblas``). Each is tested against the
-generic array-API path.
+``NumPyKernels`` overrides the generic kernels: products into buffers reused from batch to
+batch (``out=``), ReLU in place, and BLAS for what NumPy's single-threaded ufuncs do slowly
+on large arrays: C ← βC + α xᵀδ as one GEMM (momentum accumulated inside the product),
+column sums as one GEMV and y += a·x as one AXPY, all called in NumPy's own BLAS
+(``_cblas``), with NumPy fallbacks where that BLAS cannot be bound or the operands do not fit.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from array_api_compat import numpy as xp_numpy
 
 from .base import Backend
+from .kernels import BufferedKernels
 
 
-def _matmul_into(a, b, out):
-    return np.matmul(a, b, out=out)
+class NumPyKernels(BufferedKernels):
+    name = "numpy"
 
+    def __init__(self):
+        super().__init__(xp_numpy, "cpu")
+        from . import _cblas
 
-def _take_rows_into(x, idx, out):
-    return np.take(x, idx, axis=0, out=out)
+        self._blas = _cblas.load()
 
+    def matmul(self, a, b, key=None):
+        if key is None:
+            return super().matmul(a, b)
+        return np.matmul(a, b, out=self.buffer(key, (a.shape[0], b.shape[1]), a.dtype))
 
-def _add_row_inplace(s, b):
-    return np.add(s, b, out=s)
+    def affine(self, x, W, b, key=None):
+        if key is None:
+            return super().affine(x, W, b)
+        s = self.matmul(x, W, key)
+        return s if b is None else np.add(s, b, out=s)
 
+    def relu(self, s):
+        if not self.owns(s):
+            return super().relu(s)
+        return np.maximum(s, 0, out=s)
 
-def _relu_inplace(s):
-    return np.maximum(s, 0, out=s)
+    def relu_backward(self, delta, y):
+        if not self.owns(delta):
+            return super().relu_backward(delta, y)
+        return np.multiply(delta, y > 0, out=delta)
 
+    def accumulate_tn(self, x, delta, acc=None, alpha=1.0, beta=0.0):
+        if acc is None:
+            return super().accumulate_tn(x, delta, acc, alpha, beta)
+        if self._blas is not None and self._blas.gemm_tn_into(x, delta, acc, alpha, beta) is not None:
+            return acc
+        return _scale_add_into(x.T @ delta, acc, alpha, beta)
 
-def _relu_backward_inplace(delta, y):
-    return np.multiply(delta, y > 0, out=delta)
+    def accumulate_colsum(self, delta, acc=None, alpha=1.0, beta=0.0):
+        if acc is None:
+            return super().accumulate_colsum(delta, acc, alpha, beta)
+        if self._blas is not None and self._blas.colsum_into(delta, acc, alpha, beta) is not None:
+            return acc
+        return _scale_add_into(np.sum(delta, axis=0), acc, alpha, beta)
 
-
-def _colsum_into(delta, out, alpha, beta):
-    """out ← β·out + α·Σ_rows δ."""
-    col = np.sum(delta, axis=0)
-    if beta == 0.0:
-        return np.multiply(col, alpha, out=out)
-    if beta != 1.0:
-        out *= beta
-    if alpha != 1.0:
-        col *= alpha
-    out += col
-    return out
-
-
-def _blas_kernels():
-    """gemm_tn_into and axpy from NumPy's own BLAS (see _cblas), with NumPy fallbacks."""
-    from . import _cblas
-
-    blas = _cblas.load()
-    if blas is None:
-        return None
-
-    def gemm_tn_into(x, delta, out, alpha, beta):
-        """out ← β·out + α·xᵀδ in one GEMM call (momentum accumulated inside the product)."""
-        if blas.gemm_tn_into(x, delta, out, alpha, beta) is None:
-            return _gemm_tn_numpy(x, delta, out, alpha, beta)
-        return out
-
-    def axpy_inplace(x, y, a):
-        """y += a·x in one BLAS call, no temporary."""
-        if blas.axpy_inplace(x, y, a) is None:
-            return _axpy_numpy(x, y, a)
+    def axpy(self, a, x, y):
+        if self._blas is None or self._blas.axpy_inplace(x, y, a) is None:
+            y += a * x
         return y
 
-    def colsum_into(delta, out, alpha, beta):
-        """out ← β·out + α·Σ_rows δ in one GEMV."""
-        if blas.colsum_into(delta, out, alpha, beta) is None:
-            return _colsum_into(delta, out, alpha, beta)
-        return out
-
-    return gemm_tn_into, axpy_inplace, colsum_into
+    def take_rows(self, X, idx, key=None):
+        if key is None:
+            return super().take_rows(X, idx)
+        return np.take(X, idx, axis=0, out=self.buffer(key, (idx.shape[0], *X.shape[1:]), X.dtype))
 
 
-def _gemm_tn_numpy(x, delta, out, alpha, beta):
-    g = x.T @ delta
+def _scale_add_into(g, acc, alpha, beta):
+    """acc ← β·acc + α·g in place (g is a temporary)."""
     if beta == 0.0:
-        return np.multiply(g, alpha, out=out)
-    out *= beta
-    g *= alpha
-    out += g
-    return out
-
-
-def _axpy_numpy(x, y, a):
-    y += a * x
-    return y
+        return np.multiply(g, alpha, out=acc)
+    if beta != 1.0:
+        acc *= beta
+    if alpha != 1.0:
+        g *= alpha
+    acc += g
+    return acc
 
 
 class NumPyBackend(Backend):
     name = "numpy"
 
     def __init__(self, device=None):
-        super().__init__(device)
         if device not in (None, "cpu"):
             raise ValueError(f"device for backend 'numpy' must be 'cpu'; got {device!r}")
         self.xp = xp_numpy
         self.device = "cpu"
-        blas = _blas_kernels()
-        gemm_tn_into, axpy, colsum_into = blas if blas else (_gemm_tn_numpy, _axpy_numpy, _colsum_into)
-        self._fast = {
-            "matmul_into": _matmul_into,
-            "take_rows_into": _take_rows_into,
-            "add_row_inplace": _add_row_inplace,
-            "relu_inplace": _relu_inplace,
-            "relu_backward_inplace": _relu_backward_inplace,
-            "gemm_tn_into": gemm_tn_into,
-            "colsum_into": colsum_into,
-            "axpy": axpy,
-        }
 
-    def to_numpy(self, x):
-        return np.asarray(x)
+    def kernels(self):
+        return NumPyKernels()

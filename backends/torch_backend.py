@@ -10,7 +10,6 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, device=None):
-        super().__init__(device)
         import torch
         from array_api_compat import torch as xp
 
@@ -39,6 +38,16 @@ class TorchBackend(Backend):
 
 class TorchCudaBackend(TorchBackend):
     name = "torch-cuda"
+
+    @staticmethod
+    def cuda_devices() -> int:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+    @staticmethod
+    def device_of(x):
+        return x.device
 
     def _default_device(self):
         return "cuda"

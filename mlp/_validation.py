@@ -27,12 +27,6 @@ def check_positive_float(value, name, allow_zero=False):
     return value
 
 
-def check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
-    return value
-
-
 def _is_array(x):
     try:
         array_namespace(x)

@@ -1,16 +1,24 @@
 """Activations θ: elementwise (and softmax, a vector activation), forward and backward.
 
-Each activation is a parameter-free layer: ``forward`` computes x' = θ(s) and keeps
-what ``backward`` needs; ``backward(δ)`` returns δ · θ'(s) (for softmax, the
-Jacobian-vector product). ``apply(s)`` is the bare function.
+Each activation is a parameter-free layer: ``forward`` computes x' = θ(s) and keeps what
+``backward`` needs; ``backward(δ)`` returns δ · θ'(s) (for softmax, the Jacobian-vector
+product). ``apply(s)`` is the bare function.
+
+An activation class declares itself once: its ``name`` (and ``aliases``) make it known to
+``get_activation``, ``mlp.MLP`` and the command line; ``default_init`` is the initializer of
+the weights that feed it; ``outputs`` says whether it produces probabilities.
 """
+
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from array_api_compat import array_namespace
 
+from .backends.kernels import GENERIC
 from .layers import Layer
+from .numerics import softplus, sigmoid, zero_like
 
 __all__ = [
     "Activation", "Identity", "Sign", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
@@ -18,22 +26,36 @@ __all__ = [
     "NotDifferentiableError",
 ]
 
+# name -> factory (a class, or a class with fixed settings for an alias)
+ACTIVATIONS: dict = {}
+
 
 class NotDifferentiableError(TypeError):
     """Backward through an activation with no useful derivative (sign, step)."""
 
 
 class Activation(Layer):
-    name = "?"
-    fast_paths = True
+    """Base: subclasses set ``name`` and implement ``apply`` and ``derivative_times``."""
 
-    def forward(self, params, x, training=True, ws=None):
+    name: ClassVar[str] = "?"
+    aliases: ClassVar[dict] = {}  # alias -> constructor arguments
+    default_init: ClassVar[str] = "glorot_uniform"
+    outputs: ClassVar[str] = "real"  # "probability" (each in (0, 1)) or "distribution" (rows sum to 1)
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "name" in cls.__dict__:  # a subclass that names itself is a new activation
+            ACTIVATIONS[cls.name] = cls
+            for alias, settings in cls.__dict__.get("aliases", {}).items():
+                ACTIVATIONS[alias] = _with_settings(cls, settings)
+
+    def forward(self, params, x, kernels=GENERIC, training=True):
         y = self.apply(x)
         if training:
             self._s, self._y = x, y
         return y
 
-    def backward(self, params, delta, need_input_grad=True, ws=None, sinks=None):
+    def backward(self, params, delta, kernels=GENERIC, sinks=None, need_input_grad=True):
         dx = self.derivative_times(delta, self._s, self._y)
         self._s = self._y = None
         return dx, []
@@ -46,8 +68,17 @@ class Activation(Layer):
         raise NotImplementedError
 
 
+def _with_settings(cls, settings):
+    def make():
+        return cls(**settings)
+
+    make.activation_class = cls
+    return make
+
+
 class Identity(Activation):
     name = "identity"
+    aliases = {"linear": {}}
 
     def apply(self, s):
         return s
@@ -81,16 +112,13 @@ class Step(Sign):
         return xp.astype(s >= 0, s.dtype)
 
 
-def _sigmoid(xp, s):
-    e = xp.exp(-xp.abs(s))  # never overflows
-    return xp.where(s >= 0, 1 / (1 + e), e / (1 + e))
-
-
 class Sigmoid(Activation):
     name = "sigmoid"
+    aliases = {"logistic": {}}
+    outputs = "probability"
 
     def apply(self, s):
-        return _sigmoid(array_namespace(s), s)
+        return sigmoid(s)
 
     def derivative_times(self, delta, s, y):
         return delta * y * (1 - y)
@@ -111,6 +139,8 @@ class GeneralizedReLU(Activation):
     absolute value (alpha=-1). The derivative at 0 is taken as alpha."""
 
     name = "generalized_relu"
+    aliases = {"abs": {"alpha": -1.0}}
+    default_init = "he_normal"
 
     def __init__(self, alpha=0.0):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
@@ -130,35 +160,30 @@ class GeneralizedReLU(Activation):
 
 
 class ReLU(GeneralizedReLU):
+    """max(0, s), through the backend's kernels: in place on buffers they own (its backward
+    reads only the output y, which is > 0 exactly where s > 0)."""
+
     name = "relu"
+    aliases = {}
 
     def __init__(self):
         super().__init__(0.0)
 
     def apply(self, s):
-        xp = array_namespace(s)
-        return xp.maximum(s, xp.zeros((), dtype=s.dtype, device=_device(s)))
+        return GENERIC.relu(s)
 
     def derivative_times(self, delta, s, y):
-        xp = array_namespace(s)
-        return xp.where(s > 0, delta, xp.zeros((), dtype=delta.dtype, device=_device(s)))
+        return GENERIC.relu_backward(delta, y)
 
-    # fast path: in place on workspace buffers (y > 0 exactly where s > 0)
-    def forward(self, params, x, training=True, ws=None):
-        if ws is None or not ws.owns(x) or not ws.kernel("relu_inplace"):
-            return super().forward(params, x, training)
-        y = ws.fast["relu_inplace"](x)
+    def forward(self, params, x, kernels=GENERIC, training=True):
+        y = kernels.relu(x)
         if training:
-            self._s, self._y = None, y
+            self._y = y
         return y
 
-    def backward(self, params, delta, need_input_grad=True, ws=None, sinks=None):
-        if ws is None or self._s is not None or not ws.owns(delta) or not ws.kernel("relu_backward_inplace"):
-            s = self._s if self._s is not None else self._y
-            self._s = self._y = None
-            return self.derivative_times(delta, s, s), []
+    def backward(self, params, delta, kernels=GENERIC, sinks=None, need_input_grad=True):
         y, self._y = self._y, None
-        return ws.fast["relu_backward_inplace"](delta, y), []
+        return kernels.relu_backward(delta, y), []
 
     def config(self):
         return {}
@@ -177,17 +202,17 @@ class Softplus(Activation):
     name = "softplus"
 
     def apply(self, s):
-        xp = array_namespace(s)
-        return xp.maximum(s, xp.zeros((), dtype=s.dtype, device=_device(s))) + xp.log1p(xp.exp(-xp.abs(s)))
+        return softplus(s)
 
     def derivative_times(self, delta, s, y):
-        return delta * _sigmoid(array_namespace(s), s)
+        return delta * sigmoid(s)
 
 
 class Softmax(Activation):
     """softmax over the last axis; backward is y * (δ - Σ_j δ_j y_j)."""
 
     name = "softmax"
+    outputs = "distribution"
 
     def apply(self, s):
         xp = array_namespace(s)
@@ -210,6 +235,7 @@ class GELU(Activation):
     """
 
     name = "gelu"
+    default_init = "he_normal"
 
     def apply(self, s):
         xp = array_namespace(s)
@@ -220,20 +246,6 @@ class GELU(Activation):
         t = xp.tanh(_GELU_C * (s + 0.044715 * s * s * s))
         dt = (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * s * s)
         return delta * (0.5 * (1 + t) + 0.5 * s * dt)
-
-
-def _device(x):
-    from array_api_compat import device
-
-    return device(x)
-
-
-ACTIVATIONS = {
-    "identity": Identity, "linear": Identity, "sign": Sign, "step": Step,
-    "sigmoid": Sigmoid, "logistic": Sigmoid, "tanh": Tanh, "relu": ReLU,
-    "leaky_relu": LeakyReLU, "abs": lambda: GeneralizedReLU(-1.0),
-    "generalized_relu": GeneralizedReLU, "softplus": Softplus, "softmax": Softmax, "gelu": GELU,
-}
 
 
 def get_activation(activation, name="activation") -> Activation:

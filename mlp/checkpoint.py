@@ -3,11 +3,11 @@ the history, so that a resumed run continues exactly where it stopped."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 
 from . import io
+from .history import RunState
 
 FORMAT = "mlp-checkpoint"
 
@@ -38,22 +38,21 @@ def _unflatten_state(structure, arrays, backend, dtype):
             for k, n in structure["dict"].items()}
 
 
-def save(path, model, opt, rng, history, state):
+def save(path, model, opt, rng, history, run: RunState):
     """Write a checkpoint atomically (refusing non-finite weights)."""
     backend = model.backend
-    arrays = io.model_arrays(model)
+    arrays = model.finite_weights()
     structure, opt_arrays = _flatten_state(opt.state, backend)
     arrays.update(opt_arrays)
-    if state.get("best_weights") is not None:
-        arrays.update({f"best_{i}": backend.to_numpy(w) for i, w in enumerate(state["best_weights"])})
+    if run.best_weights is not None:
+        arrays.update({f"best_{i}": backend.to_numpy(w) for i, w in enumerate(run.best_weights)})
     header = {
-        "format": FORMAT, "version": io.VERSION, **io.architecture(model),
+        "format": FORMAT, "version": io.VERSION, **model.config(),
         "optimizer": {"class": type(opt).__name__, "t": opt.t, "state": structure,
                       "schedule": opt.schedule.state_dict()},
         "rng": rng.bit_generator.state,
         "history": history.as_dict(),
-        "train": {"epoch": state["epoch"], "best": state["best"] if math.isfinite(state["best"]) else None,
-                  "bad": state["bad"], "has_best": state.get("best_weights") is not None},
+        "train": run.as_header(),
     }
     io.write_npz(path, json.loads(json.dumps(header, default=_json_default)), arrays)
 
@@ -66,8 +65,8 @@ def _json_default(o):
     raise TypeError(f"cannot store {type(o).__name__} in a checkpoint")
 
 
-def restore(path, model, opt, rng, history, state):
-    """Load a checkpoint into a fresh run's model, optimizer, generator, history and state."""
+def restore(path, model, opt, rng, history) -> RunState:
+    """Load a checkpoint into a fresh run's model, optimizer, generator and history; the run's state."""
     header, arrays = io.read_npz(path, FORMAT)
     shapes = [list(p.shape) for p in model.params]
     if header.get("shapes") != shapes:
@@ -84,8 +83,7 @@ def restore(path, model, opt, rng, history, state):
     for key, value in header["history"].items():
         setattr(history, key, value)
     t = header["train"]
-    state["epoch"], state["bad"] = int(t["epoch"]), int(t["bad"])
-    state["best"] = math.inf if t["best"] is None else float(t["best"])
+    best = None
     if t["has_best"]:
-        state["best_weights"] = [model.backend.asarray(arrays[f"best_{i}"], model.dtype, copy=True)
-                                 for i in range(len(shapes))]
+        best = [model.backend.asarray(arrays[f"best_{i}"], model.dtype, copy=True) for i in range(len(shapes))]
+    return RunState.from_header(t, best)

@@ -71,8 +71,9 @@ def build_parser():
     t.add_argument("--label-smoothing", type=_nonnegative, default=0.1,
                    help="label smoothing for cross-entropy (default 0.1)")
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    t.add_argument("--lr", type=_positive(float), default=None, help="default: 0.05 for sgd, 0.001 for adam")
-    t.add_argument("--momentum", type=_nonnegative, default=0.9)
+    t.add_argument("--lr", type=_positive(float), default=None,
+                   help="learning rate (default: the optimizer's own, as in PyTorch: 0.01 for sgd, 0.001 for adam)")
+    t.add_argument("--momentum", type=_nonnegative, default=0.9, help="momentum of sgd/gd (default 0.9)")
     t.add_argument("--batch-size", type=_positive(int), default=32)
     t.add_argument("--epochs", type=_positive(int), default=30)
     t.add_argument("--seed", type=int, default=0)
@@ -103,6 +104,13 @@ def build_parser():
     return parser
 
 
+def _takes(factory, name) -> bool:
+    """Whether an optimizer factory has a setting called `name` (a preset fixes its own)."""
+    import inspect
+
+    return name in inspect.signature(factory).parameters
+
+
 def _fail(message):
     print(f"mlp: error: {message}", file=sys.stderr)
     return 2
@@ -127,7 +135,9 @@ def main(argv=None):
 
 def run_train(args):
     import mlp
+
     from . import backends, data
+    from .optim import OPTIMIZERS
     from .metrics import accuracy, mean_squared_error
 
     ds = data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)  # split fixed: random_state 0
@@ -141,23 +151,22 @@ def run_train(args):
     scaler = data.SCALERS[args.scale]().fit(ds.X_train)
     X_tr = scaler.transform(ds.X_train)
     classification = ds.task == "classification"
-    loss = args.loss or ("cross_entropy" if classification else "mse")
-    if classification and loss in ("cross_entropy", "kl_divergence", "kl", "softmax_cross_entropy"):
-        output = "identity" if loss == "softmax_cross_entropy" else "softmax"
-        n_out = ds.n_outputs
-    else:
-        output, n_out = ("sigmoid" if loss == "bce" else "identity"), (1 if ds.y_train.ndim == 1 else ds.y_train.shape[1])
-    if classification and ds.y_train.min() < 0 and loss in ("cross_entropy", "kl", "kl_divergence"):
-        raise ValueError("class labels must be integers 0..K-1")
+    loss = mlp.get_loss(args.loss or ("cross_entropy" if classification else "mse"), "--loss")
+    if classification and not loss.classification:
+        raise ValueError(f"--loss {args.loss} is a regression loss, but {ds.name} has class labels; "
+                         "use a classification loss such as cross_entropy")
+    if not classification and loss.classification:
+        raise ValueError(f"--loss {args.loss} is a classification loss, but {ds.name} has real-valued targets; "
+                         "use mse")
+    n_targets = 1 if ds.y_train.ndim == 1 else ds.y_train.shape[1]
+    n_out = loss.n_outputs(ds.n_outputs if classification else None, n_targets)
     sizes = [ds.n_features, *args.hidden, n_out]
-    model = mlp.MLP(sizes, args.activation, output, backend=backend, dtype=args.dtype, seed=args.seed)
-    lr = args.lr if args.lr is not None else (0.05 if args.optimizer in ("sgd", "gd", "momentum", "nesterov") else 0.001)
-    opt_kw = {"lr": lr, "weight_decay": args.weight_decay}
-    if args.optimizer in ("sgd", "gd"):
-        opt_kw["momentum"] = args.momentum
-    opt = mlp.get_optimizer(args.optimizer, **opt_kw)
-    if loss == "cross_entropy" and args.label_smoothing:
-        loss = mlp.CrossEntropy(label_smoothing=args.label_smoothing)
+    model = mlp.MLP(sizes, args.activation, loss.output, backend=backend, dtype=args.dtype, seed=args.seed)
+    opt = mlp.get_optimizer(args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+                            **({"momentum": args.momentum} if _takes(OPTIMIZERS[args.optimizer], "momentum") else {}))
+    if args.label_smoothing and isinstance(loss, mlp.CrossEntropy) and not isinstance(loss, mlp.KLDivergence):
+        loss = type(loss)(label_smoothing=args.label_smoothing, from_logits=loss.from_logits)
+    output = loss.output
     t0 = time.perf_counter()
     history = mlp.train(model, X_tr, ds.y_train, loss=loss, optimizer=opt, epochs=args.epochs,
                         batch_size=args.batch_size, seed=args.seed, validation_fraction=args.validation_fraction,

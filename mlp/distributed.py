@@ -13,19 +13,39 @@ same, instead of hanging.
 
 Arrays cross the network from host memory: on a GPU backend they are staged through the host
 (CUDA-aware MPI or NCCL would avoid that copy; not done here).
+
+``LocalComm`` is the single-process communicator: the training loop is the same with one
+process or many.
 """
+
 from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["MPIComm", "DistributedError"]
+__all__ = ["LocalComm", "MPIComm", "as_comm"]
 
 
-class DistributedError(RuntimeError):
-    pass
+class LocalComm:
+    """One process: every collective is the identity."""
+
+    rank, size = 0, 1
+
+    def setup(self, model, X, T):
+        """(this process's samples X, T, the global sample count)."""
+        return X, T, X.shape[0]
+
+    def combine(self, model, value, sunk, local_n, global_n):
+        """The global batch's loss and sink contents from this process's (one process: as they are)."""
+        return value, sunk
+
+    @contextmanager
+    def guard(self):
+        """Where a failure must end every process (one process: nothing to do)."""
+        yield
 
 
 class MPIComm:
@@ -87,13 +107,22 @@ class MPIComm:
         own = backend.asarray(np.arange(self.rank, n, self.size))
         return xp.take(X, own, axis=0), xp.take(T, own, axis=0), n
 
-    def batches(self, perm, start, end):
-        """Local row indices of this rank's share of the global batch perm[start:end]."""
-        chunk = perm[start:end]
-        return chunk[chunk % self.size == self.rank] // self.size
+    @contextmanager
+    def guard(self):
+        """A failure on this rank aborts every rank: none is left waiting in a collective."""
+        try:
+            yield
+        except BaseException as exc:
+            if self.size > 1:
+                self.abort(f"{type(exc).__name__}: {exc}")
+            raise
 
-    def average(self, model, grads, value, local_n, global_n):
-        """Global mean gradient and loss from each rank's local means (one all-reduce)."""
+    def combine(self, model, value, sunk, local_n, global_n):
+        """The global batch's mean loss and sink contents from each rank's (one all-reduce).
+
+        A sink holds beta·target + alpha·g with target equal on every rank, so the
+        count-weighted mean over ranks is beta·target + alpha·(global mean gradient): the
+        all-reduce is exact whatever the optimizer asked backward to accumulate."""
         backend = model.backend
         shapes = [tuple(p.shape) for p in model.params]
         sizes = [int(np.prod(s)) for s in shapes]
@@ -101,7 +130,7 @@ class MPIComm:
         buf = np.zeros(sum(sizes) + 1, dtype=dtype)
         if local_n:
             at = 0
-            for g, k in zip(grads, sizes):
+            for g, k in zip(sunk, sizes):
                 buf[at:at + k] = backend.to_numpy(g).reshape(-1)
                 at += k
             buf[:-1] *= local_n
@@ -110,13 +139,16 @@ class MPIComm:
         buf /= global_n
         out, at = [], 0
         for s, k in zip(shapes, sizes):
-            out.append(backend.asarray(buf[at:at + k].reshape(s), model.dtype))
+            out.append(backend.asarray(buf[at:at + k].reshape(s), model.dtype, copy=True))
             at += k
-        return out, float(buf[-1])
+        return float(buf[-1]), out
 
 
 def as_comm(distributed):
-    if isinstance(distributed, MPIComm):
+    """The communicator for train's `distributed` argument (None/False: one process)."""
+    if distributed is None or distributed is False:
+        return LocalComm()
+    if isinstance(distributed, (MPIComm, LocalComm)):
         return distributed
     if distributed is True:
         return MPIComm()

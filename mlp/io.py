@@ -1,4 +1,4 @@
-"""Saving and loading models in a portable .npz file.
+"""The file format behind saved models and checkpoints: a portable .npz file.
 
 Why npz: NumPy reads and writes it with no extra dependency, it is a zip archive whose
 members carry CRC-32 checksums (a corrupted member fails to read), every backend can
@@ -16,17 +16,9 @@ import zipfile
 
 import numpy as np
 
-from . import activations as _act
-from . import layers as _layers
+__all__ = ["write_npz", "read_npz", "VERSION"]
 
-__all__ = ["save", "load", "write_npz", "read_npz", "FORMAT"]
-
-FORMAT = "mlp-model"
 VERSION = 1
-
-_LAYER_TYPES = {cls.__name__: cls for cls in (
-    _layers.Dense, _layers.Maxout, _act.Identity, _act.Sign, _act.Step, _act.Sigmoid, _act.Tanh, _act.ReLU,
-    _act.LeakyReLU, _act.GeneralizedReLU, _act.Softplus, _act.Softmax, _act.GELU)}
 
 
 def write_npz(path, header: dict, arrays: dict) -> None:
@@ -75,51 +67,3 @@ def read_npz(path, expected_format):
     if header.get("version", 0) > VERSION:
         raise ValueError(f"{path!r} was written by a newer mlp (format version {header['version']} > {VERSION})")
     return header, arrays
-
-
-def architecture(model) -> dict:
-    return {"layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in model.layers],
-            "dtype": model.backend.dtype_name(model.dtype), "n_params": len(model.params),
-            "shapes": [list(p.shape) for p in model.params]}
-
-
-def model_arrays(model, prefix="param"):
-    weights = model.get_weights()
-    for i, w in enumerate(weights):
-        if not np.all(np.isfinite(w)):
-            raise ValueError(f"model parameter {i} holds NaN or infinity; refusing to save it")
-    return {f"{prefix}_{i}": w for i, w in enumerate(weights)}
-
-
-def save(model, path) -> None:
-    """Write `model` (architecture and weights) to `path` atomically."""
-    write_npz(path, {"format": FORMAT, "version": VERSION, **architecture(model)}, model_arrays(model))
-
-
-def build(header, arrays, backend="numpy", device=None, dtype=None, path="file"):
-    """A Sequential from a header's architecture and its parameter arrays."""
-    from .model import Sequential
-
-    try:
-        layers = []
-        for spec in header["layers"]:
-            cls = _LAYER_TYPES[spec["type"]]
-            layers.append(cls(**spec["config"]))
-        weights = [arrays[f"param_{i}"] for i in range(int(header["n_params"]))]
-        dtype = dtype or header["dtype"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path!r} holds an invalid architecture: {type(exc).__name__}: {exc}") from None
-    model = Sequential(*layers, backend=backend, dtype=dtype, device=device, init="zeros")
-    if [list(p.shape) for p in model.params] != [list(w.shape) for w in weights]:
-        raise ValueError(f"{path!r} holds weights whose shapes {[list(w.shape) for w in weights]} do not match "
-                         f"its architecture {[list(p.shape) for p in model.params]}")
-    if not all(np.all(np.isfinite(w)) for w in weights):
-        raise ValueError(f"{path!r} holds weights with NaN or infinity")
-    model.set_weights(weights)
-    return model
-
-
-def load(path, backend="numpy", device=None, dtype=None):
-    """The model saved at `path`, on `backend` (any backend, whichever saved it)."""
-    header, arrays = read_npz(path, FORMAT)
-    return build(header, arrays, backend, device, dtype, path)

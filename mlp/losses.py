@@ -5,19 +5,37 @@ the output's shape (labels become one-hot, label smoothing is applied). A loss t
 names ``fused_with`` an activation computes value and gradient from that activation's
 input (the logits) when the model ends with it: the gradient is then simply
 (prediction - target) / n, and the value is computed stably from the logits.
+
+A loss class declares itself once: its ``name`` and ``aliases`` (alias -> constructor
+arguments) make it known to ``get_loss`` and the command line; ``output`` is the activation
+the model's last layer pairs with, ``classification`` whether targets are class labels.
 """
+
 from __future__ import annotations
 
-from array_api_compat import array_namespace, device
+from typing import ClassVar
+
+from array_api_compat import array_namespace
 
 from . import activations as act
+from .numerics import one_hot, sigmoid, signed_labels, softplus, zero_like
 
 __all__ = [
     "Loss", "SquaredError", "BinaryCrossEntropy", "CrossEntropy", "KLDivergence",
     "PerceptronCriterion", "Hinge", "LOSSES", "get_loss",
 ]
 
+# name -> factory (a class, or a class with fixed settings for an alias)
+LOSSES: dict = {}
+
 _EPS = {"float32": 1e-7, "float64": 1e-15}
+
+
+def _with_settings(cls, settings):
+    def make():
+        return cls(**settings)
+
+    return make
 
 
 def _eps(x):
@@ -29,11 +47,31 @@ def _n(x):
 
 
 class Loss:
-    name = "?"
-    fused_with = None  # Activation class whose input the fused path takes
+    name: ClassVar[str] = "?"
+    aliases: ClassVar[dict] = {}
+    fused_with: ClassVar[type | None] = None  # Activation class whose input the fused path takes
+    classification: ClassVar[bool] = False
+    from_logits = True  # the model's outputs are taken as they are
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "name" in cls.__dict__:
+            LOSSES[cls.name] = cls
+            for alias, settings in cls.__dict__.get("aliases", {}).items():
+                LOSSES[alias] = _with_settings(cls, settings)
+
+    @property
+    def output(self) -> str:
+        """The activation the model's last layer should have for this loss."""
+        return self.fused_with.name if self.fused_with is not None and not self.from_logits else "identity"
+
+    def n_outputs(self, n_classes: int | None, n_targets: int = 1) -> int:
+        """How many outputs the model needs: for labels of `n_classes` classes, or for
+        real targets of width `n_targets` (n_classes None)."""
+        return n_targets if n_classes is None else n_classes
 
     def fuses(self, layer) -> bool:
-        return self.fused_with is not None and type(layer) is self.fused_with
+        return not self.from_logits and self.fused_with is not None and type(layer) is self.fused_with
 
     # -- targets -----------------------------------------------------------
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
@@ -80,7 +118,13 @@ class SquaredError(Loss):
     """1/2 ||y - d||^2 summed over outputs, averaged over the batch."""
 
     name = "mse"
+    aliases = {"squared_error": {}}
     fused_with = act.Identity
+    from_logits = False
+
+    @property
+    def output(self):
+        return "identity"
 
     def value(self, out, t):
         xp = array_namespace(out)
@@ -108,13 +152,20 @@ class BinaryCrossEntropy(Loss):
     """
 
     name = "bce"
+    aliases = {"binary_cross_entropy": {}, "bce_logits": {"from_logits": True}}
     fused_with = act.Sigmoid
+    classification = True
 
     def __init__(self, from_logits=False):
         self.from_logits = bool(from_logits)
 
-    def fuses(self, layer):
-        return not self.from_logits and super().fuses(layer)
+    def n_outputs(self, n_classes, n_targets=1):
+        if n_classes is None:
+            return n_targets
+        if n_classes > 2:
+            raise ValueError(f"loss {self.name!r} takes binary labels (2 classes) or 0/1 target columns; got "
+                             f"{n_classes} classes: use 'cross_entropy' for more than two")
+        return 1
 
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
         t = super().prepare(y, n_outputs, backend, dtype, name)
@@ -139,10 +190,9 @@ class BinaryCrossEntropy(Loss):
 
     def fused_value_and_gradient(self, s, t):
         xp = array_namespace(s)
-        zero = xp.zeros((), dtype=s.dtype, device=device(s))
         # log(1 + e^s) - s d, written so that no exponential can overflow
-        value = xp.sum(xp.maximum(s, zero) - s * t + xp.log1p(xp.exp(-xp.abs(s)))) / _n(s)
-        return value, (act._sigmoid(xp, s) - t) / _n(s)
+        value = xp.sum(softplus(s) - s * t) / _n(s)
+        return value, (sigmoid(s) - t) / _n(s)
 
     def config(self):
         return {"from_logits": self.from_logits}
@@ -157,7 +207,9 @@ class CrossEntropy(Loss):
     """
 
     name = "cross_entropy"
+    aliases = {"softmax_cross_entropy": {"from_logits": True}}
     fused_with = act.Softmax
+    classification = True
 
     def __init__(self, label_smoothing=0.0, from_logits=False):
         if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
@@ -165,9 +217,6 @@ class CrossEntropy(Loss):
             raise ValueError(f"label_smoothing must be a number in [0, 1); got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
         self.from_logits = bool(from_logits)
-
-    def fuses(self, layer):
-        return not self.from_logits and super().fuses(layer)
 
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
         from ._validation import to_backend
@@ -188,9 +237,7 @@ class CrossEntropy(Loss):
             if lo < 0 or hi >= n_outputs:
                 raise ValueError(f"{name} labels must be in [0, {n_outputs}) for a model with {n_outputs} "
                                  f"outputs; got labels from {lo} to {hi}")
-            classes = xp.arange(n_outputs, device=backend.device)
-            labels = xp.astype(y, classes.dtype)
-            t = xp.astype(xp.expand_dims(labels, axis=1) == classes, dtype)  # one-hot by comparison
+            t = one_hot(y, n_outputs, dtype)
         else:
             t = super().prepare(y, n_outputs, backend, dtype, name)
             _check_range(xp, t, 0, 1, f"{name} for loss {self.name!r}", "class probabilities")
@@ -229,10 +276,11 @@ class KLDivergence(CrossEntropy):
     """KL(d || p) = Σ d log(d / p): cross-entropy minus the targets' entropy (same gradient)."""
 
     name = "kl_divergence"
+    aliases = {"kl": {}}
 
     def _entropy(self, t):
         xp = array_namespace(t)
-        safe = xp.where(t > 0, t, xp.ones((), dtype=t.dtype, device=device(t)))
+        safe = xp.where(t > 0, t, zero_like(t) + 1)
         return -xp.sum(t * xp.log(safe)) / _n(t)
 
     def value(self, out, t):
@@ -246,14 +294,15 @@ class KLDivergence(CrossEntropy):
 class _SignedTargets(Loss):
     """Targets in {-1, +1} (0/1 labels are read as -1/+1)."""
 
+    classification = True
+
+    def n_outputs(self, n_classes, n_targets=1):
+        if n_classes is not None and n_classes > 2:
+            raise ValueError(f"loss {self.name!r} takes two classes (labels -1/+1 or 0/1); got {n_classes} classes")
+        return 1 if n_classes is not None else n_targets
+
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
-        t = super().prepare(y, n_outputs, backend, dtype, name)
-        xp = backend.xp
-        if bool(xp.all((t == 0) | (t == 1))):
-            return 2 * t - 1
-        if not bool(xp.all((t == -1) | (t == 1))):
-            raise ValueError(f"{name} for loss {self.name!r} must hold labels -1/+1 (or 0/1); got other values")
-        return t
+        return signed_labels(super().prepare(y, n_outputs, backend, dtype, name), f"{name} for loss {self.name!r}")
 
 
 class PerceptronCriterion(_SignedTargets):
@@ -264,11 +313,11 @@ class PerceptronCriterion(_SignedTargets):
 
     def value(self, out, t):
         xp = array_namespace(out)
-        return xp.sum(xp.maximum(-t * out, xp.zeros((), dtype=out.dtype, device=device(out)))) / _n(out)
+        return xp.sum(xp.maximum(-t * out, zero_like(out))) / _n(out)
 
     def gradient(self, out, t):
         xp = array_namespace(out)
-        return xp.where(t * out <= 0, -t, xp.zeros((), dtype=out.dtype, device=device(out))) / _n(out)
+        return xp.where(t * out <= 0, -t, zero_like(out)) / _n(out)
 
 
 class Hinge(_SignedTargets):
@@ -278,22 +327,11 @@ class Hinge(_SignedTargets):
 
     def value(self, out, t):
         xp = array_namespace(out)
-        return xp.sum(xp.maximum(1 - t * out, xp.zeros((), dtype=out.dtype, device=device(out)))) / _n(out)
+        return xp.sum(xp.maximum(1 - t * out, zero_like(out))) / _n(out)
 
     def gradient(self, out, t):
         xp = array_namespace(out)
-        return xp.where(t * out < 1, -t, xp.zeros((), dtype=out.dtype, device=device(out))) / _n(out)
-
-
-LOSSES = {
-    "mse": SquaredError, "squared_error": SquaredError,
-    "bce": BinaryCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,
-    "bce_logits": lambda: BinaryCrossEntropy(from_logits=True),
-    "cross_entropy": CrossEntropy,
-    "softmax_cross_entropy": lambda: CrossEntropy(from_logits=True),
-    "kl_divergence": KLDivergence, "kl": KLDivergence,
-    "perceptron": PerceptronCriterion, "hinge": Hinge,
-}
+        return xp.where(t * out < 1, -t, zero_like(out)) / _n(out)
 
 
 def get_loss(loss, name="loss") -> Loss:

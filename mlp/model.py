@@ -1,20 +1,29 @@
-"""Models: a Sequential stack of layers, MLP from an architecture vector, value_and_grad.
+"""Models: a Sequential stack of layers, MLP from an architecture vector, value_and_grad,
+and saving/loading them.
 
 The model owns the flat parameter list ``params = [W1, b1, W2, b2, ...]`` on its
 backend and device, and hands each layer its slice. Forward runs left to right,
 backward right to left; the first layer's input gradient is never computed.
 """
+
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from . import backends as _backends
+from . import io
 from ._validation import check_X
 from .activations import Activation, get_activation
-from .layers import Dense, Layer
-from .losses import get_loss
+from .backends.kernels import GENERIC, Kernels
+from .layers import LAYERS, Dense, GradSink, Layer
+from .losses import Loss, get_loss
+from .numerics import check_same_count
 
-__all__ = ["Sequential", "MLP", "value_and_grad"]
+__all__ = ["Sequential", "MLP", "value_and_grad", "load"]
+
+FORMAT = "mlp-model"
 
 
 class Sequential:
@@ -62,39 +71,42 @@ class Sequential:
     def xp(self):
         return self.backend.xp
 
-    def forward(self, X, training=True, stop=None, ws=None):
-        """Run layers[:stop] on a validated array; keep what backward needs if training.
-        `ws` (a Workspace, training only) selects the backend's in-place fast paths."""
+    def forward(self, X, training: bool = True, stop: int | None = None, kernels: Kernels = GENERIC):
+        """Run layers[:stop] on a validated array; keep what backward needs if training."""
         out = X
         for layer, sl in zip(self.layers[:stop], self._slices[:stop]):
-            out = layer.forward(self.params[sl], out, training, ws) if ws is not None else \
-                layer.forward(self.params[sl], out, training)
+            out = layer.forward(self.params[sl], out, kernels, training)
         return out
 
-    def backward(self, delta, stop=None, ws=None, sinks=None):
-        """Backpropagate δ through layers[:stop] (right to left); gradients aligned with params.
-        With `sinks` (per parameter, from the optimizer) gradients are applied, not returned."""
+    def backward(self, delta, stop: int | None = None, kernels: Kernels = GENERIC,
+                 sinks: list[GradSink] | None = None) -> list:
+        """Backpropagate δ through layers[:stop] (right to left). Per parameter, what backward
+        put in its sink (``sinks``, from the optimizer), or without sinks the gradient itself."""
         grads = [None] * len(self.params)
         n = len(self.layers) if stop is None else stop
         for i in range(n - 1, -1, -1):
-            layer, sl = self.layers[i], self._slices[i]
-            need = i > self._first_param_layer
-            if ws is None:
-                delta, g = layer.backward(self.params[sl], delta, need_input_grad=need)
-            else:
-                delta, g = layer.backward(self.params[sl], delta, need, ws, None if sinks is None else sinks[sl])
-            grads[sl] = g
+            sl = self._slices[i]
+            delta, grads[sl] = self.layers[i].backward(self.params[sl], delta, kernels,
+                                                       None if sinks is None else sinks[sl], i > self._first_param_layer)
             if delta is None:
                 break
         return grads
 
-    def loss_and_grads(self, loss, X, T, ws=None, sinks=None):
-        """Loss (a 0-d device array) and gradients for validated X and prepared targets T."""
+    def loss_and_grads(self, loss: Loss, X, T, kernels: Kernels = GENERIC, sinks: list[GradSink] | None = None):
+        """Loss (a 0-d device array) and gradients (or sink contents) for validated X and prepared targets T."""
         fused = loss.fuses(self.layers[-1])
         stop = len(self.layers) - 1 if fused else None
-        out = self.forward(X, True, stop, ws)
+        out = self.forward(X, True, stop, kernels)
         value, delta = (loss.fused_value_and_gradient if fused else loss.value_and_gradient)(out, T)
-        return value, self.backward(delta, stop, ws, sinks)
+        return value, self.backward(delta, stop, kernels, sinks)
+
+    def predict_with_logits(self, X, loss: Loss):
+        """(output, logits or None) for validated X: one forward pass, stopping before the last
+        layer where `loss` takes the logits."""
+        if not loss.fuses(self.layers[-1]):
+            return self.forward(X, training=False), None
+        logits = self.forward(X, False, len(self.layers) - 1)
+        return self.layers[-1].apply(logits), logits
 
     def check_input(self, X, name="X"):
         return check_X(X, self.backend, self.dtype, self.n_features, name)
@@ -126,11 +138,41 @@ class Sequential:
                 raise ValueError(f"weights[{i}] must have shape {tuple(p.shape)}; got {tuple(w.shape)}")
             self.params[i] = self.backend.asarray(w, self.dtype, copy=True)
 
+    def config(self) -> dict:
+        """The architecture: layer types and settings, dtype and parameter shapes."""
+        return {"layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers],
+                "dtype": self.backend.dtype_name(self.dtype), "n_params": len(self.params),
+                "shapes": [list(p.shape) for p in self.params]}
+
+    def finite_weights(self, what: str = "model") -> dict:
+        """The parameters as host arrays named param_0, param_1, ...; refuses NaN or infinity."""
+        weights = self.get_weights()
+        for i, w in enumerate(weights):
+            if not np.all(np.isfinite(w)):
+                raise ValueError(f"{what} parameter {i} holds NaN or infinity; refusing to save it")
+        return {f"param_{i}": w for i, w in enumerate(weights)}
+
     def save(self, path):
         """Write the architecture and weights to `path` (.npz), atomically."""
-        from .io import save
+        io.write_npz(path, {"format": FORMAT, "version": io.VERSION, **self.config()}, self.finite_weights())
 
-        save(self, path)
+    @classmethod
+    def from_config(cls, header: dict, arrays: dict, backend="numpy", device=None, dtype=None, path="file"):
+        """A Sequential from a saved architecture and its parameter arrays."""
+        try:
+            layers = [LAYERS[spec["type"]](**spec["config"]) for spec in header["layers"]]
+            weights = [arrays[f"param_{i}"] for i in range(int(header["n_params"]))]
+            dtype = dtype or header["dtype"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{os.fspath(path)!r} holds an invalid architecture: {type(exc).__name__}: {exc}") from None
+        model = Sequential(*layers, backend=backend, dtype=dtype, device=device, init="zeros")
+        if [list(p.shape) for p in model.params] != [list(w.shape) for w in weights]:
+            raise ValueError(f"{os.fspath(path)!r} holds weights whose shapes {[list(w.shape) for w in weights]} do not "
+                             f"match its architecture {[list(p.shape) for p in model.params]}")
+        if not all(np.all(np.isfinite(w)) for w in weights):
+            raise ValueError(f"{os.fspath(path)!r} holds weights with NaN or infinity")
+        model.set_weights(weights)
+        return model
 
     def to(self, backend, device=None):
         """A copy of this model on another backend (same weights)."""
@@ -163,10 +205,6 @@ def _resolve_backend(backend, device):
     return inferred
 
 
-def _default_init(activation) -> str:
-    return "he_normal" if activation.name in ("relu", "leaky_relu", "generalized_relu", "gelu") else "glorot_uniform"
-
-
 class MLP(Sequential):
     """A multi-layer perceptron from its architecture vector [d0, d1, ..., dL].
 
@@ -193,7 +231,7 @@ class MLP(Sequential):
         self.activation = hidden.name
         self.output = out.name
         super().__init__(*layers, backend=backend, dtype=dtype, seed=seed,
-                         init=init if init is not None else _default_init(hidden), device=device)
+                         init=init if init is not None else hidden.default_init, device=device)
 
 
 def _copy_activation(a: Activation) -> Activation:
@@ -213,7 +251,12 @@ def value_and_grad(model, loss, X, y):
     loss = get_loss(loss)
     X = model.check_input(X)
     T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
-    if T.shape[0] != X.shape[0]:
-        raise ValueError(f"y must have one target per sample of X ({X.shape[0]}); got {T.shape[0]}")
+    check_same_count(X, T)
     value, grads = model.loss_and_grads(loss, X, T)
     return float(value), grads
+
+
+def load(path, backend="numpy", device=None, dtype=None) -> Sequential:
+    """The model saved at `path`, on `backend` (any backend, whichever saved it)."""
+    header, arrays = io.read_npz(path, FORMAT)
+    return Sequential.from_config(header, arrays, backend, device, dtype, path)

@@ -6,12 +6,20 @@ of code. Regularization: L2 weight decay and an L1 penalty added to the gradient
 (biases, the 1-D parameters, are excluded unless ``decay_bias=True``; AdamW decays
 weights directly), and gradient clipping by global norm. The update rules and their
 defaults follow PyTorch's optimizers of the same name.
+
+A training step asks the optimizer where each gradient should go (``sinks``: its own
+gradient buffer, or for SGD its momentum with beta=μ, or the weights themselves), lets
+backward put the gradients there, and finishes with ``update``. ``step(params, grads)``
+takes raw gradients through the same two calls.
 """
+
 from __future__ import annotations
 
 from array_api_compat import array_namespace
 
 from ._validation import check_positive_float
+from .backends.kernels import GENERIC, Kernels
+from .layers import GradSink
 from .schedules import Constant, get_schedule
 
 __all__ = ["Optimizer", "SGD", "GradientDescent", "Adam", "AdamW", "RMSProp", "OPTIMIZERS", "get_optimizer"]
@@ -32,6 +40,7 @@ class Optimizer:
         self.schedule = get_schedule(schedule) if schedule is not None else Constant()
         self.state = None
         self.t = 0  # steps taken
+        self._grads = None  # gradient buffers backward writes into (not state: never saved)
 
     def _decays(self, p):
         return self.decay_bias or p.ndim > 1
@@ -39,16 +48,25 @@ class Optimizer:
     def reset(self):
         self.state = None
         self.t = 0
+        self._grads = None
 
     def lr_at(self, epoch):
         return self.schedule(epoch, self.lr)
 
-    def step(self, params, grads, lr=None):
-        """One update of `params` (a list, updated through its slots) by `grads`."""
-        lr = self.lr if lr is None else lr
+    # -- one step: where gradients go, then the update -----------------------------------------
+    def sinks(self, params: list, lr: float) -> list[GradSink]:
+        """Where backward should put each parameter's gradient. Here: the optimizer's own
+        gradient buffers (beta 0), so that ``update`` sees raw gradients."""
+        if self._grads is None:
+            self._grads = self._zeros_like(params)
+        return [GradSink(g) for g in self._grads]
+
+    def update(self, params: list, sunk: list, lr: float, kernels: Kernels = GENERIC) -> None:
+        """Finish a step: `sunk[i]` is what backward left in ``sinks(params, lr)[i]``."""
         if self.state is None:
             self.state = self._init_state(params)
         self.t += 1
+        grads = sunk
         if self.clip_norm is not None:
             grads = _clip_by_global_norm(grads, self.clip_norm)
         for i, g in enumerate(grads):
@@ -60,17 +78,14 @@ class Optimizer:
                     g = g + self.l1 * array_namespace(p).sign(p)
             self._update(i, params, g, lr)
 
+    def step(self, params: list, grads: list, lr: float | None = None) -> None:
+        """One update of `params` (a list, updated through its slots) by raw gradients `grads`."""
+        lr = self.lr if lr is None else lr
+        sunk = [sink.receive(g) for sink, g in zip(self.sinks(params, lr), grads)]
+        self.update(params, sunk, lr)
+
     def _couples_decay(self):
         return True
-
-    # -- fused path: gradients accumulated straight into optimizer state ------------
-    def sinks(self, params, lr, ws):
-        """Per parameter (buffer, α, β) so that backward applies buffer ← β·buffer + α·g,
-        or None when this optimizer (or setting) has no fused form."""
-        return None
-
-    def finish(self, params, lr, ws):
-        """Complete a fused step after backward has filled the sinks."""
 
     def _init_state(self, params):
         return []
@@ -126,24 +141,31 @@ class SGD(Optimizer):
         v[i] += g
         params[i] -= lr * (g + self.momentum * v[i]) if self.nesterov else lr * v[i]
 
-    def sinks(self, params, lr, ws):
-        if self.nesterov or self.l1 or self.clip_norm is not None or not ws.kernel("axpy"):
-            return None
+    def _fused(self) -> bool:
+        """Whether backward can do the update's arithmetic (not with Nesterov, L1 or clipping)."""
+        return not (self.nesterov or self.l1 or self.clip_norm is not None)
+
+    def sinks(self, params, lr):
+        if not self._fused():
+            return super().sinks(params, lr)
+        if not self.momentum:  # p ← (1 - lr·λ) p - lr·g, straight from the product
+            return [GradSink(p, -lr, 1 - lr * self.weight_decay if self._decays(p) else 1.0) for p in params]
         if self.state is None:
             self.state = self._init_state(params)
-        self.t += 1
-        if not self.momentum:  # p ← (1 - lr·λ) p - lr·g, straight from the product
-            return [(p, -lr, 1 - lr * self.weight_decay if self._decays(p) else 1.0) for p in params]
-        return [(v, 1.0, self.momentum) for v in self.state]  # v ← μ v + g
+        return [GradSink(v, 1.0, self.momentum) for v in self.state]  # v ← μ v + g
 
-    def finish(self, params, lr, ws):
-        if not self.momentum:
-            return
-        axpy = ws.fast["axpy"]
-        for i, v in enumerate(self.state):
+    def update(self, params, sunk, lr, kernels=GENERIC):
+        if not self._fused():
+            return super().update(params, sunk, lr, kernels)
+        self.t += 1
+        for i, new in enumerate(sunk):
+            if not self.momentum:
+                params[i] = new
+                continue
             if self.weight_decay and self._decays(params[i]):
-                axpy(params[i], v, self.weight_decay)  # v += λ p
-            axpy(v, params[i], -lr)  # p -= lr v
+                new = kernels.axpy(self.weight_decay, params[i], new)  # v += λ p
+            self.state[i] = new
+            params[i] = kernels.axpy(-lr, new, params[i])  # p -= lr v
 
     def __repr__(self):
         return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"

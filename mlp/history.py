@@ -1,0 +1,45 @@
+"""Records of a training run: the per-epoch History users read, and the RunState that
+checkpoints save and a resumed run continues from."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["History", "RunState"]
+
+
+@dataclass
+class History:
+    """Per-epoch record of a training run."""
+
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    epochs: int = 0
+    best_epoch: int | None = None
+    stop_reason: str = "max_epochs"
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class RunState:
+    """How far a run has come: epochs done, the best monitored loss, epochs without
+    improvement, and the best weights (kept for early stopping)."""
+
+    epoch: int = 0
+    best: float = math.inf
+    bad: int = 0
+    best_weights: list | None = None
+
+    def as_header(self) -> dict:
+        return {"epoch": self.epoch, "best": self.best if math.isfinite(self.best) else None, "bad": self.bad,
+                "has_best": self.best_weights is not None}
+
+    @classmethod
+    def from_header(cls, h: dict, best_weights: list | None) -> RunState:
+        return cls(int(h["epoch"]), math.inf if h["best"] is None else float(h["best"]), int(h["bad"]), best_weights)

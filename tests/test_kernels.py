@@ -1,0 +1,152 @@
+"""Every backend's kernels equal the generic array-API kernels, method by method, and
+training with them equals training with the generic ones."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import mlp
+from mlp import backends
+from mlp.backends.kernels import GENERIC, Kernels
+
+METHODS = sorted(n for n, f in inspect.getmembers(Kernels, inspect.isfunction) if not n.startswith("_") and n != "owns")
+OWN_KERNELS = [n for n in backends.available() if type(backends.get(n).kernels()) is not Kernels]
+
+
+@pytest.fixture(params=OWN_KERNELS or [pytest.param(None, marks=pytest.mark.skip(reason="no backend with own kernels"))])
+def fast_backend(request):
+    return backends.get(request.param)
+
+
+def _cases(b, dtype, rng):
+    """Per kernel method: calls (args for the backend's kernels, same args for the generic ones).
+    Each call is made fresh (key None) and into buffers (a key, and on owned inputs)."""
+    k = b.kernels()
+    x, d = rng.normal(size=(37, 11)), rng.normal(size=(37, 5))
+    W, bias, c = rng.normal(size=(11, 5)), rng.normal(size=5), rng.normal(size=(11, 5))
+    X, D, Wd, B = (b.asarray(a, dtype) for a in (x, d, W, bias))
+
+    def fresh(a):
+        return b.asarray(a, dtype, copy=True)
+
+    owned_s = k.affine(X, Wd, B, "s")  # a buffer k owns: in-place overrides apply to it
+    cases = {
+        "matmul": [((X, Wd), {}), ((X, Wd), {"key": "m"}), ((X[3:20], Wd), {"key": "m"})],
+        "affine": [((X, Wd, B), {}), ((X, Wd, B), {"key": "a"}), ((X, Wd, None), {"key": "b"})],
+        "relu": [((fresh(x @ W),), {}), ((owned_s,), {})],
+        "relu_backward": [((fresh(d), fresh(x @ W)), {}), ((k.matmul(D, fresh(np.eye(5)), "dx"), fresh(x @ W - 0.5)), {})],
+        "accumulate_tn": [((X, D), {})] + [((X, D, fresh(c), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0),
+                                                                                         (1.0, 0.9), (2.5, 0.3)]]
+        + [((X[3:20], D[3:20], fresh(c), 1.0, 0.9), {})],
+        "accumulate_colsum": [((D,), {})] + [((D, fresh(bias), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0),
+                                                                                        (2.5, 0.3)]],
+        "axpy": [((-0.25, Wd, fresh(c)), {}), ((0.5, B, fresh(bias)), {})],
+        "take_rows": [((X, b.asarray(np.array([4, 0, 36, 4]))), {}), ((X, b.asarray(np.array([1, 2]))), {"key": "X"})],
+    }
+    return k, cases
+
+
+def _generic_args(b, args):
+    """The same arguments as fresh copies: the generic kernels must see the inputs before any
+    override worked in place on them."""
+    return tuple(b.asarray(b.to_numpy(a), copy=True) if hasattr(a, "shape") else a for a in args)
+
+
+def test_every_kernel_method_has_a_case(rng):
+    _, cases = _cases(backends.get("numpy"), "float64", rng)
+    assert sorted(cases) == METHODS
+
+
+def _params(f):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
+
+
+def test_overrides_keep_the_generic_signatures(fast_backend):
+    k = fast_backend.kernels()
+    for name in METHODS:
+        assert _params(getattr(type(k), name)) == _params(getattr(Kernels, name)), name
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_kernels_match_generic(fast_backend, method, dtype, rng):
+    b = fast_backend
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+    k, cases = _cases(b, dtype, rng)
+    for args, kw in cases[method]:
+        expected = getattr(GENERIC, method)(*_generic_args(b, args), **kw)
+        got = getattr(k, method)(*args, **kw)
+        np.testing.assert_allclose(b.to_numpy(got), b.to_numpy(expected), **tol, err_msg=f"{method}{kw}")
+
+
+def test_keyed_buffers_are_reused_and_fresh_results_are_not(fast_backend, rng):
+    k = fast_backend.kernels()
+    X = fast_backend.asarray(rng.normal(size=(8, 3)))
+    W = fast_backend.asarray(rng.normal(size=(3, 2)))
+    first = k.matmul(X, W, "s")
+    assert k.matmul(X, W, "s") is first and k.owns(first)
+    assert k.matmul(X, W) is not k.matmul(X, W) and not k.owns(k.matmul(X, W))
+
+
+OPTIMIZERS = [lambda: mlp.SGD(0.1), lambda: mlp.SGD(0.1, weight_decay=0.01), lambda: mlp.SGD(0.05, momentum=0.9),
+              lambda: mlp.SGD(0.05, momentum=0.9, weight_decay=0.01), lambda: mlp.SGD(0.05, momentum=0.9, nesterov=True),
+              lambda: mlp.Adam(0.01), lambda: mlp.SGD(0.1, clip_norm=0.5)]
+
+
+@pytest.mark.parametrize("make_opt", OPTIMIZERS, ids=["sgd", "sgd-wd", "momentum", "momentum-wd", "nesterov", "adam", "clip"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_training_fast_equals_generic(fast_backend, make_opt, activation, rng):
+    X, y = rng.normal(size=(103, 7)), rng.integers(0, 4, size=103)  # 103: a partial last batch
+
+    def run(fast):
+        model = mlp.MLP([7, 16, 12, 4], activation, "softmax", backend=fast_backend, dtype="float64", seed=1)
+        h = mlp.train(model, X, y, optimizer=make_opt(), epochs=3, batch_size=16, seed=2, progress=False, fast=fast)
+        return h.loss, model.get_weights()
+
+    (l_fast, w_fast), (l_gen, w_gen) = run(True), run(False)
+    np.testing.assert_allclose(l_fast, l_gen, rtol=1e-12)
+    for a, b in zip(w_fast, w_gen):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_kernels_never_write_user_arrays(fast_backend, rng):
+    X = rng.normal(size=(20, 3))
+    X_copy = X.copy()
+    model = mlp.Sequential(mlp.ReLU(), mlp.Dense(3, 2), backend=fast_backend, dtype="float64")
+    mlp.train(model, X, rng.normal(size=(20, 2)), loss="mse", epochs=2, batch_size=5, progress=False)
+    np.testing.assert_array_equal(X, X_copy)  # ReLU applied first must not run in place on the data
+    assert not fast_backend.kernels().owns(X)
+
+
+def test_kernel_gradients_equal_value_and_grad(fast_backend, rng):
+    """Gradients through the backend's kernels (no sinks) equal the generic path's."""
+    X, y = rng.normal(size=(9, 5)), rng.integers(0, 3, size=9)
+    model = mlp.MLP([5, 8, 3], "relu", "softmax", backend=fast_backend, dtype="float64", seed=3)
+    _, ref = mlp.value_and_grad(model, "cross_entropy", X, y)
+    loss = mlp.get_loss("cross_entropy")
+    T = loss.prepare(y, 3, model.backend, model.dtype)
+    _, grads = model.loss_and_grads(loss, model.check_input(X), T, fast_backend.kernels())
+    for a, b in zip(grads, ref):
+        np.testing.assert_allclose(fast_backend.to_numpy(a), fast_backend.to_numpy(b), rtol=1e-12, atol=1e-14)
+
+
+class Square(mlp.Layer):
+    """A user's layer written against the plain contract: no kernels, no sinks used."""
+
+    def forward(self, params, x, kernels=GENERIC, training=True):
+        self._x = x
+        return x * x
+
+    def backward(self, params, delta, kernels=GENERIC, sinks=None, need_input_grad=True):
+        return 2 * self._x * delta, []
+
+
+def test_custom_layers_train_with_backend_kernels(fast_backend, rng):
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=(30, 1))
+    model = mlp.Sequential(mlp.Dense(3, 4), Square(), mlp.Dense(4, 1), backend=fast_backend, dtype="float64")
+    h = mlp.train(model, X, y, loss="mse", optimizer=mlp.SGD(0.01, momentum=0.9), epochs=3, batch_size=8,
+                  progress=False)
+    assert len(h.loss) == 3 and np.all(np.isfinite(h.loss))
