@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .base import Backend
 from .kernels import GENERIC, Kernels
@@ -79,13 +80,23 @@ class BackendEntry:
 
 BACKENDS = (
     BackendEntry("numpy", "numpy_backend", "NumPyBackend", "numpy", "numpy", False, _is_numpy),
-    BackendEntry("array_api_strict", "strict_backend", "ArrayApiStrictBackend", "array_api_strict", "array-api-strict",
-                 False, _namespace_is("array_api_strict")),
+    BackendEntry(
+        "array_api_strict",
+        "strict_backend",
+        "ArrayApiStrictBackend",
+        "array_api_strict",
+        "array-api-strict",
+        False,
+        _namespace_is("array_api_strict"),
+    ),
     BackendEntry("torch", "torch_backend", "TorchBackend", "torch", "torch", False, _torch_on("cpu")),
     BackendEntry("jax", "jax_backend", "JaxBackend", "jax", "jax", False, _is_jax),
-    BackendEntry("cupy", "cupy_backend", "CuPyBackend", "cupy", "mlp[cuda12] or mlp[cuda13]", True, _namespace_is("cupy")),
-    BackendEntry("torch-cuda", "torch_backend", "TorchCudaBackend", "torch", "torch (a CUDA build)", True,
-                 _torch_on("cuda")),
+    BackendEntry(
+        "cupy", "cupy_backend", "CuPyBackend", "cupy", "mlp[cuda12] or mlp[cuda13]", True, _namespace_is("cupy")
+    ),
+    BackendEntry(
+        "torch-cuda", "torch_backend", "TorchCudaBackend", "torch", "torch (a CUDA build)", True, _torch_on("cuda")
+    ),
 )
 NAMES = tuple(e.name for e in BACKENDS)
 _ENTRIES = {e.name: e for e in BACKENDS}
@@ -116,8 +127,10 @@ def get(name: str | Backend, device: Any = None) -> Backend:
     key = (name, str(device))
     if key not in _CACHE:
         if not entry.installed():
-            raise ValueError(f"backend {name!r} needs {entry.library}, which is not installed here "
-                             f"(pip install {entry.pip}); available: {available()}")
+            raise ValueError(
+                f"backend {name!r} needs {entry.library}, which is not installed here "
+                f"(pip install {entry.pip}); available: {available()}"
+            )
         if entry.needs_cuda and not entry.usable():
             raise ValueError(f"backend {name!r} needs a CUDA device and none is usable here; available: {available()}")
         try:
@@ -132,5 +145,6 @@ def infer(x: Any) -> Backend:
     for entry in BACKENDS:
         if entry.recognizes(x):
             return get(entry.name, entry.backend_class().device_of(x))
-    raise TypeError(f"expected an array of one of the backends {list(NAMES)}; got {type(x).__module__}."
-                    f"{type(x).__name__}")
+    raise TypeError(
+        f"expected an array of one of the backends {list(NAMES)}; got {type(x).__module__}.{type(x).__name__}"
+    )

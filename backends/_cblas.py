@@ -8,6 +8,7 @@ module binds the very library NumPy uses, found with threadpoolctl. ``load()`` r
 None where that is not possible (another BLAS, symbols not found), and callers fall
 back to NumPy-only kernels.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -32,24 +33,59 @@ def _numpy_blas_path():
 class CBlas:
     def __init__(self, lib, names, int_t):
         self.int_t = int_t
-        self.gemm = {np.dtype(np.float32): getattr(lib, names["sgemm"]), np.dtype(np.float64): getattr(lib, names["dgemm"])}
-        self.axpy = {np.dtype(np.float32): getattr(lib, names["saxpy"]), np.dtype(np.float64): getattr(lib, names["daxpy"])}
-        self.gemv = {np.dtype(np.float32): getattr(lib, names["sgemv"]), np.dtype(np.float64): getattr(lib, names["dgemv"])}
+        self.gemm = {
+            np.dtype(np.float32): getattr(lib, names["sgemm"]),
+            np.dtype(np.float64): getattr(lib, names["dgemm"]),
+        }
+        self.axpy = {
+            np.dtype(np.float32): getattr(lib, names["saxpy"]),
+            np.dtype(np.float64): getattr(lib, names["daxpy"]),
+        }
+        self.gemv = {
+            np.dtype(np.float32): getattr(lib, names["sgemv"]),
+            np.dtype(np.float64): getattr(lib, names["dgemv"]),
+        }
         self._ones = {}
         self.real = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
         for dt, f in self.gemm.items():
             r, i = self.real[dt], int_t
             f.restype = None
-            f.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, i, i, i, r, ctypes.c_void_p, i,
-                          ctypes.c_void_p, i, r, ctypes.c_void_p, i]
+            f.argtypes = [
+                ctypes.c_int,
+                ctypes.c_int,
+                ctypes.c_int,
+                i,
+                i,
+                i,
+                r,
+                ctypes.c_void_p,
+                i,
+                ctypes.c_void_p,
+                i,
+                r,
+                ctypes.c_void_p,
+                i,
+            ]
         for dt, f in self.axpy.items():
             f.restype = None
             f.argtypes = [int_t, self.real[dt], ctypes.c_void_p, int_t, ctypes.c_void_p, int_t]
         for dt, f in self.gemv.items():
             r, i = self.real[dt], int_t
             f.restype = None
-            f.argtypes = [ctypes.c_int, ctypes.c_int, i, i, r, ctypes.c_void_p, i, ctypes.c_void_p, i, r,
-                          ctypes.c_void_p, i]
+            f.argtypes = [
+                ctypes.c_int,
+                ctypes.c_int,
+                i,
+                i,
+                r,
+                ctypes.c_void_p,
+                i,
+                ctypes.c_void_p,
+                i,
+                r,
+                ctypes.c_void_p,
+                i,
+            ]
 
     @staticmethod
     def _ld(a):
@@ -68,8 +104,22 @@ class CBlas:
         if ldx is None or ldd is None:
             return None
         m, n, k = out.shape[0], out.shape[1], x.shape[0]
-        f(_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, alpha, x.ctypes.data, ldx, delta.ctypes.data, ldd,
-          beta, out.ctypes.data, max(n, 1))
+        f(
+            _ROW_MAJOR,
+            _TRANS,
+            _NO_TRANS,
+            m,
+            n,
+            k,
+            alpha,
+            x.ctypes.data,
+            ldx,
+            delta.ctypes.data,
+            ldd,
+            beta,
+            out.ctypes.data,
+            max(n, 1),
+        )
         return out
 
     def colsum_into(self, delta, out, alpha, beta):
@@ -82,8 +132,20 @@ class CBlas:
         ones = self._ones.get((m, out.dtype))
         if ones is None:
             ones = self._ones[(m, out.dtype)] = np.ones(m, dtype=out.dtype)
-        f(_ROW_MAJOR, _TRANS, m, delta.shape[1], alpha, delta.ctypes.data, ld, ones.ctypes.data, 1, beta,
-          out.ctypes.data, 1)
+        f(
+            _ROW_MAJOR,
+            _TRANS,
+            m,
+            delta.shape[1],
+            alpha,
+            delta.ctypes.data,
+            ld,
+            ones.ctypes.data,
+            1,
+            beta,
+            out.ctypes.data,
+            1,
+        )
         return out
 
     def axpy_inplace(self, x, y, a):
@@ -103,8 +165,12 @@ def load():
         lib = ctypes.CDLL(path)
     except OSError:
         return None
-    for prefix, suffix, int_t in (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
-                                  ("scipy_cblas_", "", ctypes.c_int32), ("cblas_", "", ctypes.c_int32)):
+    for prefix, suffix, int_t in (
+        ("scipy_cblas_", "64_", ctypes.c_int64),
+        ("cblas_", "64_", ctypes.c_int64),
+        ("scipy_cblas_", "", ctypes.c_int32),
+        ("cblas_", "", ctypes.c_int32),
+    ):
         names = {k: f"{prefix}{k}{suffix}" for k in ("sgemm", "dgemm", "saxpy", "daxpy", "sgemv", "dgemv")}
         if all(hasattr(lib, n) for n in names.values()):
             return CBlas(lib, names, int_t)

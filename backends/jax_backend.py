@@ -1,4 +1,5 @@
 """JAX arrays (immutable: parameter updates rebind their slot)."""
+
 from __future__ import annotations
 
 import numpy as np

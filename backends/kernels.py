@@ -71,14 +71,14 @@ class Kernels:
         """delta where y > 0, else 0 (y is the ReLU's output); in place on an owned delta."""
         return array_namespace(delta).where(y > 0, delta, _zero(delta))
 
-    def accumulate_tn(self, x: Array, delta: Array, acc: Array | None = None, alpha: float = 1.0,
-                      beta: float = 0.0) -> Array:
+    def accumulate_tn(
+        self, x: Array, delta: Array, acc: Array | None = None, alpha: float = 1.0, beta: float = 0.0
+    ) -> Array:
         """beta·acc + alpha·xᵀδ: a weight gradient, accumulated straight into acc (optimizer
         state, or the weights themselves) where the caller asks for it."""
         return _accumulate(x.T @ delta, acc, alpha, beta)
 
-    def accumulate_colsum(self, delta: Array, acc: Array | None = None, alpha: float = 1.0,
-                          beta: float = 0.0) -> Array:
+    def accumulate_colsum(self, delta: Array, acc: Array | None = None, alpha: float = 1.0, beta: float = 0.0) -> Array:
         """beta·acc + alpha·Σ_rows δ: a bias gradient, accumulated like accumulate_tn."""
         return _accumulate(array_namespace(delta).sum(delta, axis=0), acc, alpha, beta)
 

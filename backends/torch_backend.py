@@ -1,4 +1,5 @@
 """PyTorch tensors (CPU, or CUDA as 'torch-cuda'), through array-api-compat."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Sizes come from MLP_BENCH_N (default 8192 samples) so the suite stays quick; the
 headline 60,000-sample study is ``mlp bench``.
 """
+
 from __future__ import annotations
 
 import os

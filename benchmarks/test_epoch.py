@@ -1,16 +1,20 @@
 """One training epoch per backend x batch size x architecture, beside its GEMM-only work
 and PyTorch eager on the same device."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import N
 
 import mlp
 from mlp import bench
 
-from conftest import N
-
-ARCHS = {"784-512-512-10": [784, 512, 512, 10], "784-128-10": [784, 128, 10], "784-1024x3-10": [784, 1024, 1024, 1024, 10]}
+ARCHS = {
+    "784-512-512-10": [784, 512, 512, 10],
+    "784-128-10": [784, 128, 10],
+    "784-1024x3-10": [784, 1024, 1024, 1024, 10],
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,5 +50,6 @@ def test_gemm_only_epoch(benchmark, backend_name, batch):
 def test_torch_epoch(benchmark, batch, data):
     pytest.importorskip("torch")
     X, y = data
-    benchmark.pedantic(lambda: bench.time_torch_epoch("cpu", ARCHS["784-512-512-10"], X, y, batch, 1),
-                       rounds=3, warmup_rounds=0)
+    benchmark.pedantic(
+        lambda: bench.time_torch_epoch("cpu", ARCHS["784-512-512-10"], X, y, batch, 1), rounds=3, warmup_rounds=0
+    )

@@ -1,4 +1,5 @@
 """Input checks shared by every public entry point: clear errors, never silent NaNs."""
+
 from __future__ import annotations
 
 import numbers

@@ -18,11 +18,23 @@ from array_api_compat import array_namespace
 
 from .backends.kernels import GENERIC
 from .layers import Layer
-from .numerics import softplus, sigmoid, zero_like
+from .numerics import sigmoid, softplus
 
 __all__ = [
-    "Activation", "Identity", "Sign", "Step", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-    "GeneralizedReLU", "Softplus", "Softmax", "GELU", "ACTIVATIONS", "get_activation",
+    "Activation",
+    "Identity",
+    "Sign",
+    "Step",
+    "Sigmoid",
+    "Tanh",
+    "ReLU",
+    "LeakyReLU",
+    "GeneralizedReLU",
+    "Softplus",
+    "Softmax",
+    "GELU",
+    "ACTIVATIONS",
+    "get_activation",
     "NotDifferentiableError",
 ]
 

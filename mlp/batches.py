@@ -19,8 +19,19 @@ from .backends.kernels import Kernels
 
 
 class Batches:
-    def __init__(self, X: Any, T: Any, n: int, batch_size: int | None, shuffle: bool, rng: np.random.Generator,
-                 backend: Any, kernels: Kernels, rank: int = 0, size: int = 1):
+    def __init__(
+        self,
+        X: Any,
+        T: Any,
+        n: int,
+        batch_size: int | None,
+        shuffle: bool,
+        rng: np.random.Generator,
+        backend: Any,
+        kernels: Kernels,
+        rank: int = 0,
+        size: int = 1,
+    ):
         """`X`, `T`: this process's samples (all of them in one process); `n`: the global count."""
         self.X, self.T, self.n = X, T, n
         self.batch_size = n if batch_size is None else min(batch_size, n)
@@ -46,6 +57,6 @@ class Batches:
             if count == 0:
                 yield None, None, 0, total
                 continue
-            rows = idx[at:at + count]
+            rows = idx[at : at + count]
             at += count
             yield self.kernels.take_rows(self.X, rows, "X"), self.kernels.take_rows(self.T, rows, "T"), count, total

@@ -5,8 +5,10 @@ Every timing synchronizes the device before reading the clock (the epoch loss is
 on the host at the end of each epoch; GEMM loops end with ``backend.synchronize()``),
 excludes a warm-up epoch, and reports the median over repeats.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -25,8 +27,14 @@ def _threads():
     try:
         from threadpoolctl import threadpool_info
 
-        info["blas"] = [{"api": p.get("internal_api"), "threads": p.get("num_threads"),
-                         "lib": os.path.basename(p.get("filepath") or "")} for p in threadpool_info()]
+        info["blas"] = [
+            {
+                "api": p.get("internal_api"),
+                "threads": p.get("num_threads"),
+                "lib": os.path.basename(p.get("filepath") or ""),
+            }
+            for p in threadpool_info()
+        ]
     except ImportError:
         pass
     try:
@@ -41,13 +49,15 @@ def _threads():
 def versions():
     import numpy
 
-    out = {"python": platform.python_version(), "numpy": numpy.__version__, "platform": platform.platform(),
-           "processor": platform.processor() or platform.machine()}
+    out = {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+    }
     for mod in ("torch", "sklearn", "cupy", "jax", "array_api_compat"):
-        try:
+        with contextlib.suppress(ImportError):
             out[mod] = __import__(mod).__version__
-        except ImportError:
-            pass
     return out
 
 
@@ -86,8 +96,17 @@ def time_mlp_epoch(backend, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9, 
     b = _backends.get(backend)
     model = mlp.MLP(sizes, "relu", "softmax", backend=b, dtype=dtype, seed=0)
     Xb, yb = b.asarray(X, dtype), b.asarray(y)
-    h = mlp.train(model, Xb, yb, loss="cross_entropy", optimizer=mlp.SGD(lr, momentum=momentum),
-                  epochs=1 + repeats, batch_size=batch, seed=0, progress=False)
+    h = mlp.train(
+        model,
+        Xb,
+        yb,
+        loss="cross_entropy",
+        optimizer=mlp.SGD(lr, momentum=momentum),
+        epochs=1 + repeats,
+        batch_size=batch,
+        seed=0,
+        progress=False,
+    )
     return statistics.median(h.seconds[1:]), h.seconds[1:]
 
 
@@ -148,7 +167,7 @@ def time_torch_epoch(device, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9)
         total = torch.zeros((), device=dev)
         for s in range(0, n, batch):
             opt.zero_grad(set_to_none=True)
-            loss = lossf(model(Xe[s:s + batch]), ye[s:s + batch])
+            loss = lossf(model(Xe[s : s + batch]), ye[s : s + batch])
             loss.backward()
             opt.step()
             total += loss.detach() * min(batch, n - s)
@@ -163,9 +182,18 @@ def time_sklearn_epoch(sizes, X, y, batch, repeats, lr=0.01, momentum=0.9):
 
     from sklearn.neural_network import MLPClassifier
 
-    clf = MLPClassifier(hidden_layer_sizes=tuple(sizes[1:-1]), activation="relu", solver="sgd", alpha=0.0,
-                        batch_size=batch, learning_rate_init=lr, momentum=momentum, nesterovs_momentum=False,
-                        shuffle=True, random_state=0)
+    clf = MLPClassifier(
+        hidden_layer_sizes=tuple(sizes[1:-1]),
+        activation="relu",
+        solver="sgd",
+        alpha=0.0,
+        batch_size=batch,
+        learning_rate_init=lr,
+        momentum=momentum,
+        nesterovs_momentum=False,
+        shuffle=True,
+        random_state=0,
+    )
     classes = np.arange(sizes[-1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -202,30 +230,76 @@ def scaling_study(backend, grid, batch, repeats, log):
     fit_w = loglog_fit([r["W"] for r in rows_w], [r["seconds"] for r in rows_w])
     fit_w_big = loglog_fit([r["W"] for r in big], [r["seconds"] for r in big]) if len(big) >= 3 else None
     small = [r for r in rows_w if r["W"] < grid["gemm_regime_W"]]
-    return {"vs_n": rows_n, "vs_W": rows_w, "fit_n": fit_n, "fit_W": fit_w, "fit_W_gemm_regime": fit_w_big,
-            "small_layers": small}
+    return {
+        "vs_n": rows_n,
+        "vs_W": rows_w,
+        "fit_n": fit_n,
+        "fit_W": fit_w,
+        "fit_W_gemm_regime": fit_w_big,
+        "small_layers": small,
+    }
 
 
 GRIDS = {
-    "smoke": {"headline": {"sizes": [32, 16, 16, 4], "n": 512}, "batches": [32, 128], "repeats": 1,
-              "scaling": {"sizes": [32, 16, 4], "ns": [256, 512, 1024], "n": 512, "gemm_regime_W": 600,
-                          "architectures": [[32, 8, 4], [32, 16, 4], [32, 32, 4], [32, 64, 4]]}},
-    "quick": {"headline": HEADLINE, "batches": [128, 1024], "repeats": 3,
-              "scaling": {"sizes": [784, 256, 256, 10], "ns": [5000, 10000, 20000, 40000], "n": 10000,
-                          "gemm_regime_W": 200_000,
-                          "architectures": [[784, 16, 10], [784, 64, 10], [784, 256, 256, 10], [784, 512, 512, 10],
-                                            [784, 1024, 1024, 10], [784, 512, 512, 512, 512, 10]]}},
-    "full": {"headline": HEADLINE, "batches": [128, 1024], "repeats": 5,
-             "scaling": {"sizes": [784, 512, 512, 10], "ns": [7500, 15000, 30000, 60000], "n": 20000,
-                         "gemm_regime_W": 200_000,
-                         "architectures": [[784, 16, 10], [784, 64, 10], [784, 128, 128, 10], [784, 256, 256, 10],
-                                           [784, 512, 512, 10], [784, 1024, 1024, 10], [784, 2048, 2048, 10],
-                                           [784, 512, 512, 512, 10], [784, 512, 512, 512, 512, 10]]}},
+    "smoke": {
+        "headline": {"sizes": [32, 16, 16, 4], "n": 512},
+        "batches": [32, 128],
+        "repeats": 1,
+        "scaling": {
+            "sizes": [32, 16, 4],
+            "ns": [256, 512, 1024],
+            "n": 512,
+            "gemm_regime_W": 600,
+            "architectures": [[32, 8, 4], [32, 16, 4], [32, 32, 4], [32, 64, 4]],
+        },
+    },
+    "quick": {
+        "headline": HEADLINE,
+        "batches": [128, 1024],
+        "repeats": 3,
+        "scaling": {
+            "sizes": [784, 256, 256, 10],
+            "ns": [5000, 10000, 20000, 40000],
+            "n": 10000,
+            "gemm_regime_W": 200_000,
+            "architectures": [
+                [784, 16, 10],
+                [784, 64, 10],
+                [784, 256, 256, 10],
+                [784, 512, 512, 10],
+                [784, 1024, 1024, 10],
+                [784, 512, 512, 512, 512, 10],
+            ],
+        },
+    },
+    "full": {
+        "headline": HEADLINE,
+        "batches": [128, 1024],
+        "repeats": 5,
+        "scaling": {
+            "sizes": [784, 512, 512, 10],
+            "ns": [7500, 15000, 30000, 60000],
+            "n": 20000,
+            "gemm_regime_W": 200_000,
+            "architectures": [
+                [784, 16, 10],
+                [784, 64, 10],
+                [784, 128, 128, 10],
+                [784, 256, 256, 10],
+                [784, 512, 512, 10],
+                [784, 1024, 1024, 10],
+                [784, 2048, 2048, 10],
+                [784, 512, 512, 512, 10],
+                [784, 512, 512, 512, 512, 10],
+            ],
+        },
+    },
 }
 
 
-def run_study(mode="quick", backends=None, batches=None, n=None, repeats=None, peers=True, log=print, sizes=None,
-              scaling=True):
+def run_study(
+    mode="quick", backends=None, batches=None, n=None, repeats=None, peers=True, log=print, sizes=None, scaling=True
+):
     grid = GRIDS[mode]
     backends = backends or [_backends.best()]
     batches = batches or grid["batches"]
@@ -240,8 +314,16 @@ def run_study(mode="quick", backends=None, batches=None, n=None, repeats=None, p
     sizes, n = head["sizes"], head["n"]
     X, y = make_data(n, sizes[0], sizes[-1])
     flops = epoch_flops(sizes, n)
-    result = {"mode": mode, "versions": versions(), "threads": _threads(), "headline": {"sizes": sizes, "n": n},
-              "epoch_flops": flops, "n_weights": n_weights(sizes), "rows": [], "scaling": {}}
+    result = {
+        "mode": mode,
+        "versions": versions(),
+        "threads": _threads(),
+        "headline": {"sizes": sizes, "n": n},
+        "epoch_flops": flops,
+        "n_weights": n_weights(sizes),
+        "rows": [],
+        "scaling": {},
+    }
     for backend in backends:
         b = _backends.get(backend)
         for batch in batches:
@@ -264,8 +346,14 @@ def run_study(mode="quick", backends=None, batches=None, n=None, repeats=None, p
                         row["sklearn_over_mlp"] = row["sklearn_s"] / row["mlp_s"]
                     except ImportError:
                         pass
-            log("  " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                                 for k, v in row.items() if not k.endswith("_all")))
+            log(
+                "  "
+                + ", ".join(
+                    f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in row.items()
+                    if not k.endswith("_all")
+                )
+            )
             result["rows"].append(row)
         if scaling:
             result["scaling"][backend] = scaling_study(backend, grid["scaling"], batches[0], repeats, log)
@@ -275,30 +363,43 @@ def run_study(mode="quick", backends=None, batches=None, n=None, repeats=None, p
 # -- reporting ------------------------------------------------------------------------------
 def report_markdown(result):
     h = result["headline"]
-    lines = [f"# mlp bench ({result['mode']})", "",
-             f"One epoch of mini-batch SGD with momentum, {h['n']:,} samples, sizes {h['sizes']} ReLU, "
-             f"softmax cross-entropy, float32; |W| = {result['n_weights']:,}; "
-             f"matrix-product work {result['epoch_flops'] / 1e9:.1f} GFLOP per epoch. Medians of repeats, "
-             "warm-up excluded.", "",
-             "| backend | device | batch | mlp epoch (s) | GEMM-only (s) | mlp / GEMM | GFLOP/s | PyTorch (s) | mlp / PyTorch | scikit-learn (s) | sklearn / mlp |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# mlp bench ({result['mode']})",
+        "",
+        f"One epoch of mini-batch SGD with momentum, {h['n']:,} samples, sizes {h['sizes']} ReLU, "
+        f"softmax cross-entropy, float32; |W| = {result['n_weights']:,}; "
+        f"matrix-product work {result['epoch_flops'] / 1e9:.1f} GFLOP per epoch. Medians of repeats, "
+        "warm-up excluded.",
+        "",
+        "| backend | device | batch | mlp epoch (s) | GEMM-only (s) | mlp / GEMM | GFLOP/s | PyTorch (s) "
+        "| mlp / PyTorch | scikit-learn (s) | sklearn / mlp |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["rows"]:
+
         def f(k, fmt="{:.3f}", r=r):
             return fmt.format(r[k]) if k in r else "-"
-        lines.append(f"| {r['backend']} | {r['device']} | {r['batch']} | {f('mlp_s')} | {f('gemm_s')} | "
-                     f"{f('mlp_over_gemm', '{:.2f}x')} | {f('gflops', '{:.1f}')} | {f('torch_s')} | "
-                     f"{f('mlp_over_torch', '{:.2f}x')} | {f('sklearn_s')} | {f('sklearn_over_mlp', '{:.2f}x')} |")
+
+        lines.append(
+            f"| {r['backend']} | {r['device']} | {r['batch']} | {f('mlp_s')} | {f('gemm_s')} | "
+            f"{f('mlp_over_gemm', '{:.2f}x')} | {f('gflops', '{:.1f}')} | {f('torch_s')} | "
+            f"{f('mlp_over_torch', '{:.2f}x')} | {f('sklearn_s')} | {f('sklearn_over_mlp', '{:.2f}x')} |"
+        )
     lines += ["", "## Scaling: epoch time ~ n^a · |W|^b", ""]
     for backend, s in result["scaling"].items():
         fn, fw, fb = s["fit_n"], s["fit_W"], s["fit_W_gemm_regime"]
-        lines.append(f"- **{backend}**: slope vs n = {fn['slope']:.3f} (R² {fn['r2']:.4f}); slope vs |W| over all "
-                     f"architectures = {fw['slope']:.3f} (R² {fw['r2']:.4f})" +
-                     (f"; in the GEMM-dominated regime = {fb['slope']:.3f} (R² {fb['r2']:.4f})" if fb else ""))
+        lines.append(
+            f"- **{backend}**: slope vs n = {fn['slope']:.3f} (R² {fn['r2']:.4f}); slope vs |W| over all "
+            f"architectures = {fw['slope']:.3f} (R² {fw['r2']:.4f})"
+            + (f"; in the GEMM-dominated regime = {fb['slope']:.3f} (R² {fb['r2']:.4f})" if fb else "")
+        )
         if s["small_layers"]:
             per_w = [r["seconds"] / r["W"] for r in s["vs_W"]]
-            lines.append(f"  - where it breaks: the smallest layers ({', '.join(str(r['sizes']) for r in s['small_layers'])}) "
-                         f"cost {max(per_w) / min(per_w):.1f}x more per weight than the cheapest: per-call overhead, "
-                         "not arithmetic, dominates there.")
+            lines.append(
+                f"  - where it breaks: the smallest layers ({', '.join(str(r['sizes']) for r in s['small_layers'])}) "
+                f"cost {max(per_w) / min(per_w):.1f}x more per weight than the cheapest: per-call overhead, "
+                "not arithmetic, dominates there."
+            )
     t = result["threads"]
     lines += ["", "## Machine", "", f"- versions: {json.dumps(result['versions'])}", f"- threads: {json.dumps(t)}"]
     return "\n".join(lines) + "\n"
@@ -313,14 +414,20 @@ def plot_scaling(result, folder):
     paths = []
     for backend, s in result["scaling"].items():
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-        for ax, key, xk, fit, label in ((axes[0], "vs_n", "n", s["fit_n"], "n (samples)"),
-                                        (axes[1], "vs_W", "W", s["fit_W_gemm_regime"] or s["fit_W"], "|W| (weights)")):
+        for ax, key, xk, fit, label in (
+            (axes[0], "vs_n", "n", s["fit_n"], "n (samples)"),
+            (axes[1], "vs_W", "W", s["fit_W_gemm_regime"] or s["fit_W"], "|W| (weights)"),
+        ):
             xs = np.array([r[xk] for r in s[key]], float)
             ts = np.array([r["seconds"] for r in s[key]])
             ax.loglog(xs, ts, "o", label="measured")
             grid = np.geomspace(xs.min(), xs.max(), 50)
-            ax.loglog(grid, np.exp(fit["intercept"]) * grid ** fit["slope"], "-",
-                      label=f"fit: slope {fit['slope']:.2f}, R² {fit['r2']:.3f}")
+            ax.loglog(
+                grid,
+                np.exp(fit["intercept"]) * grid ** fit["slope"],
+                "-",
+                label=f"fit: slope {fit['slope']:.2f}, R² {fit['r2']:.3f}",
+            )
             ax.set_xlabel(label)
             ax.set_ylabel("epoch seconds")
             ax.grid(alpha=0.3, which="both")
@@ -341,8 +448,16 @@ def run_bench(args):
         _backends.get(b)  # clear error for unknown / unavailable names
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
-    result = run_study(mode, backends, args.batch_sizes, args.n, args.repeats, peers=not args.no_peers,
-                       sizes=args.sizes, scaling=not args.no_scaling)
+    result = run_study(
+        mode,
+        backends,
+        args.batch_sizes,
+        args.n,
+        args.repeats,
+        peers=not args.no_peers,
+        sizes=args.sizes,
+        scaling=not args.no_scaling,
+    )
     result["seconds"] = time.perf_counter() - t0
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)

@@ -1,5 +1,6 @@
 """Checkpoints: the model, the optimizer's state, the shuffling generator's state and
 the history, so that a resumed run continues exactly where it stopped."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ def _unflatten_state(structure, arrays, backend, dtype):
         return None
     if "list" in structure:
         return [backend.asarray(arrays[f"opt__{i}"], dtype, copy=True) for i in range(structure["list"])]
-    return {k: [backend.asarray(arrays[f"opt_{k}_{i}"], dtype, copy=True) for i in range(n)]
-            for k, n in structure["dict"].items()}
+    return {
+        k: [backend.asarray(arrays[f"opt_{k}_{i}"], dtype, copy=True) for i in range(n)]
+        for k, n in structure["dict"].items()
+    }
 
 
 def save(path, model, opt, rng, history, run: RunState):
@@ -47,9 +50,15 @@ def save(path, model, opt, rng, history, run: RunState):
     if run.best_weights is not None:
         arrays.update({f"best_{i}": backend.to_numpy(w) for i, w in enumerate(run.best_weights)})
     header = {
-        "format": FORMAT, "version": io.VERSION, **model.config(),
-        "optimizer": {"class": type(opt).__name__, "t": opt.t, "state": structure,
-                      "schedule": opt.schedule.state_dict()},
+        "format": FORMAT,
+        "version": io.VERSION,
+        **model.config(),
+        "optimizer": {
+            "class": type(opt).__name__,
+            "t": opt.t,
+            "state": structure,
+            "schedule": opt.schedule.state_dict(),
+        },
         "rng": rng.bit_generator.state,
         "history": history.as_dict(),
         "train": run.as_header(),
@@ -70,11 +79,15 @@ def restore(path, model, opt, rng, history) -> RunState:
     header, arrays = io.read_npz(path, FORMAT)
     shapes = [list(p.shape) for p in model.params]
     if header.get("shapes") != shapes:
-        raise ValueError(f"resume checkpoint {path!r} holds a model of parameter shapes {header.get('shapes')}, "
-                         f"but the model to train has {shapes}")
+        raise ValueError(
+            f"resume checkpoint {path!r} holds a model of parameter shapes {header.get('shapes')}, "
+            f"but the model to train has {shapes}"
+        )
     if header["optimizer"]["class"] != type(opt).__name__:
-        raise ValueError(f"resume checkpoint {path!r} was written with optimizer {header['optimizer']['class']}, "
-                         f"not {type(opt).__name__}")
+        raise ValueError(
+            f"resume checkpoint {path!r} was written with optimizer {header['optimizer']['class']}, "
+            f"not {type(opt).__name__}"
+        )
     model.set_weights([arrays[f"param_{i}"] for i in range(len(shapes))])
     opt.t = int(header["optimizer"]["t"])
     opt.state = _unflatten_state(header["optimizer"]["state"], arrays, model.backend, model.dtype)

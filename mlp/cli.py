@@ -2,13 +2,13 @@
 
 Bad flags and bad data files give a one-line error and exit status 2, no traceback.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 import time
-
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +35,7 @@ def _positive(kind):
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be > 0; got {text!r}")
         return value
+
     return parse
 
 
@@ -59,20 +60,33 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train an MLP and report test accuracy / MSE")
     src = t.add_mutually_exclusive_group()
-    src.add_argument("--data", metavar="FILE", help=".npz (X_train, y_train[, X_test, y_test]), .csv, or a folder of MNIST IDX files")
-    src.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset (default: digits)")
+    src.add_argument(
+        "--data", metavar="FILE", help=".npz (X_train, y_train[, X_test, y_test]), .csv, or a folder of MNIST IDX files"
+    )
+    src.add_argument(
+        "--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset (default: digits)"
+    )
     t.add_argument("--label", default="label", help="label column of a .csv file (default: label)")
-    t.add_argument("--scale", choices=["minmax", "standard", "none"], default="minmax",
-                   help="feature scaling fitted on the training data (default: minmax, to [0, 1])")
+    t.add_argument(
+        "--scale",
+        choices=["minmax", "standard", "none"],
+        default="minmax",
+        help="feature scaling fitted on the training data (default: minmax, to [0, 1])",
+    )
     t.add_argument("--backend", choices=list(backends.NAMES), default=None, help="default: cupy with a GPU, else numpy")
     t.add_argument("--hidden", type=_widths, default=[256, 256], help="hidden widths, e.g. 256,256 (default)")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     t.add_argument("--loss", choices=sorted(LOSSES), default=None, help="default: cross_entropy / mse by task")
-    t.add_argument("--label-smoothing", type=_nonnegative, default=0.1,
-                   help="label smoothing for cross-entropy (default 0.1)")
+    t.add_argument(
+        "--label-smoothing", type=_nonnegative, default=0.1, help="label smoothing for cross-entropy (default 0.1)"
+    )
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
-    t.add_argument("--lr", type=_positive(float), default=None,
-                   help="learning rate (default: the optimizer's own, as in PyTorch: 0.01 for sgd, 0.001 for adam)")
+    t.add_argument(
+        "--lr",
+        type=_positive(float),
+        default=None,
+        help="learning rate (default: the optimizer's own, as in PyTorch: 0.01 for sgd, 0.001 for adam)",
+    )
     t.add_argument("--momentum", type=_nonnegative, default=0.9, help="momentum of sgd/gd (default 0.9)")
     t.add_argument("--batch-size", type=_positive(int), default=32)
     t.add_argument("--epochs", type=_positive(int), default=30)
@@ -137,10 +151,12 @@ def run_train(args):
     import mlp
 
     from . import backends, data
-    from .optim import OPTIMIZERS
     from .metrics import accuracy, mean_squared_error
+    from .optim import OPTIMIZERS
 
-    ds = data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)  # split fixed: random_state 0
+    ds = (
+        data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)
+    )  # split fixed: random_state 0
     comm = None
     if args.distributed:
         from .distributed import MPIComm
@@ -153,31 +169,55 @@ def run_train(args):
     classification = ds.task == "classification"
     loss = mlp.get_loss(args.loss or ("cross_entropy" if classification else "mse"), "--loss")
     if classification and not loss.classification:
-        raise ValueError(f"--loss {args.loss} is a regression loss, but {ds.name} has class labels; "
-                         "use a classification loss such as cross_entropy")
+        raise ValueError(
+            f"--loss {args.loss} is a regression loss, but {ds.name} has class labels; "
+            "use a classification loss such as cross_entropy"
+        )
     if not classification and loss.classification:
-        raise ValueError(f"--loss {args.loss} is a classification loss, but {ds.name} has real-valued targets; "
-                         "use mse")
+        raise ValueError(f"--loss {args.loss} is a classification loss, but {ds.name} has real-valued targets; use mse")
     n_targets = 1 if ds.y_train.ndim == 1 else ds.y_train.shape[1]
     n_out = loss.n_outputs(ds.n_outputs if classification else None, n_targets)
     sizes = [ds.n_features, *args.hidden, n_out]
     model = mlp.MLP(sizes, args.activation, loss.output, backend=backend, dtype=args.dtype, seed=args.seed)
-    opt = mlp.get_optimizer(args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
-                            **({"momentum": args.momentum} if _takes(OPTIMIZERS[args.optimizer], "momentum") else {}))
+    opt = mlp.get_optimizer(
+        args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        **({"momentum": args.momentum} if _takes(OPTIMIZERS[args.optimizer], "momentum") else {}),
+    )
     if args.label_smoothing and isinstance(loss, mlp.CrossEntropy) and not isinstance(loss, mlp.KLDivergence):
         loss = type(loss)(label_smoothing=args.label_smoothing, from_logits=loss.from_logits)
     output = loss.output
     t0 = time.perf_counter()
-    history = mlp.train(model, X_tr, ds.y_train, loss=loss, optimizer=opt, epochs=args.epochs,
-                        batch_size=args.batch_size, seed=args.seed, validation_fraction=args.validation_fraction,
-                        early_stopping=args.early_stopping, progress=not args.no_progress and not args.json and is_root,
-                        checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                        distributed=comm)
+    history = mlp.train(
+        model,
+        X_tr,
+        ds.y_train,
+        loss=loss,
+        optimizer=opt,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        validation_fraction=args.validation_fraction,
+        early_stopping=args.early_stopping,
+        progress=not args.no_progress and not args.json and is_root,
+        checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        distributed=comm,
+    )
     backend.synchronize()
     seconds = time.perf_counter() - t0
-    result = {"backend": backend.name, "device": str(backend.device), "dataset": ds.name, "sizes": sizes,
-              "epochs": history.epochs, "train_loss": history.loss[-1] if history.loss else None,
-              "seconds": round(seconds, 3), "stop_reason": history.stop_reason}
+    result = {
+        "backend": backend.name,
+        "device": str(backend.device),
+        "dataset": ds.name,
+        "sizes": sizes,
+        "epochs": history.epochs,
+        "train_loss": history.loss[-1] if history.loss else None,
+        "seconds": round(seconds, 3),
+        "stop_reason": history.stop_reason,
+    }
     if ds.X_test is not None:
         out = model(scaler.transform(ds.X_test))
         y_test = backend.asarray(ds.y_test)
@@ -200,8 +240,10 @@ def run_train(args):
     if args.json:
         print(json.dumps(result))
     else:
-        lines = [f"{ds.name}: {sizes} {args.activation}/{output} on {backend.name} ({backend.device}), {args.dtype}",
-                 f"{history.epochs} epochs in {seconds:.2f} s, final training loss {result['train_loss']:.4f}"]
+        lines = [
+            f"{ds.name}: {sizes} {args.activation}/{output} on {backend.name} ({backend.device}), {args.dtype}",
+            f"{history.epochs} epochs in {seconds:.2f} s, final training loss {result['train_loss']:.4f}",
+        ]
         if "test_accuracy" in result:
             lines.append(f"test accuracy: {result['test_accuracy']:.4f}")
         if "test_mse" in result:

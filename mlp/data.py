@@ -3,6 +3,7 @@
 Everything is local: the digits ship inside scikit-learn, the rest is generated.
 ``Standardizer`` is fitted on training data only.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -12,8 +13,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset", "Standardizer", "MinMaxScaler", "SCALERS", "load_dataset", "load_file", "DATASETS", "xor", "gate", "two_moons",
-           "regression", "digits", "load_idx"]
+__all__ = [
+    "Dataset",
+    "Standardizer",
+    "MinMaxScaler",
+    "SCALERS",
+    "load_dataset",
+    "load_file",
+    "DATASETS",
+    "xor",
+    "gate",
+    "two_moons",
+    "regression",
+    "digits",
+    "load_idx",
+]
 
 
 @dataclass
@@ -122,8 +136,15 @@ def regression(n=1000, n_features=8, noise=0.1, seed=0) -> Dataset:
     return Dataset(X_tr, y_tr, X_te, y_te, "regression", "regression")
 
 
-DATASETS = {"digits": digits, "xor": xor, "and": lambda seed=0: gate("and"), "or": lambda seed=0: gate("or"),
-            "nand": lambda seed=0: gate("nand"), "moons": two_moons, "regression": regression}
+DATASETS = {
+    "digits": digits,
+    "xor": xor,
+    "and": lambda seed=0: gate("and"),
+    "or": lambda seed=0: gate("or"),
+    "nand": lambda seed=0: gate("nand"),
+    "moons": two_moons,
+    "regression": regression,
+}
 
 
 def load_dataset(name, seed=0) -> Dataset:
@@ -214,7 +235,7 @@ def _read_idx(path):
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes")
     ndim = raw[3]
-    shape = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    shape = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
         raise ValueError(f"{path}: IDX header says {shape} but holds {body.size} bytes (truncated?)")
@@ -223,6 +244,7 @@ def _read_idx(path):
 
 def load_idx(folder) -> Dataset:
     """MNIST-style IDX files in `folder`: train-images/labels and t10k-images/labels (optionally .gz)."""
+
     def find(stem):
         for ext in ("", ".gz"):
             for sep in ("-", "."):

@@ -55,8 +55,10 @@ class MPIComm:
         try:
             from mpi4py import MPI
         except ImportError as exc:
-            raise ValueError(f"distributed training needs mpi4py and an MPI library ({exc}); "
-                             "pip install mpi4py, with Open MPI or MPICH installed") from None
+            raise ValueError(
+                f"distributed training needs mpi4py and an MPI library ({exc}); "
+                "pip install mpi4py, with Open MPI or MPICH installed"
+            ) from None
         self.MPI = MPI
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         self.rank = self.comm.Get_rank()
@@ -131,7 +133,7 @@ class MPIComm:
         if local_n:
             at = 0
             for g, k in zip(sunk, sizes):
-                buf[at:at + k] = backend.to_numpy(g).reshape(-1)
+                buf[at : at + k] = backend.to_numpy(g).reshape(-1)
                 at += k
             buf[:-1] *= local_n
             buf[-1] = float(value) * local_n
@@ -139,7 +141,7 @@ class MPIComm:
         buf /= global_n
         out, at = [], 0
         for s, k in zip(shapes, sizes):
-            out.append(backend.asarray(buf[at:at + k].reshape(s), model.dtype, copy=True))
+            out.append(backend.asarray(buf[at : at + k].reshape(s), model.dtype, copy=True))
             at += k
         return float(buf[-1]), out
 

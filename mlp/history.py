@@ -37,8 +37,12 @@ class RunState:
     best_weights: list | None = None
 
     def as_header(self) -> dict:
-        return {"epoch": self.epoch, "best": self.best if math.isfinite(self.best) else None, "bad": self.bad,
-                "has_best": self.best_weights is not None}
+        return {
+            "epoch": self.epoch,
+            "best": self.best if math.isfinite(self.best) else None,
+            "bad": self.bad,
+            "has_best": self.best_weights is not None,
+        }
 
     @classmethod
     def from_header(cls, h: dict, best_weights: list | None) -> RunState:

@@ -3,6 +3,7 @@
 One seed gives the same initial weights on every backend: the numbers come from a
 ``numpy.random.Generator`` and are copied to the device afterwards. Biases start at zero.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ __all__ = ["INITIALIZERS", "initialize"]
 
 
 def normal(rng, fan_in, fan_out, sigma=0.01):
-    """"Small random numbers": N(0, sigma^2)."""
+    """ "Small random numbers": N(0, sigma^2)."""
     return rng.normal(0.0, sigma, size=(fan_in, fan_out))
 
 

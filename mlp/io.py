@@ -7,6 +7,7 @@ A JSON header (member ``__mlp__``) holds the format tag, the architecture and th
 Writes are atomic: a temporary file in the same folder, fsync, then rename over the
 target, so a crash never leaves a half-written file in place of a good one.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def read_npz(path, expected_format):
     if not os.path.isfile(path):
         raise ValueError(f"path {path!r} does not exist or is not a file")
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path!r} is not a valid {expected_format} file (not an npz archive: truncated, "
-                         "corrupted or foreign)")
+        raise ValueError(
+            f"{path!r} is not a valid {expected_format} file (not an npz archive: truncated, corrupted or foreign)"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             if "__mlp__" not in data.files:
@@ -59,8 +61,10 @@ def read_npz(path, expected_format):
     except ValueError as exc:
         raise ValueError(f"{path!r} is not a valid {expected_format} file: {exc}") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path!r} is not a valid {expected_format} file (truncated, corrupted or foreign): "
-                         f"{type(exc).__name__}: {exc}") from None
+        raise ValueError(
+            f"{path!r} is not a valid {expected_format} file (truncated, corrupted or foreign): "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(header, dict) or header.get("format") != expected_format:
         got = header.get("format") if isinstance(header, dict) else type(header).__name__
         raise ValueError(f"{path!r} is not a {expected_format} file; its format is {got!r}")

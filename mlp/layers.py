@@ -64,8 +64,10 @@ class Layer:
         super().__init_subclass__(**kw)
         previous = LAYERS.get(cls.__name__)
         if previous is not None and previous.__module__ != cls.__module__:
-            raise TypeError(f"a layer class named {cls.__name__!r} is already registered by {previous.__module__}; "
-                            "give your class another name (saved files refer to layers by class name)")
+            raise TypeError(
+                f"a layer class named {cls.__name__!r} is already registered by {previous.__module__}; "
+                "give your class another name (saved files refer to layers by class name)"
+            )
         LAYERS[cls.__name__] = cls
 
     def build(self, rng: np.random.Generator, default_init: Any) -> list[np.ndarray]:
@@ -75,8 +77,14 @@ class Layer:
     def forward(self, params: list, x: Array, kernels: Kernels = GENERIC, training: bool = True) -> Array:
         raise NotImplementedError
 
-    def backward(self, params: list, delta: Array, kernels: Kernels = GENERIC, sinks: list | None = None,
-                 need_input_grad: bool = True) -> tuple[Array | None, list]:
+    def backward(
+        self,
+        params: list,
+        delta: Array,
+        kernels: Kernels = GENERIC,
+        sinks: list | None = None,
+        need_input_grad: bool = True,
+    ) -> tuple[Array | None, list]:
         """(input gradient, per parameter what was put in its sink). Without `sinks`,
         every gradient comes back in a fresh array."""
         raise NotImplementedError
@@ -126,8 +134,12 @@ class Dense(Layer):
         return dx, grads
 
     def config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features, "init": _init_config(self.init),
-                "bias": self.bias}
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "init": _init_config(self.init),
+            "bias": self.bias,
+        }
 
 
 class Maxout(Layer):
@@ -165,10 +177,16 @@ class Maxout(Layer):
         ds = xp.where(mask, xp.expand_dims(delta, axis=2), xp.zeros((), dtype=delta.dtype, device=device(s)))
         ds = xp.reshape(ds, (delta.shape[0], self.out_features * self.k))
         dx = ds @ params[0].T if need_input_grad else None
-        grads = [kernels.accumulate_tn(x, ds, sinks[0].target, sinks[0].alpha, sinks[0].beta),
-                 kernels.accumulate_colsum(ds, sinks[1].target, sinks[1].alpha, sinks[1].beta)]
+        grads = [
+            kernels.accumulate_tn(x, ds, sinks[0].target, sinks[0].alpha, sinks[0].beta),
+            kernels.accumulate_colsum(ds, sinks[1].target, sinks[1].alpha, sinks[1].beta),
+        ]
         return dx, grads
 
     def config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features, "k": self.k,
-                "init": _init_config(self.init)}
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "k": self.k,
+            "init": _init_config(self.init),
+        }

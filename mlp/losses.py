@@ -21,8 +21,15 @@ from . import activations as act
 from .numerics import one_hot, sigmoid, signed_labels, softplus, zero_like
 
 __all__ = [
-    "Loss", "SquaredError", "BinaryCrossEntropy", "CrossEntropy", "KLDivergence",
-    "PerceptronCriterion", "Hinge", "LOSSES", "get_loss",
+    "Loss",
+    "SquaredError",
+    "BinaryCrossEntropy",
+    "CrossEntropy",
+    "KLDivergence",
+    "PerceptronCriterion",
+    "Hinge",
+    "LOSSES",
+    "get_loss",
 ]
 
 # name -> factory (a class, or a class with fixed settings for an alias)
@@ -85,9 +92,11 @@ class Loss:
         if y.ndim == 1 and n_outputs == 1:
             y = xp.reshape(y, (y.shape[0], 1))
         if y.ndim != 2 or y.shape[1] != n_outputs:
-            raise ValueError(f"{name} for loss {self.name!r} must have shape (n_samples, {n_outputs})"
-                             f"{' or (n_samples,)' if n_outputs == 1 else ''} to match the model's {n_outputs} "
-                             f"outputs; got shape {tuple(y.shape)}")
+            raise ValueError(
+                f"{name} for loss {self.name!r} must have shape (n_samples, {n_outputs})"
+                f"{' or (n_samples,)' if n_outputs == 1 else ''} to match the model's {n_outputs} "
+                f"outputs; got shape {tuple(y.shape)}"
+            )
         y = xp.astype(y, dtype)
         if not bool(xp.all(xp.isfinite(y))):
             raise ValueError(f"{name} must be finite; it holds NaN or infinity")
@@ -140,8 +149,9 @@ class SquaredError(Loss):
 
 def _check_range(xp, t, lo, hi, name, what):
     if not bool(xp.all((t >= lo) & (t <= hi))):
-        raise ValueError(f"{name} must hold {what} in [{lo}, {hi}]; got values from "
-                         f"{float(xp.min(t))} to {float(xp.max(t))}")
+        raise ValueError(
+            f"{name} must hold {what} in [{lo}, {hi}]; got values from {float(xp.min(t))} to {float(xp.max(t))}"
+        )
 
 
 class BinaryCrossEntropy(Loss):
@@ -163,8 +173,10 @@ class BinaryCrossEntropy(Loss):
         if n_classes is None:
             return n_targets
         if n_classes > 2:
-            raise ValueError(f"loss {self.name!r} takes binary labels (2 classes) or 0/1 target columns; got "
-                             f"{n_classes} classes: use 'cross_entropy' for more than two")
+            raise ValueError(
+                f"loss {self.name!r} takes binary labels (2 classes) or 0/1 target columns; got "
+                f"{n_classes} classes: use 'cross_entropy' for more than two"
+            )
         return 1
 
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
@@ -212,8 +224,11 @@ class CrossEntropy(Loss):
     classification = True
 
     def __init__(self, label_smoothing=0.0, from_logits=False):
-        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
-                or not 0.0 <= label_smoothing < 1.0:
+        if (
+            isinstance(label_smoothing, bool)
+            or not isinstance(label_smoothing, (int, float))
+            or not 0.0 <= label_smoothing < 1.0
+        ):
             raise ValueError(f"label_smoothing must be a number in [0, 1); got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
         self.from_logits = bool(from_logits)
@@ -223,8 +238,10 @@ class CrossEntropy(Loss):
 
         xp = backend.xp
         if n_outputs < 2:
-            raise ValueError(f"loss {self.name!r} needs a model with at least 2 outputs (one per class); "
-                             f"got {n_outputs}; use 'bce' for one output")
+            raise ValueError(
+                f"loss {self.name!r} needs a model with at least 2 outputs (one per class); "
+                f"got {n_outputs}; use 'bce' for one output"
+            )
         y = to_backend(y, backend, name)
         if y.ndim == 1:
             if not (xp.isdtype(y.dtype, "integral") or xp.isdtype(y.dtype, "real floating")):
@@ -235,8 +252,10 @@ class CrossEntropy(Loss):
                 raise ValueError(f"{name} labels must be whole numbers 0..{n_outputs - 1}; got fractional values")
             lo, hi = int(xp.min(y)), int(xp.max(y))
             if lo < 0 or hi >= n_outputs:
-                raise ValueError(f"{name} labels must be in [0, {n_outputs}) for a model with {n_outputs} "
-                                 f"outputs; got labels from {lo} to {hi}")
+                raise ValueError(
+                    f"{name} labels must be in [0, {n_outputs}) for a model with {n_outputs} "
+                    f"outputs; got labels from {lo} to {hi}"
+                )
             t = one_hot(y, n_outputs, dtype)
         else:
             t = super().prepare(y, n_outputs, backend, dtype, name)
@@ -340,4 +359,3 @@ def get_loss(loss, name="loss") -> Loss:
     if isinstance(loss, str) and loss in LOSSES:
         return LOSSES[loss]()
     raise ValueError(f"{name} must be one of {sorted(LOSSES)} or a Loss; got {loss!r}")
-

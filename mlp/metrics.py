@@ -3,6 +3,7 @@
 Inputs are arrays of one namespace: targets as labels (n,) or one-hot/probabilities
 (n, K); predictions as labels, scores or probabilities. Results are Python floats.
 """
+
 from __future__ import annotations
 
 from array_api_compat import array_namespace
@@ -67,8 +68,13 @@ def log_loss(y_true, proba, eps=1e-15) -> float:
     if proba.shape[1] == 1:
         proba = xp.concat([1 - proba, proba], axis=1)
     k = proba.shape[1]
-    t = y_true if y_true.ndim == 2 else xp.astype(
-        xp.expand_dims(xp.astype(y_true, xp.int64), axis=1) == xp.arange(k, device=_dev(proba)), proba.dtype)
+    t = (
+        y_true
+        if y_true.ndim == 2
+        else xp.astype(
+            xp.expand_dims(xp.astype(y_true, xp.int64), axis=1) == xp.arange(k, device=_dev(proba)), proba.dtype
+        )
+    )
     return float(-xp.sum(t * xp.log(xp.clip(proba, eps, 1.0))) / proba.shape[0])
 
 

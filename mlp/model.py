@@ -53,8 +53,9 @@ class Sequential:
             raise ValueError("layers must include a layer with parameters (Dense or Maxout)")
         for (i, a), (j, b) in zip(dims, dims[1:]):
             if a.out_features != b.in_features:
-                raise ValueError(f"layers[{j}] expects {b.in_features} input features but layers[{i}] "
-                                 f"gives {a.out_features}")
+                raise ValueError(
+                    f"layers[{j}] expects {b.in_features} input features but layers[{i}] gives {a.out_features}"
+                )
         self.n_features = dims[0][1].in_features
         self.n_outputs = dims[-1][1].out_features
         rng = np.random.default_rng(seed)
@@ -78,16 +79,18 @@ class Sequential:
             out = layer.forward(self.params[sl], out, kernels, training)
         return out
 
-    def backward(self, delta, stop: int | None = None, kernels: Kernels = GENERIC,
-                 sinks: list[GradSink] | None = None) -> list:
+    def backward(
+        self, delta, stop: int | None = None, kernels: Kernels = GENERIC, sinks: list[GradSink] | None = None
+    ) -> list:
         """Backpropagate δ through layers[:stop] (right to left). Per parameter, what backward
         put in its sink (``sinks``, from the optimizer), or without sinks the gradient itself."""
         grads = [None] * len(self.params)
         n = len(self.layers) if stop is None else stop
         for i in range(n - 1, -1, -1):
             sl = self._slices[i]
-            delta, grads[sl] = self.layers[i].backward(self.params[sl], delta, kernels,
-                                                       None if sinks is None else sinks[sl], i > self._first_param_layer)
+            delta, grads[sl] = self.layers[i].backward(
+                self.params[sl], delta, kernels, None if sinks is None else sinks[sl], i > self._first_param_layer
+            )
             if delta is None:
                 break
         return grads
@@ -140,9 +143,12 @@ class Sequential:
 
     def config(self) -> dict:
         """The architecture: layer types and settings, dtype and parameter shapes."""
-        return {"layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers],
-                "dtype": self.backend.dtype_name(self.dtype), "n_params": len(self.params),
-                "shapes": [list(p.shape) for p in self.params]}
+        return {
+            "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers],
+            "dtype": self.backend.dtype_name(self.dtype),
+            "n_params": len(self.params),
+            "shapes": [list(p.shape) for p in self.params],
+        }
 
     def finite_weights(self, what: str = "model") -> dict:
         """The parameters as host arrays named param_0, param_1, ...; refuses NaN or infinity."""
@@ -164,11 +170,15 @@ class Sequential:
             weights = [arrays[f"param_{i}"] for i in range(int(header["n_params"]))]
             dtype = dtype or header["dtype"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{os.fspath(path)!r} holds an invalid architecture: {type(exc).__name__}: {exc}") from None
+            raise ValueError(
+                f"{os.fspath(path)!r} holds an invalid architecture: {type(exc).__name__}: {exc}"
+            ) from None
         model = Sequential(*layers, backend=backend, dtype=dtype, device=device, init="zeros")
         if [list(p.shape) for p in model.params] != [list(w.shape) for w in weights]:
-            raise ValueError(f"{os.fspath(path)!r} holds weights whose shapes {[list(w.shape) for w in weights]} do not "
-                             f"match its architecture {[list(p.shape) for p in model.params]}")
+            raise ValueError(
+                f"{os.fspath(path)!r} holds weights whose shapes {[list(w.shape) for w in weights]} do not "
+                f"match its architecture {[list(p.shape) for p in model.params]}"
+            )
         if not all(np.all(np.isfinite(w)) for w in weights):
             raise ValueError(f"{os.fspath(path)!r} holds weights with NaN or infinity")
         model.set_weights(weights)
@@ -188,7 +198,9 @@ class Sequential:
 
     def __repr__(self):
         inner = ", ".join(map(repr, self.layers))
-        return f"{type(self).__name__}({inner}; backend={self.backend.name}, dtype={self.backend.dtype_name(self.dtype)})"
+        return (
+            f"{type(self).__name__}({inner}; backend={self.backend.name}, dtype={self.backend.dtype_name(self.dtype)})"
+        )
 
 
 def _resolve_backend(backend, device):
@@ -198,8 +210,9 @@ def _resolve_backend(backend, device):
     try:
         inferred = _backends.infer(backend)
     except TypeError:
-        raise TypeError(f"backend must be a backend name, a Backend or an array to infer it from; got "
-                        f"{type(backend).__name__}") from None
+        raise TypeError(
+            f"backend must be a backend name, a Backend or an array to infer it from; got {type(backend).__name__}"
+        ) from None
     if device is not None:
         raise ValueError("device must be None when the backend is inferred from an array (it has its device)")
     return inferred
@@ -212,8 +225,18 @@ class MLP(Sequential):
     ``init`` defaults to He for the ReLU family and Glorot uniform otherwise.
     """
 
-    def __init__(self, sizes, activation="relu", output="identity", *, backend="numpy", dtype="float32",
-                 seed=0, init=None, device=None):
+    def __init__(
+        self,
+        sizes,
+        activation="relu",
+        output="identity",
+        *,
+        backend="numpy",
+        dtype="float32",
+        seed=0,
+        init=None,
+        device=None,
+    ):
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a list of layer widths [d0, ..., dL]; got {type(sizes).__name__}")
         sizes = list(sizes)
@@ -225,13 +248,22 @@ class MLP(Sequential):
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
             layers.append(Dense(a, b))
             last = i == len(sizes) - 2
-            layers.append(get_activation(output if last else activation) if isinstance(output if last else activation, str)
-                          else _copy_activation(out if last else hidden))
+            layers.append(
+                get_activation(output if last else activation)
+                if isinstance(output if last else activation, str)
+                else _copy_activation(out if last else hidden)
+            )
         self.sizes = sizes
         self.activation = hidden.name
         self.output = out.name
-        super().__init__(*layers, backend=backend, dtype=dtype, seed=seed,
-                         init=init if init is not None else hidden.default_init, device=device)
+        super().__init__(
+            *layers,
+            backend=backend,
+            dtype=dtype,
+            seed=seed,
+            init=init if init is not None else hidden.default_init,
+            device=device,
+        )
 
 
 def _copy_activation(a: Activation) -> Activation:

@@ -198,9 +198,9 @@ class Adam(Optimizer):
         m[i] += (1 - b1) * g
         v[i] *= b2
         v[i] += (1 - b2) * (g * g)
-        c1 = 1 - b1 ** self.t
-        c2 = 1 - b2 ** self.t
-        params[i] -= (lr / c1) * m[i] / (xp.sqrt(v[i]) / c2 ** 0.5 + self.eps)
+        c1 = 1 - b1**self.t
+        c2 = 1 - b2**self.t
+        params[i] -= (lr / c1) * m[i] / (xp.sqrt(v[i]) / c2**0.5 + self.eps)
 
     def state_dict(self):
         return {"t": self.t, "state": self.state}
@@ -246,9 +246,15 @@ class RMSProp(Optimizer):
         params[i] -= lr * g / (xp.sqrt(v[i]) + self.eps)
 
 
-OPTIMIZERS = {"sgd": SGD, "gd": SGD, "momentum": lambda **kw: SGD(**{"momentum": 0.9, **kw}),
-              "nesterov": lambda **kw: SGD(**{"momentum": 0.9, "nesterov": True, **kw}),
-              "adam": Adam, "adamw": AdamW, "rmsprop": RMSProp}
+OPTIMIZERS = {
+    "sgd": SGD,
+    "gd": SGD,
+    "momentum": lambda **kw: SGD(**{"momentum": 0.9, **kw}),
+    "nesterov": lambda **kw: SGD(**{"momentum": 0.9, "nesterov": True, **kw}),
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSProp,
+}
 
 
 def get_optimizer(optimizer, **kw) -> Optimizer:

@@ -5,6 +5,7 @@ The update is branch-free (``where(y s <= 0, η y, 0)``), so the loop never asks
 device whether a sample was a mistake; the mistakes are counted on the device and read
 once per epoch to test convergence.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -80,7 +81,7 @@ class Perceptron:
         for _ in range(epochs):
             mistakes = zero
             for i in rng.permutation(n).tolist():
-                x, t = X[i, :], Y[i:i + 1]
+                x, t = X[i, :], Y[i : i + 1]
                 wrong = t * (xp.sum(x * w) + b) <= 0
                 step = xp.where(wrong, self.lr * t, zero)
                 w = w + step * x

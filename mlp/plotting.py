@@ -1,4 +1,5 @@
 """Training curves as a PNG (matplotlib, imported only when asked for)."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Learning-rate schedules, evaluated once per epoch: lr_epoch = schedule(epoch, lr0)."""
+
 from __future__ import annotations
 
 import math
@@ -70,7 +71,12 @@ class ReduceOnPlateau(Schedule):
     def __init__(self, factor=0.2, patience=5, threshold=1e-4, min_lr=0.0):
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1); got {factor}")
-        self.factor, self.patience, self.threshold, self.min_lr = float(factor), int(patience), float(threshold), float(min_lr)
+        self.factor, self.patience, self.threshold, self.min_lr = (
+            float(factor),
+            int(patience),
+            float(threshold),
+            float(min_lr),
+        )
         self.scale, self.best, self.bad = 1.0, math.inf, 0
 
     def observe(self, metric):
@@ -92,8 +98,13 @@ class ReduceOnPlateau(Schedule):
         self.scale, self.best, self.bad = float(d["scale"]), float(d["best"]), int(d["bad"])
 
 
-SCHEDULES = {"constant": Constant, "time": TimeDecay, "step": StepDecay, "invscaling": InverseScaling,
-             "plateau": ReduceOnPlateau}
+SCHEDULES = {
+    "constant": Constant,
+    "time": TimeDecay,
+    "step": StepDecay,
+    "invscaling": InverseScaling,
+    "plateau": ReduceOnPlateau,
+}
 
 
 def get_schedule(schedule):

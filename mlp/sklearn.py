@@ -5,6 +5,7 @@ attributes and habits: ``partial_fit``, early stopping, ``loss_curve_``) and add
 ``backend=`` and ``dtype=``. Solvers: 'sgd' and 'adam' ('lbfgs' is not offered).
 Fitted arrays (``coefs_``, ``intercepts_``) and predictions are NumPy arrays.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -27,11 +28,34 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "
 
 
 class _BaseMLP(BaseEstimator):
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
-                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, backend="numpy", dtype="float64"):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        backend="numpy",
+        dtype="float64",
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -68,7 +92,9 @@ class _BaseMLP(BaseEstimator):
         if self.solver not in ("sgd", "adam"):
             raise ValueError(f"solver must be 'sgd' or 'adam' (no 'lbfgs' here); got {self.solver!r}")
         if self.learning_rate not in ("constant", "invscaling", "adaptive"):
-            raise ValueError(f"learning_rate must be 'constant', 'invscaling' or 'adaptive'; got {self.learning_rate!r}")
+            raise ValueError(
+                f"learning_rate must be 'constant', 'invscaling' or 'adaptive'; got {self.learning_rate!r}"
+            )
         if not (isinstance(self.max_iter, numbers.Integral) and self.max_iter > 0):
             raise ValueError(f"max_iter must be a positive integer; got {self.max_iter!r}")
         if not (isinstance(self.alpha, numbers.Real) and self.alpha >= 0):
@@ -88,23 +114,42 @@ class _BaseMLP(BaseEstimator):
         return min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
 
     def _optimizer(self, n):
-        schedule = {"constant": Constant(), "invscaling": InverseScaling(self.power_t),
-                    "adaptive": ReduceOnPlateau(factor=0.2, patience=1, threshold=self.tol)}[self.learning_rate]
+        schedule = {
+            "constant": Constant(),
+            "invscaling": InverseScaling(self.power_t),
+            "adaptive": ReduceOnPlateau(factor=0.2, patience=1, threshold=self.tol),
+        }[self.learning_rate]
         # scikit-learn's penalty alpha/2·||W||² is divided by the batch size
         wd = self.alpha / self._batch(n)
         if self.solver == "sgd":
-            return SGD(self.learning_rate_init, momentum=self.momentum,
-                       nesterov=bool(self.nesterovs_momentum and self.momentum > 0), weight_decay=wd, schedule=schedule)
-        return Adam(self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon, weight_decay=wd,
-                    schedule=schedule)
+            return SGD(
+                self.learning_rate_init,
+                momentum=self.momentum,
+                nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
+                weight_decay=wd,
+                schedule=schedule,
+            )
+        return Adam(
+            self.learning_rate_init,
+            betas=(self.beta_1, self.beta_2),
+            eps=self.epsilon,
+            weight_decay=wd,
+            schedule=schedule,
+        )
 
     # -- fitting ---------------------------------------------------------------------------
     def _build(self, n_features, n_outputs, sizes):
         rng = check_random_state(self.random_state)
         self._rng = rng
-        self._model = MLP([n_features, *sizes, n_outputs], _ACTIVATIONS[self.activation], self._output_activation,
-                          backend=self.backend, dtype=self.dtype, seed=int(rng.randint(np.iinfo(np.int32).max)),
-                          init="glorot_uniform")
+        self._model = MLP(
+            [n_features, *sizes, n_outputs],
+            _ACTIVATIONS[self.activation],
+            self._output_activation,
+            backend=self.backend,
+            dtype=self.dtype,
+            seed=int(rng.randint(np.iinfo(np.int32).max)),
+            init="glorot_uniform",
+        )
         self._opt = None
         self.loss_curve_ = []
         self.n_iter_ = 0
@@ -131,10 +176,23 @@ class _BaseMLP(BaseEstimator):
             X, T, val = X[tr], T[tr], (X[va], T[va])
         else:
             val = None
-        history = train(self._model, X, T, loss=self._loss, optimizer=self._opt, epochs=epochs,
-                        batch_size=self._batch(X.shape[0]), shuffle=self.shuffle, seed=seed, validation=val,
-                        tol=None if incremental else self.tol, n_iter_no_change=self.n_iter_no_change,
-                        early_stopping=early, progress=bool(self.verbose), fast=True)
+        history = train(
+            self._model,
+            X,
+            T,
+            loss=self._loss,
+            optimizer=self._opt,
+            epochs=epochs,
+            batch_size=self._batch(X.shape[0]),
+            shuffle=self.shuffle,
+            seed=seed,
+            validation=val,
+            tol=None if incremental else self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            early_stopping=early,
+            progress=bool(self.verbose),
+            fast=True,
+        )
         self.loss_curve_ += history.loss
         self.n_iter_ += history.epochs
         self.t_ += history.epochs * X.shape[0]
@@ -148,8 +206,12 @@ class _BaseMLP(BaseEstimator):
 
             from sklearn.exceptions import ConvergenceWarning
 
-            warnings.warn(f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
-                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         self._export()
         return self
 
@@ -160,8 +222,10 @@ class _BaseMLP(BaseEstimator):
         stratify = self._stratify(T)
         tr, va = train_test_split(idx, test_size=self.validation_fraction, random_state=seed, stratify=stratify)
         if len(va) < 2 or len(tr) < 1:
-            raise ValueError(f"validation_fraction={self.validation_fraction} leaves too few samples for early "
-                             f"stopping with {X.shape[0]} samples")
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves too few samples for early "
+                f"stopping with {X.shape[0]} samples"
+            )
         return tr, va
 
     def _export(self):
@@ -170,7 +234,9 @@ class _BaseMLP(BaseEstimator):
         self.intercepts_ = weights[1::2]
         self.n_layers_ = len(self.coefs_) + 1
         self.n_outputs_ = self.coefs_[-1].shape[1]
-        self.out_activation_ = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}[self._output_activation]
+        self.out_activation_ = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}[
+            self._output_activation
+        ]
 
     def _forward(self, X):
         check_is_fitted(self, "coefs_")
@@ -193,8 +259,9 @@ class _BaseMLP(BaseEstimator):
         self.__dict__.update(state)
         self._opt = None
         if weights is not None:
-            self._model = MLP(sizes, _ACTIVATIONS[self.activation], self._output_activation, backend=self.backend,
-                              dtype=self.dtype)
+            self._model = MLP(
+                sizes, _ACTIVATIONS[self.activation], self._output_activation, backend=self.backend, dtype=self.dtype
+            )
             self._model.set_weights(weights)
 
 
@@ -210,8 +277,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if fit:
             self.classes_ = np.unique(y)
             if len(self.classes_) < 2:
-                raise ValueError(f"MLPClassifier needs samples of at least 2 classes; got 1 class "
-                                 f"({self.classes_[0]!r})")
+                raise ValueError(
+                    f"MLPClassifier needs samples of at least 2 classes; got 1 class ({self.classes_[0]!r})"
+                )
         idx = np.searchsorted(self.classes_, y)
         if np.any(idx >= len(self.classes_)) or np.any(self.classes_[np.minimum(idx, len(self.classes_) - 1)] != y):
             unseen = sorted(set(np.asarray(y).tolist()) - set(self.classes_.tolist()))
@@ -286,14 +354,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True,
-                             reset=True)
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True, reset=True)
         return self._fit(X, self._targets(y), False, self.max_iter)
 
     def partial_fit(self, X, y):
         first = not hasattr(self, "_model")
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True,
-                             reset=first)
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True, reset=first)
         return self._fit(X, self._targets(y), True, 1)
 
     def predict(self, X):

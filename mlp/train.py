@@ -36,10 +36,32 @@ class DivergenceError(ValueError, FloatingPointError):
     A ValueError (the settings or the data caused it) and a FloatingPointError."""
 
 
-def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, momentum=None, epochs=10,
-          batch_size=32, shuffle=True, seed=0, validation=None, validation_fraction=None, tol=None,
-          n_iter_no_change=10, early_stopping=False, callbacks=(), progress=True, checkpoint=None,
-          checkpoint_every=1, resume=None, distributed=None, fast=True) -> History:
+def train(
+    model,
+    X,
+    y,
+    *,
+    loss="cross_entropy",
+    optimizer="sgd",
+    lr=None,
+    momentum=None,
+    epochs=10,
+    batch_size=32,
+    shuffle=True,
+    seed=0,
+    validation=None,
+    validation_fraction=None,
+    tol=None,
+    n_iter_no_change=10,
+    early_stopping=False,
+    callbacks=(),
+    progress=True,
+    checkpoint=None,
+    checkpoint_every=1,
+    resume=None,
+    distributed=None,
+    fast=True,
+) -> History:
     """Train `model` on (X, y) and return its History.
 
     `loss` and `optimizer` are objects or names (``lr``/``momentum`` set a named
@@ -88,8 +110,9 @@ def train(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, moment
             if not math.isfinite(epoch_loss):
                 _diverged(model, opt, snapshot, values, epoch, lr_e)
             logs = {"loss": epoch_loss, "lr": lr_e, **_validate(model, loss, held_out)}
-            stop = _end_of_epoch(history, run, model, opt, logs, time.perf_counter() - t0, rules, saver, rng,
-                                 callbacks, bar)
+            stop = _end_of_epoch(
+                history, run, model, opt, logs, time.perf_counter() - t0, rules, saver, rng, callbacks, bar
+            )
             if stop:
                 break
     if rules.early_stopping and held_out is not None and run.best_weights is not None:
@@ -115,8 +138,10 @@ def _training_data(model, loss, X, y, validation, validation_fraction, rng):
     n = X.shape[0]
     n_val = int(round(n * fraction))
     if not 1 <= n_val < n:
-        raise ValueError(f"validation_fraction={fraction} leaves {n_val} of {n} samples for validation; "
-                         "it must leave at least one sample on each side")
+        raise ValueError(
+            f"validation_fraction={fraction} leaves {n_val} of {n} samples for validation; "
+            "it must leave at least one sample on each side"
+        )
     perm = rng.permutation(n)
     xp, tr, va = model.xp, model.backend.asarray(perm[n_val:]), model.backend.asarray(perm[:n_val])
     return xp.take(X, tr, axis=0), xp.take(T, tr, axis=0), (xp.take(X, va, axis=0), xp.take(T, va, axis=0))
@@ -156,7 +181,8 @@ def _diverged(model, opt, snapshot, values, epoch, lr):
     raise DivergenceError(
         f"training diverged: the loss became {float(values[bad])} at epoch {epoch + 1}, batch {bad + 1} of "
         f"{len(values)} (lr={lr:g}); the model keeps the weights from the start of that epoch and the optimizer's "
-        "state is reset. Lower the learning rate, or clip gradients (clip_norm)")
+        "state is reset. Lower the learning rate, or clip gradients (clip_norm)"
+    )
 
 
 def _validate(model, loss, held_out) -> dict:
@@ -186,9 +212,12 @@ class StoppingRules:
 
     @classmethod
     def check(cls, epochs, tol, patience, early_stopping) -> StoppingRules:
-        return cls(check_positive_int(epochs, "epochs"),
-                   None if tol is None else check_positive_float(tol, "tol", allow_zero=True),
-                   check_positive_int(patience, "n_iter_no_change"), bool(early_stopping))
+        return cls(
+            check_positive_int(epochs, "epochs"),
+            None if tol is None else check_positive_float(tol, "tol", allow_zero=True),
+            check_positive_int(patience, "n_iter_no_change"),
+            bool(early_stopping),
+        )
 
     def observe(self, run: RunState, history: History, model, monitored: float, early: bool) -> bool:
         """Record the epoch's monitored loss; True when training should stop."""

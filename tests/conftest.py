@@ -4,6 +4,7 @@ Variants: numpy, numpy with read-only inputs, array_api_strict (default device a
 second fake device, which catches arrays created on the wrong device the way a GPU
 would), torch CPU, jax CPU, and cupy / torch-cuda where a CUDA device exists.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,8 +16,16 @@ import pytest
 import mlp
 from mlp import backends
 
-VARIANTS = ["numpy", "numpy-readonly", "array_api_strict", "array_api_strict-device1", "torch", "jax",
-            "cupy", "torch-cuda"]
+VARIANTS = [
+    "numpy",
+    "numpy-readonly",
+    "array_api_strict",
+    "array_api_strict-device1",
+    "torch",
+    "jax",
+    "cupy",
+    "torch-cuda",
+]
 
 
 @dataclass

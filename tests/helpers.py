@@ -1,4 +1,5 @@
 """Shared test helpers: central finite differences in float64."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 MODE train: data-parallel training, rank 0 saves the final weights and history.
 MODE fail: rank 1 raises during epoch 2. MODE hang: rank 1 stops answering.
 """
+
 import sys
 import time
 
@@ -26,7 +27,17 @@ def misbehave(epoch, logs, model):
 
 
 model = mlp.MLP([6, 16, 3], "tanh", "softmax", dtype="float64", seed=1 + comm.rank)  # rank 0's weights win
-h = mlp.train(model, X, y, optimizer=mlp.SGD(0.1, momentum=0.9), epochs=4, batch_size=32, seed=5,
-              progress=False, distributed=comm, callbacks=[misbehave] if mode != "train" else [])
+h = mlp.train(
+    model,
+    X,
+    y,
+    optimizer=mlp.SGD(0.1, momentum=0.9),
+    epochs=4,
+    batch_size=32,
+    seed=5,
+    progress=False,
+    distributed=comm,
+    callbacks=[misbehave] if mode != "train" else [],
+)
 if comm.rank == 0:
     np.savez(out, *model.get_weights(), loss=np.array(h.loss))

@@ -1,4 +1,5 @@
 """The backend registry: listing, lookup, inference and transfers."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,5 +1,6 @@
 """Smoke test of `mlp bench`: the report, the JSON fields and the slope fits are produced
 (tiny sizes; no timing assertions)."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from mlp import bench, cli
 
 def test_loglog_fit_recovers_a_power_law():
     x = np.array([1e3, 2e3, 4e3, 8e3])
-    fit = bench.loglog_fit(x, 3e-6 * x ** 1.5)
+    fit = bench.loglog_fit(x, 3e-6 * x**1.5)
     assert abs(fit["slope"] - 1.5) < 1e-9 and fit["r2"] > 0.999999
 
 

@@ -1,4 +1,5 @@
 """One seed and one input give the same weights, outputs and gradients on every backend."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,14 @@ def test_moving_a_model_keeps_its_weights(backend, rng):
 def test_initializers_scale(init):
     fan_in, fan_out = 400, 300
     W = mlp.Sequential(mlp.Dense(fan_in, fan_out, init=init), dtype="float64", seed=0).get_weights()
-    expected_std = {"normal": 0.01, "glorot_uniform": np.sqrt(2 / 700), "glorot_normal": np.sqrt(2 / 700),
-                    "he_normal": np.sqrt(2 / 400), "he_uniform": np.sqrt(2 / 400), 0.3: 0.3}[init]
+    expected_std = {
+        "normal": 0.01,
+        "glorot_uniform": np.sqrt(2 / 700),
+        "glorot_normal": np.sqrt(2 / 700),
+        "he_normal": np.sqrt(2 / 400),
+        "he_uniform": np.sqrt(2 / 400),
+        0.3: 0.3,
+    }[init]
     assert abs(W[0].std() / expected_std - 1) < 0.02
     assert abs(W[0].mean()) < 0.05 * expected_std + 1e-4
     np.testing.assert_array_equal(W[1], 0)  # biases start at zero

@@ -1,4 +1,5 @@
 """Datasets, user files, metrics and the `mlp train` command."""
+
 from __future__ import annotations
 
 import gzip
@@ -82,7 +83,9 @@ def _mlp(*args):
 
 def test_cli_train_json_and_plot(tmp_path):
     png = tmp_path / "curves.png"
-    r = _mlp("train", "--json", "--epochs", "3", "--hidden", "32", "--plot", str(png), "--save", str(tmp_path / "m.npz"))
+    r = _mlp(
+        "train", "--json", "--epochs", "3", "--hidden", "32", "--plot", str(png), "--save", str(tmp_path / "m.npz")
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert {"backend", "device", "epochs", "train_loss", "seconds", "test_accuracy"} <= set(out)
@@ -98,13 +101,16 @@ def test_cli_regression_reports_mse():
     assert "test_mse" in json.loads(r.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("args,match", [
-    (["train", "--epochs", "0"], "--epochs: must be > 0"),
-    (["train", "--hidden", "a,b"], "--hidden: expected comma-separated integers"),
-    (["train", "--backend", "tpu"], "--backend: invalid choice"),
-    (["train", "--data", "/no/such/file.npz"], "does not exist"),
-    (["train", "--lr", "-1"], "--lr: must be > 0"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["train", "--epochs", "0"], "--epochs: must be > 0"),
+        (["train", "--hidden", "a,b"], "--hidden: expected comma-separated integers"),
+        (["train", "--backend", "tpu"], "--backend: invalid choice"),
+        (["train", "--data", "/no/such/file.npz"], "does not exist"),
+        (["train", "--lr", "-1"], "--lr: must be > 0"),
+    ],
+)
 def test_cli_errors_are_one_line_exit_2(args, match):
     r = _mlp(*args)
     assert r.returncode == 2

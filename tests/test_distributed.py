@@ -1,5 +1,6 @@
 """Data-parallel training: 2 MPI processes on loopback equal one process (float64, 1e-10),
 and a failed or hung rank ends the job with a clear error instead of hanging."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,15 @@ if shutil.which("mpirun") is None:
     pytest.skip("mpirun (Open MPI or MPICH) is not installed", allow_module_level=True)
 
 WORKER = os.path.join(os.path.dirname(__file__), "mpi_worker.py")
-ENV = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1", "OMPI_MCA_btl": "self,tcp",
-       "OMPI_MCA_btl_tcp_if_include": "lo", "OMPI_MCA_oob_tcp_if_include": "lo", "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+ENV = {
+    **os.environ,
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_btl": "self,tcp",
+    "OMPI_MCA_btl_tcp_if_include": "lo",
+    "OMPI_MCA_oob_tcp_if_include": "lo",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1",
+}
 
 
 def mpirun(n, mode, out, timeout=120):
@@ -41,10 +49,13 @@ def test_two_processes_equal_one(tmp_path):
     assert not np.array_equal(model.get_weights()[0], mlp.MLP([6, 16, 3], seed=1, dtype="float64").get_weights()[0])
 
 
-@pytest.mark.parametrize("mode,message", [
-    ("fail", "rank 1 of 2: ValueError: injected failure on rank 1; aborting all ranks"),
-    ("hang", "rank 0 of 2: gradient all-reduce did not complete within 5 s"),
-])
+@pytest.mark.parametrize(
+    "mode,message",
+    [
+        ("fail", "rank 1 of 2: ValueError: injected failure on rank 1; aborting all ranks"),
+        ("hang", "rank 0 of 2: gradient all-reduce did not complete within 5 s"),
+    ],
+)
 def test_a_failed_or_hung_rank_ends_the_job(tmp_path, mode, message):
     t0 = time.monotonic()
     r = mpirun(2, mode, tmp_path / "x.npz")
@@ -56,8 +67,25 @@ def test_a_failed_or_hung_rank_ends_the_job(tmp_path, mode, message):
 def test_cli_distributed_prints_once_from_rank_0(tmp_path):
     import json
 
-    cmd = ["mpirun", "-n", "2", sys.executable, "-m", "mlp.cli", "train", "--distributed", "--json", "--epochs", "2",
-           "--hidden", "16", "--backend", "numpy", "--save", str(tmp_path / "m.npz")]
+    cmd = [
+        "mpirun",
+        "-n",
+        "2",
+        sys.executable,
+        "-m",
+        "mlp.cli",
+        "train",
+        "--distributed",
+        "--json",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--backend",
+        "numpy",
+        "--save",
+        str(tmp_path / "m.npz"),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     lines = [line for line in r.stdout.splitlines() if line.startswith("{")]

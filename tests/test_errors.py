@@ -1,4 +1,5 @@
 """Bad input gets a ValueError/TypeError whose message names the argument, expected and got."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,7 +58,9 @@ def test_mixed_backends_are_refused(backend):
         if other == "numpy":
             continue  # host NumPy data is accepted by every model (copied to its device once)
         X = backends.get(other).asarray(np.zeros((2, 3)))
-        with pytest.raises(TypeError, match=rf"X is an array of backend '{other}'.*model lives on backend '{backend.name}'"):
+        with pytest.raises(
+            TypeError, match=rf"X is an array of backend '{other}'.*model lives on backend '{backend.name}'"
+        ):
             model(X)
 
 
@@ -75,8 +78,9 @@ def test_unknown_names(backend):
     with pytest.raises(ValueError, match=r"output must be one of .* got 'softmin'"):
         backend.model([3, 2], output="softmin")
     with pytest.raises(ValueError, match=r"loss must be one of .* got 'crossentropy'"):
-        mlp.value_and_grad(backend.model([3, 2]), "crossentropy", backend.data(np.zeros((1, 3))),
-                           backend.data(np.zeros((1, 2))))
+        mlp.value_and_grad(
+            backend.model([3, 2]), "crossentropy", backend.data(np.zeros((1, 3))), backend.data(np.zeros((1, 2)))
+        )
     with pytest.raises(ValueError, match=r"init must be one of .* got 'kaiming'"):
         backend.model([3, 2], init="kaiming")
     with pytest.raises(ValueError, match=r"dtype must be one of \['float32', 'float64'\]; got 'float16'"):

@@ -1,11 +1,12 @@
 """Central finite differences (float64) for every layer, activation, loss and for models."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import check_model_grads, numeric_grad
 
 import mlp
-from helpers import check_model_grads, numeric_grad
 
 ELEMENTWISE = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "abs", "softplus", "gelu", "softmax"]
 
@@ -46,8 +47,9 @@ def test_generalized_relu_alpha(backend, rng):
 def test_parametric_layer_grads(backend, layer, rng):
     first = mlp.Dense(3, 6) if layer == "dense" else mlp.Maxout(3, 4, k=3)
     width = first.out_features
-    model = mlp.Sequential(first, mlp.Tanh(), mlp.Dense(width, 2), backend=backend.backend, dtype="float64",
-                           seed=3, init="glorot_normal")
+    model = mlp.Sequential(
+        first, mlp.Tanh(), mlp.Dense(width, 2), backend=backend.backend, dtype="float64", seed=3, init="glorot_normal"
+    )
     X = rng.normal(size=(7, 3))
     y = rng.normal(size=(7, 2))
     check_model_grads(backend, model, "mse", X, y)
@@ -80,8 +82,11 @@ def test_unfused_probability_path_matches_finite_differences(backend, output, lo
     k = 3
     model = backend.model([4, k], output=output)
     X = rng.normal(size=(5, 4))
-    y = rng.dirichlet(np.ones(k), size=5) if loss == "kl" else \
-        (rng.integers(0, 2, size=(5, k)).astype(float) if loss == "bce" else rng.integers(0, k, size=5))
+    y = (
+        rng.dirichlet(np.ones(k), size=5)
+        if loss == "kl"
+        else (rng.integers(0, 2, size=(5, k)).astype(float) if loss == "bce" else rng.integers(0, k, size=5))
+    )
     lossobj = mlp.get_loss(loss)
     T = lossobj.prepare(backend.data(y), k, model.backend, model.dtype)
     Xb = model.check_input(backend.data(X))

@@ -1,4 +1,5 @@
 """Save/load across backends, atomic writes, bad files, checkpoint and resume."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,16 @@ import mlp
 
 def _trained(backend_name, rng):
     X, y = rng.normal(size=(40, 5)), rng.integers(0, 3, size=40)
-    model = mlp.Sequential(mlp.Dense(5, 8), mlp.LeakyReLU(0.1), mlp.Maxout(8, 4, k=2), mlp.Dense(4, 3), mlp.Softmax(),
-                           backend=backend_name, dtype="float64", seed=1)
+    model = mlp.Sequential(
+        mlp.Dense(5, 8),
+        mlp.LeakyReLU(0.1),
+        mlp.Maxout(8, 4, k=2),
+        mlp.Dense(4, 3),
+        mlp.Softmax(),
+        backend=backend_name,
+        dtype="float64",
+        seed=1,
+    )
     mlp.train(model, X, y, optimizer=mlp.SGD(0.1, momentum=0.9), epochs=2, batch_size=8, progress=False)
     return model, X
 
@@ -76,9 +85,15 @@ def test_refuses_to_save_non_finite_weights(tmp_path, rng):
     assert not os.listdir(tmp_path)
 
 
-@pytest.mark.parametrize("make_opt", [lambda: mlp.SGD(0.05, momentum=0.9), lambda: mlp.Adam(0.01),
-                                      lambda: mlp.SGD(0.1, schedule=mlp.ReduceOnPlateau(patience=0))],
-                         ids=["momentum", "adam", "plateau"])
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda: mlp.SGD(0.05, momentum=0.9),
+        lambda: mlp.Adam(0.01),
+        lambda: mlp.SGD(0.1, schedule=mlp.ReduceOnPlateau(patience=0)),
+    ],
+    ids=["momentum", "adam", "plateau"],
+)
 def test_interrupted_and_resumed_equals_uninterrupted(make_opt, tmp_path, rng):
     X, y = rng.normal(size=(90, 6)), rng.integers(0, 3, size=90)
     kw = dict(epochs=6, batch_size=16, seed=3, progress=False)
@@ -114,8 +129,17 @@ def test_divergence_never_overwrites_a_good_checkpoint(tmp_path, rng):
     mlp.train(model, X, y, loss="mse", optimizer=mlp.SGD(0.01), epochs=2, batch_size=8, checkpoint=ckpt, progress=False)
     good = ckpt.read_bytes()
     with pytest.raises(mlp.DivergenceError):
-        mlp.train(model, X * 1e6, y * 1e9, loss="mse", optimizer=mlp.SGD(10.0), epochs=3, batch_size=8,
-                  checkpoint=ckpt, progress=False)
+        mlp.train(
+            model,
+            X * 1e6,
+            y * 1e9,
+            loss="mse",
+            optimizer=mlp.SGD(10.0),
+            epochs=3,
+            batch_size=8,
+            checkpoint=ckpt,
+            progress=False,
+        )
     assert ckpt.read_bytes() == good
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
 
@@ -138,8 +162,24 @@ def test_cli_save_checkpoint_resume(tmp_path):
     import sys
 
     def run(*args):
-        r = subprocess.run([sys.executable, "-m", "mlp.cli", "train", "--json", "--hidden", "16", "--dtype", "float64",
-                            "--backend", "numpy", *args], capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mlp.cli",
+                "train",
+                "--json",
+                "--hidden",
+                "16",
+                "--dtype",
+                "float64",
+                "--backend",
+                "numpy",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout.strip().splitlines()[-1])
 

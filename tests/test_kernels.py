@@ -16,7 +16,9 @@ METHODS = sorted(n for n, f in inspect.getmembers(Kernels, inspect.isfunction) i
 OWN_KERNELS = [n for n in backends.available() if type(backends.get(n).kernels()) is not Kernels]
 
 
-@pytest.fixture(params=OWN_KERNELS or [pytest.param(None, marks=pytest.mark.skip(reason="no backend with own kernels"))])
+@pytest.fixture(
+    params=OWN_KERNELS or [pytest.param(None, marks=pytest.mark.skip(reason="no backend with own kernels"))]
+)
 def fast_backend(request):
     return backends.get(request.param)
 
@@ -37,12 +39,15 @@ def _cases(b, dtype, rng):
         "matmul": [((X, Wd), {}), ((X, Wd), {"key": "m"}), ((X[3:20], Wd), {"key": "m"})],
         "affine": [((X, Wd, B), {}), ((X, Wd, B), {"key": "a"}), ((X, Wd, None), {"key": "b"})],
         "relu": [((fresh(x @ W),), {}), ((owned_s,), {})],
-        "relu_backward": [((fresh(d), fresh(x @ W)), {}), ((k.matmul(D, fresh(np.eye(5)), "dx"), fresh(x @ W - 0.5)), {})],
-        "accumulate_tn": [((X, D), {})] + [((X, D, fresh(c), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0),
-                                                                                         (1.0, 0.9), (2.5, 0.3)]]
+        "relu_backward": [
+            ((fresh(d), fresh(x @ W)), {}),
+            ((k.matmul(D, fresh(np.eye(5)), "dx"), fresh(x @ W - 0.5)), {}),
+        ],
+        "accumulate_tn": [((X, D), {})]
+        + [((X, D, fresh(c), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0), (1.0, 0.9), (2.5, 0.3)]]
         + [((X[3:20], D[3:20], fresh(c), 1.0, 0.9), {})],
-        "accumulate_colsum": [((D,), {})] + [((D, fresh(bias), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0),
-                                                                                        (2.5, 0.3)]],
+        "accumulate_colsum": [((D,), {})]
+        + [((D, fresh(bias), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0), (2.5, 0.3)]],
         "axpy": [((-0.25, Wd, fresh(c)), {}), ((0.5, B, fresh(bias)), {})],
         "take_rows": [((X, b.asarray(np.array([4, 0, 36, 4]))), {}), ((X, b.asarray(np.array([1, 2]))), {"key": "X"})],
     }
@@ -91,12 +96,20 @@ def test_keyed_buffers_are_reused_and_fresh_results_are_not(fast_backend, rng):
     assert k.matmul(X, W) is not k.matmul(X, W) and not k.owns(k.matmul(X, W))
 
 
-OPTIMIZERS = [lambda: mlp.SGD(0.1), lambda: mlp.SGD(0.1, weight_decay=0.01), lambda: mlp.SGD(0.05, momentum=0.9),
-              lambda: mlp.SGD(0.05, momentum=0.9, weight_decay=0.01), lambda: mlp.SGD(0.05, momentum=0.9, nesterov=True),
-              lambda: mlp.Adam(0.01), lambda: mlp.SGD(0.1, clip_norm=0.5)]
+OPTIMIZERS = [
+    lambda: mlp.SGD(0.1),
+    lambda: mlp.SGD(0.1, weight_decay=0.01),
+    lambda: mlp.SGD(0.05, momentum=0.9),
+    lambda: mlp.SGD(0.05, momentum=0.9, weight_decay=0.01),
+    lambda: mlp.SGD(0.05, momentum=0.9, nesterov=True),
+    lambda: mlp.Adam(0.01),
+    lambda: mlp.SGD(0.1, clip_norm=0.5),
+]
 
 
-@pytest.mark.parametrize("make_opt", OPTIMIZERS, ids=["sgd", "sgd-wd", "momentum", "momentum-wd", "nesterov", "adam", "clip"])
+@pytest.mark.parametrize(
+    "make_opt", OPTIMIZERS, ids=["sgd", "sgd-wd", "momentum", "momentum-wd", "nesterov", "adam", "clip"]
+)
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_training_fast_equals_generic(fast_backend, make_opt, activation, rng):
     X, y = rng.normal(size=(103, 7)), rng.integers(0, 4, size=103)  # 103: a partial last batch
@@ -147,6 +160,7 @@ class Square(mlp.Layer):
 def test_custom_layers_train_with_backend_kernels(fast_backend, rng):
     X, y = rng.normal(size=(30, 3)), rng.normal(size=(30, 1))
     model = mlp.Sequential(mlp.Dense(3, 4), Square(), mlp.Dense(4, 1), backend=fast_backend, dtype="float64")
-    h = mlp.train(model, X, y, loss="mse", optimizer=mlp.SGD(0.01, momentum=0.9), epochs=3, batch_size=8,
-                  progress=False)
+    h = mlp.train(
+        model, X, y, loss="mse", optimizer=mlp.SGD(0.01, momentum=0.9), epochs=3, batch_size=8, progress=False
+    )
     assert len(h.loss) == 3 and np.all(np.isfinite(h.loss))

@@ -1,4 +1,5 @@
 """Each optimizer's first steps match PyTorch's optimizer of the same name on the same gradients."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,15 +12,27 @@ torch = pytest.importorskip("torch", reason="PyTorch optimizers are the oracle")
 CASES = [
     ("sgd", lambda: mlp.SGD(0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
     ("momentum", lambda: mlp.SGD(0.1, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)),
-    ("nesterov", lambda: mlp.SGD(0.1, momentum=0.9, nesterov=True),
-     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)),
-    ("sgd-wd", lambda: mlp.SGD(0.1, momentum=0.5, weight_decay=0.01, decay_bias=True),
-     lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.5, weight_decay=0.01)),
+    (
+        "nesterov",
+        lambda: mlp.SGD(0.1, momentum=0.9, nesterov=True),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    ),
+    (
+        "sgd-wd",
+        lambda: mlp.SGD(0.1, momentum=0.5, weight_decay=0.01, decay_bias=True),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.5, weight_decay=0.01),
+    ),
     ("adam", lambda: mlp.Adam(0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
-    ("adam-wd", lambda: mlp.Adam(0.01, weight_decay=0.1, decay_bias=True),
-     lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1)),
-    ("adamw", lambda: mlp.AdamW(0.01, weight_decay=0.1, decay_bias=True),
-     lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)),
+    (
+        "adam-wd",
+        lambda: mlp.Adam(0.01, weight_decay=0.1, decay_bias=True),
+        lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.1),
+    ),
+    (
+        "adamw",
+        lambda: mlp.AdamW(0.01, weight_decay=0.1, decay_bias=True),
+        lambda p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1),
+    ),
     ("rmsprop", lambda: mlp.RMSProp(0.01), lambda p: torch.optim.RMSprop(p, lr=0.01)),
 ]
 
@@ -39,8 +52,9 @@ def test_first_steps_match_torch(backend, name, ours, theirs, rng):
             t.grad = torch.tensor(g)
         topt.step()
         for p, t in zip(params, tparams):
-            np.testing.assert_allclose(backend.host(p), t.detach().numpy(), rtol=1e-12, atol=1e-14,
-                                       err_msg=f"{name} step {step + 1}")
+            np.testing.assert_allclose(
+                backend.host(p), t.detach().numpy(), rtol=1e-12, atol=1e-14, err_msg=f"{name} step {step + 1}"
+            )
 
 
 def test_clip_norm_matches_torch(backend, rng):
@@ -75,10 +89,16 @@ def test_schedules():
     assert s(0, 1.0) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("bad,match", [(dict(lr=0), "lr must be a finite number > 0"),
-                                       (dict(lr=-1), "lr must be"), (dict(momentum=1.5), "momentum must be"),
-                                       (dict(nesterov=True), "nesterov=True needs momentum"),
-                                       (dict(weight_decay=-1), "weight_decay must be")])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (dict(lr=0), "lr must be a finite number > 0"),
+        (dict(lr=-1), "lr must be"),
+        (dict(momentum=1.5), "momentum must be"),
+        (dict(nesterov=True), "nesterov=True needs momentum"),
+        (dict(weight_decay=-1), "weight_decay must be"),
+    ],
+)
 def test_bad_optimizer_settings(bad, match):
     with pytest.raises(ValueError, match=match):
         mlp.SGD(**{"lr": 0.1, **bad})

@@ -1,4 +1,5 @@
 """Independent oracle: outputs and gradients equal PyTorch autograd on the same weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,9 +11,15 @@ torch = pytest.importorskip("torch", reason="PyTorch is the oracle")
 F = torch.nn.functional
 
 ACT = {
-    "identity": lambda s: s, "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
-    "leaky_relu": lambda s: F.leaky_relu(s, 0.01), "abs": torch.abs, "softplus": F.softplus,
-    "gelu": lambda s: F.gelu(s, approximate="tanh"), "softmax": lambda s: torch.softmax(s, dim=1),
+    "identity": lambda s: s,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "leaky_relu": lambda s: F.leaky_relu(s, 0.01),
+    "abs": torch.abs,
+    "softplus": F.softplus,
+    "gelu": lambda s: F.gelu(s, approximate="tanh"),
+    "softmax": lambda s: torch.softmax(s, dim=1),
 }
 
 

@@ -1,4 +1,5 @@
 """scikit-learn's own estimator checks, and the estimators' habits."""
+
 from __future__ import annotations
 
 import pickle
@@ -15,8 +16,10 @@ from mlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 EXPECTED_FAILED = {}
 
 
-@parametrize_with_checks([MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED.get(type(est).__name__, {}))
+@parametrize_with_checks(
+    [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED.get(type(est).__name__, {}),
+)
 def test_sklearn_estimator_checks(estimator, check):
     import warnings
 
@@ -40,7 +43,10 @@ def test_classifier_on_digits_and_fitted_attributes():
     clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=40, random_state=0).fit(X_tr, y_tr)
     assert clf.score(X_te, y_te) > 0.95
     assert clf.n_features_in_ == 64 and list(clf.classes_) == list(range(10))
-    assert [c.shape for c in clf.coefs_] == [(64, 64), (64, 10)] and [b.shape for b in clf.intercepts_] == [(64,), (10,)]
+    assert [c.shape for c in clf.coefs_] == [(64, 64), (64, 10)] and [b.shape for b in clf.intercepts_] == [
+        (64,),
+        (10,),
+    ]
     assert all(isinstance(c, np.ndarray) for c in clf.coefs_ + clf.intercepts_)
     assert len(clf.loss_curve_) == clf.n_iter_ <= 40 and clf.loss_curve_[-1] < clf.loss_curve_[0]
     p = clf.predict_proba(X_te)
@@ -55,8 +61,9 @@ def test_partial_fit_and_early_stopping():
     for _ in range(5):
         clf.partial_fit(X_tr, y_tr, classes=np.arange(10))
     assert clf.n_iter_ == 5 and len(clf.loss_curve_) == 5 and clf.score(X_te, y_te) > 0.9
-    es = MLPClassifier(hidden_layer_sizes=(32,), early_stopping=True, n_iter_no_change=3, max_iter=300,
-                       random_state=0).fit(X_tr, y_tr)
+    es = MLPClassifier(
+        hidden_layer_sizes=(32,), early_stopping=True, n_iter_no_change=3, max_iter=300, random_state=0
+    ).fit(X_tr, y_tr)
     assert es.n_iter_ < 300 and len(es.validation_scores_) == es.n_iter_
     assert es.best_validation_score_ == max(es.validation_scores_)
 
@@ -89,11 +96,16 @@ def test_pickle_round_trip():
     np.testing.assert_array_equal(again.predict_proba(X_te), clf.predict_proba(X_te))
 
 
-@pytest.mark.parametrize("kw,match", [(dict(solver="lbfgs"), "solver must be 'sgd' or 'adam'"),
-                                      (dict(activation="gelu"), "activation must be one of"),
-                                      (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes must be positive"),
-                                      (dict(backend="tpu"), "backend must be one of"),
-                                      (dict(batch_size=0), "batch_size must be 'auto' or a positive integer")])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(solver="lbfgs"), "solver must be 'sgd' or 'adam'"),
+        (dict(activation="gelu"), "activation must be one of"),
+        (dict(hidden_layer_sizes=(0,)), "hidden_layer_sizes must be positive"),
+        (dict(backend="tpu"), "backend must be one of"),
+        (dict(batch_size=0), "batch_size must be 'auto' or a positive integer"),
+    ],
+)
 def test_bad_estimator_parameters(kw, match):
     with pytest.raises(ValueError, match=match):
         MLPClassifier(**kw).fit(np.zeros((4, 2)), [0, 1, 0, 1])

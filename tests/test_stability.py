@@ -1,4 +1,5 @@
 """Fused losses are stable from logits: ±1e4 gives finite values and gradients, no warnings."""
+
 from __future__ import annotations
 
 import warnings
@@ -10,14 +11,25 @@ import mlp
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("output,loss,k", [("softmax", "cross_entropy", 3), ("sigmoid", "bce", 2),
-                                           ("identity", "softmax_cross_entropy", 3), ("identity", "bce_logits", 2),
-                                           ("softmax", mlp.CrossEntropy(label_smoothing=0.1), 3),
-                                           ("softmax", "kl", 3)])
+@pytest.mark.parametrize(
+    "output,loss,k",
+    [
+        ("softmax", "cross_entropy", 3),
+        ("sigmoid", "bce", 2),
+        ("identity", "softmax_cross_entropy", 3),
+        ("identity", "bce_logits", 2),
+        ("softmax", mlp.CrossEntropy(label_smoothing=0.1), 3),
+        ("softmax", "kl", 3),
+    ],
+)
 def test_huge_logits_are_finite(backend, output, loss, k, dtype):
     # a one-layer model with identity weights passes X straight through as the logits
-    model = mlp.Sequential(mlp.Dense(k, k, init=lambda rng, a, b: np.eye(a)), mlp.get_activation(output),
-                           backend=backend.backend, dtype=dtype)
+    model = mlp.Sequential(
+        mlp.Dense(k, k, init=lambda rng, a, b: np.eye(a)),
+        mlp.get_activation(output),
+        backend=backend.backend,
+        dtype=dtype,
+    )
     X = np.array([[1e4, -1e4, 0.0][:k], [-1e4, 1e4, 1e4][:k], [0.0, -1e4, -1e4][:k]])
     if loss in ("bce", "bce_logits"):
         y = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -40,4 +52,6 @@ def test_activations_do_not_overflow(backend):
         for name in ("sigmoid", "softplus", "softmax", "tanh", "gelu"):
             out = backend.host(mlp.get_activation(name).apply(s))
             assert np.all(np.isfinite(out)), name
-    np.testing.assert_allclose(backend.host(mlp.Sigmoid().apply(s)), [[0, 1.9287e-22, 0.5, 1, 1]], rtol=1e-3, atol=1e-30)
+    np.testing.assert_allclose(
+        backend.host(mlp.Sigmoid().apply(s)), [[0, 1.9287e-22, 0.5, 1, 1]], rtol=1e-3, atol=1e-30
+    )

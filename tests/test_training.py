@@ -1,4 +1,5 @@
 """The training loop: epochs, batches, stopping rules, oracles, reproducibility."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,12 +26,21 @@ def test_every_epoch_visits_each_sample_once(backend, batch_size, sizes):
     y = np.arange(n, dtype=float)  # the target names the sample
     loss = RecordingMSE(backend.host)
     model = mlp.MLP([2, 1], backend=backend.backend, dtype="float64")
-    mlp.train(model, backend.data(X), backend.data(y), loss=loss, optimizer=mlp.SGD(1e-6), epochs=3,
-              batch_size=batch_size, seed=1, progress=False)
+    mlp.train(
+        model,
+        backend.data(X),
+        backend.data(y),
+        loss=loss,
+        optimizer=mlp.SGD(1e-6),
+        epochs=3,
+        batch_size=batch_size,
+        seed=1,
+        progress=False,
+    )
     per_epoch = len(sizes)
     orders = []
     for e in range(3):
-        batches = loss.seen[e * per_epoch:(e + 1) * per_epoch]
+        batches = loss.seen[e * per_epoch : (e + 1) * per_epoch]
         assert [len(b) for b in batches] == sizes
         order = np.concatenate(batches)
         np.testing.assert_array_equal(np.sort(order), np.arange(n))
@@ -45,8 +55,16 @@ def test_ridge_closed_form(backend, rng):
     X = rng.normal(size=(n, d))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=n)
     model = mlp.Sequential(mlp.Dense(d, 1, bias=False), backend=backend.backend, dtype="float64", seed=0)
-    mlp.train(model, backend.data(X), backend.data(y), loss="mse", epochs=600, batch_size=None,
-              optimizer=mlp.SGD(0.5, weight_decay=wd), progress=False)
+    mlp.train(
+        model,
+        backend.data(X),
+        backend.data(y),
+        loss="mse",
+        epochs=600,
+        batch_size=None,
+        optimizer=mlp.SGD(0.5, weight_decay=wd),
+        progress=False,
+    )
     # the loss is (1/2n)||Xw - y||² + (wd/2)||w||², so λ = n·wd in the closed form
     w = np.linalg.solve(n * wd * np.eye(d) + X.T @ X, X.T @ y)
     np.testing.assert_allclose(backend.host(model.params[0])[:, 0], w, atol=1e-6)
@@ -55,8 +73,16 @@ def test_ridge_closed_form(backend, rng):
 def test_xor_is_fit_exactly_by_two_hidden_units(backend):
     xor = mlp.data.xor()
     model = mlp.MLP([2, 2, 1], "tanh", "sigmoid", backend=backend.backend, dtype="float64", seed=3)
-    mlp.train(model, backend.data(xor.X_train), backend.data(xor.y_train), loss="bce", epochs=600,
-              batch_size=None, optimizer=mlp.SGD(1.0, momentum=0.9), progress=False)
+    mlp.train(
+        model,
+        backend.data(xor.X_train),
+        backend.data(xor.y_train),
+        loss="bce",
+        epochs=600,
+        batch_size=None,
+        optimizer=mlp.SGD(1.0, momentum=0.9),
+        progress=False,
+    )
     p = backend.host(model(backend.data(xor.X_train)))[:, 0]
     np.testing.assert_array_equal(p > 0.5, xor.y_train == 1)
     assert np.all(np.abs(p - xor.y_train) < 0.05)
@@ -87,8 +113,18 @@ def test_tol_stops_training(backend, rng):
     X = rng.normal(size=(30, 2))
     y = X @ np.array([1.0, 1.0])
     model = mlp.MLP([2, 1], backend=backend.backend, dtype="float64")
-    h = mlp.train(model, backend.data(X), backend.data(y), loss="mse", optimizer=mlp.SGD(0.3), epochs=500,
-                  batch_size=None, tol=1e-6, n_iter_no_change=3, progress=False)
+    h = mlp.train(
+        model,
+        backend.data(X),
+        backend.data(y),
+        loss="mse",
+        optimizer=mlp.SGD(0.3),
+        epochs=500,
+        batch_size=None,
+        tol=1e-6,
+        n_iter_no_change=3,
+        progress=False,
+    )
     assert h.stop_reason == "tol" and h.epochs < 500
     last = np.abs(np.diff(h.loss[-4:]))
     assert np.all(last < 1e-6)
@@ -100,9 +136,19 @@ def test_early_stopping_restores_the_best_weights(backend, rng):
     Xv, yv = rng.normal(size=(20, 3)), rng.integers(0, 2, size=20)
     model = mlp.MLP([3, 32, 2], "relu", "softmax", backend=backend.backend, dtype="float64", seed=0)
     snapshots = []
-    h = mlp.train(model, backend.data(X), backend.data(y), validation=(backend.data(Xv), backend.data(yv)),
-                  optimizer=mlp.SGD(0.2, momentum=0.9), epochs=200, batch_size=8, early_stopping=True,
-                  n_iter_no_change=5, progress=False, callbacks=[lambda e, logs, m: snapshots.append(m.get_weights())])
+    h = mlp.train(
+        model,
+        backend.data(X),
+        backend.data(y),
+        validation=(backend.data(Xv), backend.data(yv)),
+        optimizer=mlp.SGD(0.2, momentum=0.9),
+        epochs=200,
+        batch_size=8,
+        early_stopping=True,
+        n_iter_no_change=5,
+        progress=False,
+        callbacks=[lambda e, logs, m: snapshots.append(m.get_weights())],
+    )
     assert h.stop_reason == "early_stopping"
     best = int(np.argmin(h.val_loss))
     assert h.best_epoch == best + 1 and h.epochs == best + 1 + 5
@@ -125,8 +171,7 @@ def test_same_seed_same_history(other, exact, rng):
 
     def run(backend, fast=True):
         model = mlp.MLP([5, 16, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=4)
-        h = mlp.train(model, X, y, optimizer=mlp.Adam(0.01), epochs=5, batch_size=10, seed=9, progress=False,
-                      fast=fast)
+        h = mlp.train(model, X, y, optimizer=mlp.Adam(0.01), epochs=5, batch_size=10, seed=9, progress=False, fast=fast)
         return h.loss, model.get_weights()
 
     # bitwise against NumPy's generic path; NumPy's BLAS fast paths sum in another order
@@ -151,29 +196,42 @@ def test_divergence_is_caught_with_epoch_and_batch(backend, rng):
     model = mlp.MLP([3, 16, 1], "relu", backend=backend.backend, dtype="float32")
     before = model.get_weights()
     with pytest.raises(mlp.DivergenceError, match=r"at epoch 1, batch \d+ of 5"):
-        mlp.train(model, backend.data(X), backend.data(y), loss="mse", optimizer=mlp.SGD(10.0), epochs=3,
-                  batch_size=8, progress=False)
+        mlp.train(
+            model,
+            backend.data(X),
+            backend.data(y),
+            loss="mse",
+            optimizer=mlp.SGD(10.0),
+            epochs=3,
+            batch_size=8,
+            progress=False,
+        )
     for w, b in zip(model.get_weights(), before):
         assert np.all(np.isfinite(w))
         np.testing.assert_array_equal(w, b)  # the weights from the start of the failing epoch
 
 
-@pytest.mark.parametrize("kw,err,match", [
-    (dict(epochs=0), ValueError, "epochs must be an integer >= 1; got 0"),
-    (dict(batch_size=0), ValueError, "batch_size must be an integer >= 1; got 0"),
-    (dict(batch_size=2.5), TypeError, "batch_size must be an integer"),
-    (dict(lr=-0.1), ValueError, "lr must be a finite number > 0"),
-    (dict(optimizer="adagrad"), ValueError, "optimizer must be one of"),
-    (dict(validation_fraction=1.5), ValueError, "validation_fraction=1.5 leaves"),
-    (dict(validation=(1, 2, 3)), TypeError, "validation must be a pair"),
-])
+@pytest.mark.parametrize(
+    "kw,err,match",
+    [
+        (dict(epochs=0), ValueError, "epochs must be an integer >= 1; got 0"),
+        (dict(batch_size=0), ValueError, "batch_size must be an integer >= 1; got 0"),
+        (dict(batch_size=2.5), TypeError, "batch_size must be an integer"),
+        (dict(lr=-0.1), ValueError, "lr must be a finite number > 0"),
+        (dict(optimizer="adagrad"), ValueError, "optimizer must be one of"),
+        (dict(validation_fraction=1.5), ValueError, "validation_fraction=1.5 leaves"),
+        (dict(validation=(1, 2, 3)), TypeError, "validation must be a pair"),
+    ],
+)
 def test_bad_training_arguments(kw, err, match):
     model = mlp.MLP([2, 2], output="softmax")
     with pytest.raises(err, match=match):
         mlp.train(model, np.zeros((4, 2)), np.array([0, 1, 0, 1]), progress=False, **kw)
 
 
-@pytest.mark.parametrize("make_opt", [lambda: mlp.SGD(0.1, momentum=0.9), lambda: mlp.SGD(0.1)], ids=["momentum", "sgd"])
+@pytest.mark.parametrize(
+    "make_opt", [lambda: mlp.SGD(0.1, momentum=0.9), lambda: mlp.SGD(0.1)], ids=["momentum", "sgd"]
+)
 def test_numpy_and_strict_bitwise_on_the_generic_path(make_opt, rng):
     """Bitwise equal with fast=False; the fused momentum GEMM sums in another order (within 1e-14)."""
     pytest.importorskip("array_api_strict")
