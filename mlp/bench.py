@@ -406,14 +406,12 @@ def report_markdown(result):
 
 
 def plot_scaling(result, folder):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: matplotlib's global backend stays as the user set it
 
     paths = []
     for backend, s in result["scaling"].items():
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+        fig = Figure(figsize=(10, 4), dpi=100)
+        axes = fig.subplots(1, 2)
         for ax, key, xk, fit, label in (
             (axes[0], "vs_n", "n", s["fit_n"], "n (samples)"),
             (axes[1], "vs_W", "W", s["fit_W_gemm_regime"] or s["fit_W"], "|W| (weights)"),
@@ -436,7 +434,6 @@ def plot_scaling(result, folder):
         fig.tight_layout()
         path = os.path.join(folder, f"scaling-{backend}.png")
         fig.savefig(path)
-        plt.close(fig)
         paths.append(path)
     return paths
 

@@ -41,7 +41,7 @@ def _unflatten_state(structure, arrays, backend, dtype):
     }
 
 
-def save(path, model, opt, rng, history, run: RunState):
+def save(path, model, opt, rng, history, run: RunState, loss=None):
     """Write a checkpoint atomically (refusing non-finite weights)."""
     backend = model.backend
     arrays = model.finite_weights()
@@ -58,7 +58,9 @@ def save(path, model, opt, rng, history, run: RunState):
             "t": opt.t,
             "state": structure,
             "schedule": opt.schedule.state_dict(),
+            "settings": opt.config(),
         },
+        "loss": None if loss is None else {"class": type(loss).__name__, **loss.config()},
         "rng": rng.bit_generator.state,
         "history": history.as_dict(),
         "train": run.as_header(),
@@ -74,20 +76,47 @@ def _json_default(o):
     raise TypeError(f"cannot store {type(o).__name__} in a checkpoint")
 
 
-def restore(path, model, opt, rng, history) -> RunState:
-    """Load a checkpoint into a fresh run's model, optimizer, generator and history; the run's state."""
-    header, arrays = io.read_npz(path, FORMAT)
+def _differences(saved, now, prefix=""):
+    """'name: saved vs now' for every setting that differs (nested dicts flattened)."""
+    out = []
+    for key in sorted(set(saved) | set(now), key=str):
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} in the checkpoint, {b!r} in this run")
+    return out
+
+
+def _run_config(layers, optimizer, loss):
+    return {"layers": {str(i): spec for i, spec in enumerate(layers)}, "optimizer": optimizer, "loss": loss}
+
+
+def _check_same_run(path, header, model, opt, loss):
+    """The resumed run must be the run that wrote the checkpoint: same architecture (layers and
+    activations), optimizer, its settings and schedule, and loss."""
     shapes = [list(p.shape) for p in model.params]
     if header.get("shapes") != shapes:
         raise ValueError(
             f"resume checkpoint {path!r} holds a model of parameter shapes {header.get('shapes')}, "
             f"but the model to train has {shapes}"
         )
-    if header["optimizer"]["class"] != type(opt).__name__:
-        raise ValueError(
-            f"resume checkpoint {path!r} was written with optimizer {header['optimizer']['class']}, "
-            f"not {type(opt).__name__}"
-        )
+    saved_opt = header["optimizer"].get("settings", {"class": header["optimizer"]["class"]})
+    now_opt = opt.config() if "settings" in header["optimizer"] else {"class": type(opt).__name__}
+    now_loss = None if loss is None else {"class": type(loss).__name__, **loss.config()}
+    saved_loss = header.get("loss") if now_loss is not None else None
+    saved = _run_config(header["layers"], saved_opt, saved_loss if saved_loss is not None else now_loss)
+    now = _run_config(model.config()["layers"], now_opt, now_loss)
+    diff = _differences(saved, json.loads(json.dumps(now)))  # as JSON: tuples become lists, like the header's
+    if diff:
+        raise ValueError(f"resume checkpoint {path!r} was written by a different run: " + "; ".join(diff))
+
+
+def restore(path, model, opt, rng, history, loss=None) -> RunState:
+    """Load a checkpoint into a fresh run's model, optimizer, generator and history; the run's state."""
+    header, arrays = io.read_npz(path, FORMAT)
+    _check_same_run(path, header, model, opt, loss)
+    shapes = [list(p.shape) for p in model.params]
     model.set_weights([arrays[f"param_{i}"] for i in range(len(shapes))])
     opt.t = int(header["optimizer"]["t"])
     opt.state = _unflatten_state(header["optimizer"]["state"], arrays, model.backend, model.dtype)

@@ -10,6 +10,7 @@ target, so a crash never leaves a half-written file in place of a good one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -22,25 +23,73 @@ __all__ = ["write_npz", "read_npz", "VERSION"]
 VERSION = 1
 
 
-def write_npz(path, header: dict, arrays: dict) -> None:
-    """Write `arrays` and a JSON `header` to `path` atomically."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+_TMP_SUFFIX = ".mlp-tmp"
+
+
+def check_writable(path, what="path") -> str:
+    """The real path a save to `path` will write (a symlink's target), checked before any
+    work: its folder exists and is writable, and it is not a folder."""
+    real = os.path.realpath(os.fspath(path))
+    folder = os.path.dirname(real)
     if not os.path.isdir(folder):
-        raise ValueError(f"path must be in an existing folder; {folder!r} does not exist")
+        raise ValueError(f"{what} must be in an existing folder; {folder!r} does not exist")
+    if os.path.isdir(real):
+        raise ValueError(f"{what} {os.fspath(path)!r} is a folder, not a file")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {os.fspath(path)!r} cannot be written: no write permission in {folder!r}")
+    return real
+
+
+def _remove_leftovers(folder):
+    """Delete temporary files that interrupted saves (of processes no longer running) left here."""
+    for name in os.listdir(folder):
+        if not (name.startswith(".") and name.endswith(_TMP_SUFFIX)):
+            continue
+        try:
+            pid = int(name[: -len(_TMP_SUFFIX)].rsplit(".", 2)[-2])
+            os.kill(pid, 0)  # raises where no such process runs
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))
+        except (ValueError, IndexError, PermissionError, OSError):
+            continue
+
+
+def _mode_for(path):
+    """The permissions a plain write would give: the existing file's, or 0o666 less the umask."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_npz(path, header: dict, arrays: dict) -> None:
+    """Write `arrays` and a JSON `header` to `path` atomically: a temporary file in the same
+    folder, fsync, rename over the target, fsync the folder. Saving onto a symlink writes
+    its target; the file gets the permissions a plain write would."""
+    path = check_writable(path)
+    folder = os.path.dirname(path)
+    _remove_leftovers(folder)
     payload = {"__mlp__": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
     payload.update(arrays)
-    fd, tmp = tempfile.mkstemp(prefix=".mlp-", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
             f.flush()
+            os.fchmod(f.fileno(), _mode_for(path))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself is durable
+    finally:
+        os.close(dir_fd)
 
 
 def read_npz(path, expected_format):

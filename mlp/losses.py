@@ -80,6 +80,33 @@ class Loss:
     def fuses(self, layer) -> bool:
         return not self.from_logits and self.fused_with is not None and type(layer) is self.fused_with
 
+    # what the model's outputs must be: None (any), "probability" or "distribution"
+    probabilities: ClassVar[str | None] = None
+    logits_form: ClassVar[str | None] = None  # the name of this loss taking scores (logits)
+
+    def check_model(self, model) -> None:
+        """Refuse a model whose last layer does not give what this loss reads: probabilities
+        for a probability loss, scores (logits) for a logits loss."""
+        if self.probabilities is None:
+            return
+        last = model.layers[-1]
+        kind = getattr(last, "outputs", "real")
+        ok = ("distribution",) if self.probabilities == "distribution" else ("probability", "distribution")
+        if not self.from_logits and kind not in ok:
+            head = "softmax" if self.probabilities == "distribution" else "sigmoid"
+            logits = f"loss={self.logits_form!r}" if self.logits_form else f"{type(self).__name__}(from_logits=True)"
+            raise ValueError(
+                f"loss {self.name!r} expects probabilities, but the model's last layer is {type(last).__name__}, whose "
+                f"outputs are not probabilities; build the model with output={head!r}, or use {logits}, which takes "
+                "the scores (logits) as they are"
+            )
+        if self.from_logits and kind != "real":
+            raise ValueError(
+                f"loss {self.logits_form or self.name!r} takes scores (logits), but the model's last layer is "
+                f"{type(last).__name__}, which already outputs probabilities; use loss={self.name!r}, or build the "
+                "model with output='identity'"
+            )
+
     # -- targets -----------------------------------------------------------
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
         """Targets as an array of shape (n, n_outputs) in `dtype` on `backend`."""
@@ -165,6 +192,8 @@ class BinaryCrossEntropy(Loss):
     aliases = {"binary_cross_entropy": {}, "bce_logits": {"from_logits": True}}
     fused_with = act.Sigmoid
     classification = True
+    probabilities = "probability"
+    logits_form = "bce_logits"
 
     def __init__(self, from_logits=False):
         self.from_logits = bool(from_logits)
@@ -222,6 +251,8 @@ class CrossEntropy(Loss):
     aliases = {"softmax_cross_entropy": {"from_logits": True}}
     fused_with = act.Softmax
     classification = True
+    probabilities = "distribution"
+    logits_form = "softmax_cross_entropy"
 
     def __init__(self, label_smoothing=0.0, from_logits=False):
         if (
@@ -296,6 +327,7 @@ class KLDivergence(CrossEntropy):
 
     name = "kl_divergence"
     aliases = {"kl": {}}
+    logits_form = None
 
     def _entropy(self, t):
         xp = array_namespace(t)
@@ -351,6 +383,23 @@ class Hinge(_SignedTargets):
     def gradient(self, out, t):
         xp = array_namespace(out)
         return xp.where(t * out < 1, -t, zero_like(out)) / _n(out)
+
+
+def default_loss(model) -> Loss:
+    """The cross-entropy that fits a model's last layer (``train``'s default loss): on a
+    softmax, cross_entropy; on a sigmoid, bce; on scores with several outputs,
+    softmax_cross_entropy (PyTorch's convention: the loss takes the logits)."""
+    kind = getattr(model.layers[-1], "outputs", "real")
+    if kind == "distribution":
+        return CrossEntropy()
+    if kind == "probability":
+        return BinaryCrossEntropy()
+    if model.n_outputs >= 2:
+        return CrossEntropy(from_logits=True)
+    raise ValueError(
+        "loss must be named for a model with one unbounded output: loss='mse' for regression, or "
+        "loss='bce_logits' for binary labels (or build the model with output='sigmoid')"
+    )
 
 
 def get_loss(loss, name="loss") -> Loss:

@@ -281,6 +281,7 @@ def value_and_grad(model, loss, X, y):
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
     loss = get_loss(loss)
+    loss.check_model(model)
     X = model.check_input(X)
     T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
     check_same_count(X, T)

@@ -101,6 +101,22 @@ class Optimizer:
         self.t = int(d["t"])
         self.state = d["state"]
 
+    def config(self) -> dict:
+        """The optimizer's settings (a resumed run must use the same)."""
+        return {
+            "class": type(self).__name__,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "l1": self.l1,
+            "decay_bias": self.decay_bias,
+            "clip_norm": self.clip_norm,
+            "schedule": self.schedule.config(),
+            **self._settings(),
+        }
+
+    def _settings(self) -> dict:
+        return {}
+
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr})"
 
@@ -167,6 +183,9 @@ class SGD(Optimizer):
             self.state[i] = new
             params[i] = kernels.axpy(-lr, new, params[i])  # p -= lr v
 
+    def _settings(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
     def __repr__(self):
         return f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov})"
 
@@ -202,8 +221,8 @@ class Adam(Optimizer):
         c2 = 1 - b2**self.t
         params[i] -= (lr / c1) * m[i] / (xp.sqrt(v[i]) / c2**0.5 + self.eps)
 
-    def state_dict(self):
-        return {"t": self.t, "state": self.state}
+    def _settings(self):
+        return {"betas": list(self.betas), "eps": self.eps}
 
 
 class AdamW(Adam):
@@ -234,6 +253,9 @@ class RMSProp(Optimizer):
             raise ValueError(f"alpha must be in [0, 1); got {alpha}")
         self.alpha = float(alpha)
         self.eps = check_positive_float(eps, "eps")
+
+    def _settings(self):
+        return {"alpha": self.alpha, "eps": self.eps}
 
     def _init_state(self, params):
         return self._zeros_like(params)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 
 def plot_history(history, path):
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: matplotlib's global backend stays as the user set it
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.subplots()
     epochs = range(1, len(history.loss) + 1)
     ax.plot(epochs, history.loss, label="training loss")
     if history.val_loss:
@@ -26,4 +24,3 @@ def plot_history(history, path):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)

@@ -14,6 +14,12 @@ class Schedule:
     def observe(self, metric):
         """Told the epoch's monitored loss (only ReduceOnPlateau uses it)."""
 
+    def config(self) -> dict:
+        """The schedule's kind and settings (its settings are its public attributes)."""
+        return {"class": type(self).__name__, **{k: v for k, v in vars(self).items() if k in self._settings}}
+
+    _settings: tuple = ()
+
     def state_dict(self):
         return {}
 
@@ -29,6 +35,8 @@ class Constant(Schedule):
 class TimeDecay(Schedule):
     """lr0 / (1 + decay · epoch)."""
 
+    _settings = ("decay",)
+
     def __init__(self, decay=0.01):
         if not decay >= 0:
             raise ValueError(f"decay must be >= 0; got {decay}")
@@ -40,6 +48,8 @@ class TimeDecay(Schedule):
 
 class StepDecay(Schedule):
     """lr0 · gamma^floor(epoch / step)."""
+
+    _settings = ("step", "gamma")
 
     def __init__(self, step=10, gamma=0.1):
         if not (isinstance(step, int) and step >= 1):
@@ -55,6 +65,8 @@ class StepDecay(Schedule):
 class InverseScaling(Schedule):
     """lr0 / (epoch + 1)^power (scikit-learn's 'invscaling', counted in epochs)."""
 
+    _settings = ("power",)
+
     def __init__(self, power=0.5):
         if not power > 0:
             raise ValueError(f"power must be > 0; got {power}")
@@ -67,6 +79,8 @@ class InverseScaling(Schedule):
 class ReduceOnPlateau(Schedule):
     """Multiply the rate by `factor` when the monitored loss has not improved by more
     than `threshold` for `patience` epochs (never below `min_lr`)."""
+
+    _settings = ("factor", "patience", "threshold", "min_lr")
 
     def __init__(self, factor=0.2, patience=5, threshold=1e-4, min_lr=0.0):
         if not 0 < factor < 1:

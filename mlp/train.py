@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from . import checkpoint as ckpt
 from ._validation import check_positive_float, check_positive_int
@@ -23,7 +24,7 @@ from .backends.kernels import GENERIC, Kernels
 from .batches import Batches
 from .distributed import as_comm
 from .history import History, RunState
-from .losses import Loss, get_loss
+from .losses import Loss, default_loss, get_loss
 from .model import Sequential
 from .numerics import check_same_count, copy_params
 from .optim import Optimizer, get_optimizer
@@ -41,7 +42,7 @@ def train(
     X,
     y,
     *,
-    loss="cross_entropy",
+    loss=None,
     optimizer="sgd",
     lr=None,
     momentum=None,
@@ -65,7 +66,11 @@ def train(
     """Train `model` on (X, y) and return its History.
 
     `loss` and `optimizer` are objects or names (``lr``/``momentum`` set a named
-    optimizer's settings). ``batch_size=None`` is full-batch gradient descent, 1 is plain
+    optimizer's settings). The default loss is the cross-entropy that fits the model's
+    last layer: ``cross_entropy`` on a softmax, ``bce`` on a sigmoid, and on unbounded
+    scores ``softmax_cross_entropy`` (as PyTorch's CrossEntropyLoss takes logits). A
+    probability loss on a model that cannot output probabilities, or a logits loss on
+    one that already does, is an error. ``batch_size=None`` is full-batch gradient descent, 1 is plain
     SGD. ``validation=(X_val, y_val)`` or ``validation_fraction`` holds data out; with
     ``early_stopping`` training stops when the validation loss has not improved by
     ``tol`` for ``n_iter_no_change`` epochs and the best weights are restored. Without
@@ -76,7 +81,8 @@ def train(
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
-    loss = get_loss(loss)
+    loss = default_loss(model) if loss is None else get_loss(loss)
+    loss.check_model(model)
     opt = get_optimizer(optimizer, lr=lr, **({"momentum": momentum} if momentum is not None else {}))
     rules = StoppingRules.check(epochs, tol, n_iter_no_change, early_stopping)
     if batch_size is not None:
@@ -97,18 +103,20 @@ def train(
     step = Step(model, loss, opt, kernels, comm)
     history, run = History(), RunState()
     if resume is not None:
-        run = ckpt.restore(resume, model, opt, rng, history)
-    saver = None if checkpoint is None or comm.rank != 0 else (checkpoint, checkpoint_every)
+        run = ckpt.restore(resume, model, opt, rng, history, loss)
+    saver = None if checkpoint is None or comm.rank != 0 else (checkpoint, checkpoint_every, loss)
 
+    good = copy_params(model.params)  # weights whose loss was finite, restored if training diverges
     with _progress_bar(progress and comm.rank == 0, epochs, run.epoch) as bar, comm.guard():
         for epoch in range(run.epoch, epochs):
             t0 = time.perf_counter()
             lr_e = opt.lr_at(epoch)
-            snapshot = copy_params(model.params)  # the last finite weights, if this epoch diverges
+            start = copy_params(model.params)
             values = [step(xb, tb, count, total, lr_e) for xb, tb, count, total in batches.epoch()]
-            epoch_loss = _mean_loss(values, batches.sizes, n)
+            epoch_loss = _mean_loss(values, batches.sizes, n, model.params)
             if not math.isfinite(epoch_loss):
-                _diverged(model, opt, snapshot, values, epoch, lr_e)
+                _diverged(model, opt, good, start, values, epoch, lr_e)
+            good = start  # its first batch's loss was finite
             logs = {"loss": epoch_loss, "lr": lr_e, **_validate(model, loss, held_out)}
             stop = _end_of_epoch(
                 history, run, model, opt, logs, time.perf_counter() - t0, rules, saver, rng, callbacks, bar
@@ -117,6 +125,7 @@ def train(
                 break
     if rules.early_stopping and held_out is not None and run.best_weights is not None:
         model.params[:] = run.best_weights
+    _check_outputs(model, X, opt, good)
     return history
 
 
@@ -166,23 +175,45 @@ class Step:
         return value
 
 
-def _mean_loss(values, sizes, n) -> float:
-    """Mean loss over the epoch's samples from the per-batch means: one host read."""
+def _mean_loss(values, sizes, n, params) -> float:
+    """Mean loss over the epoch's samples from the per-batch means, NaN where the weights
+    after the epoch's last update are not finite: one host read."""
     total = values[0] * sizes[0]
     for v, s in zip(values[1:], sizes[1:]):
         total = total + v * s
+    for p in params:  # p·0 is NaN exactly where p is NaN or infinite
+        total = total + array_namespace(p).sum(p * 0)
     return float(total) / n
 
 
-def _diverged(model, opt, snapshot, values, epoch, lr):
-    model.params[:] = snapshot
+def _diverged(model, opt, good, start, values, epoch, lr):
+    """Restore finite weights (the epoch's start, or the epoch before where its first batch
+    already failed), reset the optimizer, and raise."""
     opt.reset()  # its state (momentum, moments) is no longer finite
-    bad = next(i for i, v in enumerate(values) if not math.isfinite(float(v)))
+    bad = next((i for i, v in enumerate(values) if not math.isfinite(float(v))), None)
+    model.params[:] = good if bad == 0 else start
+    if bad is None:
+        where = f"the weights became NaN or infinite in the last update of epoch {epoch + 1}"
+    else:
+        where = f"the loss became {float(values[bad])} at epoch {epoch + 1}, batch {bad + 1} of {len(values)}"
     raise DivergenceError(
-        f"training diverged: the loss became {float(values[bad])} at epoch {epoch + 1}, batch {bad + 1} of "
-        f"{len(values)} (lr={lr:g}); the model keeps the weights from the start of that epoch and the optimizer's "
-        "state is reset. Lower the learning rate, or clip gradients (clip_norm)"
+        f"training diverged: {where} (lr={lr:g}); the model keeps the last weights whose loss was finite and the "
+        "optimizer's state is reset. Lower the learning rate, or clip gradients (clip_norm)"
     )
+
+
+def _check_outputs(model, X, opt, good, rows=1024):
+    """The trained model's outputs on (up to `rows`) training samples are finite, or training diverged."""
+    xp = model.xp
+    out = model.forward(X[: min(rows, X.shape[0]), ...], training=False)
+    if not bool(xp.all(xp.isfinite(out))):
+        opt.reset()
+        model.params[:] = good
+        raise DivergenceError(
+            "training diverged: after the last update the model's outputs overflow to NaN or infinity on the "
+            "training data; the model keeps the last weights whose loss was finite. Lower the learning rate, or "
+            "clip gradients (clip_norm)"
+        )
 
 
 def _validate(model, loss, held_out) -> dict:
@@ -255,9 +286,9 @@ def _end_of_epoch(history, run, model, opt, logs, seconds, rules, saver, rng, ca
         bar.update(1)
     run.epoch += 1
     if saver is not None:
-        path, every = saver
+        path, every, loss = saver
         if run.epoch % every == 0 or stop or run.epoch == rules.epochs:
-            ckpt.save(path, model, opt, rng, history, run)
+            ckpt.save(path, model, opt, rng, history, run, loss)
     if any(cb(run.epoch - 1, logs, model) for cb in callbacks):
         history.stop_reason = "callback"
         stop = True

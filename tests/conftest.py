@@ -8,6 +8,7 @@ would), torch CPU, jax CPU, and cupy / torch-cuda where a CUDA device exists.
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,9 @@ import pytest
 
 import mlp
 from mlp import backends
+
+# The suite checks float64 on every backend: it switches JAX's 64-bit mode on itself, as a user would.
+os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 VARIANTS = [
     "numpy",
