@@ -28,6 +28,30 @@ def check_positive_float(value, name, allow_zero=False):
     return value
 
 
+def check_fraction(value, name, low_closed=False, high_closed=False):
+    """A real number in the interval (0, 1), ends included where asked."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    ok = (value >= 0 if low_closed else value > 0) and (value <= 1 if high_closed else value < 1)
+    if not ok:
+        raise ValueError(
+            f"{name} must be in {'[' if low_closed else '('}0, 1{']' if high_closed else ')'}; got {value}"
+        )
+    return value
+
+
+def check_seed(seed, name="seed"):
+    """None (fresh entropy) or an integer >= 0, as numpy.random.default_rng takes."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 0 or None; got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{name} must be an integer >= 0 or None; got {seed}")
+    return int(seed)
+
+
 def _is_array(x):
     try:
         array_namespace(x)
@@ -48,6 +72,11 @@ def to_backend(x, backend, name):
                 f"mlp.backends.get({backend.name!r}).asarray(...) or pass host (NumPy) data"
             )
         return x
+    if type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a scipy sparse {type(x).__name__}; mlp trains on dense arrays: pass {name}.toarray() "
+            "(or a dense array)"
+        )
     if not is_numpy_array(x):
         try:
             x = np.asarray(x)
@@ -70,8 +99,21 @@ def check_X(X, backend, dtype, n_features=None, name="X"):
         raise ValueError(f"{name} must hold at least one sample; got shape {tuple(X.shape)}")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} must have {n_features} features (columns) for this model; got {X.shape[1]}")
-    if X.dtype != dtype:
-        X = xp.astype(X, dtype)
-    if not bool(xp.all(xp.isfinite(X))):
+    return cast_finite(X, dtype, name, backend)
+
+
+def cast_finite(x, dtype, name, backend):
+    """`x` in `dtype`, finite: NaN or infinity in the data, or values beyond the range of
+    `dtype` (float64 data for a float32 model), are errors that say which."""
+    xp = backend.xp
+    if xp.isdtype(x.dtype, "real floating") and not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} must be finite; it holds NaN or infinity")
-    return X
+    if x.dtype != dtype:
+        x = xp.astype(x, dtype)
+        if not bool(xp.all(xp.isfinite(x))):
+            big = float(xp.finfo(dtype).max)
+            raise ValueError(
+                f"{name} holds values beyond the range of {backend.dtype_name(dtype)} (largest {big:.3g}): they "
+                "overflow to infinity; scale the data, or build the model with dtype='float64'"
+            )
+    return x

@@ -10,10 +10,12 @@ import json
 import sys
 import time
 
+PREFIX = "mlp: error:"  # every error the command prints starts with it
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{PREFIX} {message}\n")
 
 
 def _widths(text):
@@ -49,6 +51,21 @@ def _nonnegative(text):
     return value
 
 
+def _fraction(low_closed):
+    """A number in (0, 1), or [0, 1) with low_closed."""
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+        if not ((value >= 0 if low_closed else value > 0) and value < 1):
+            raise argparse.ArgumentTypeError(f"must be in {'[' if low_closed else '('}0, 1); got {text!r}")
+        return value
+
+    return parse
+
+
 def build_parser():
     from . import backends
     from .activations import ACTIVATIONS
@@ -78,7 +95,7 @@ def build_parser():
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     t.add_argument("--loss", choices=sorted(LOSSES), default=None, help="default: cross_entropy / mse by task")
     t.add_argument(
-        "--label-smoothing", type=_nonnegative, default=0.1, help="label smoothing for cross-entropy (default 0.1)"
+        "--label-smoothing", type=_fraction(True), default=0.1, help="label smoothing for cross-entropy (default 0.1)"
     )
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
     t.add_argument(
@@ -87,13 +104,13 @@ def build_parser():
         default=None,
         help="learning rate (default: the optimizer's own, as in PyTorch: 0.01 for sgd, 0.001 for adam)",
     )
-    t.add_argument("--momentum", type=_nonnegative, default=0.9, help="momentum of sgd/gd (default 0.9)")
+    t.add_argument("--momentum", type=_fraction(True), default=0.9, help="momentum of sgd/gd (default 0.9)")
     t.add_argument("--batch-size", type=_positive(int), default=32)
     t.add_argument("--epochs", type=_positive(int), default=30)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--weight-decay", type=_nonnegative, default=0.0)
-    t.add_argument("--validation-fraction", type=_positive(float), default=None)
+    t.add_argument("--validation-fraction", type=_fraction(False), default=None)
     t.add_argument("--early-stopping", action="store_true")
     t.add_argument("--plot", metavar="FILE", help="write loss (and validation) curves as a PNG")
     t.add_argument("--save", metavar="FILE", help="save the trained model (.npz)")
@@ -126,7 +143,7 @@ def _takes(factory, name) -> bool:
 
 
 def _fail(message):
-    print(f"mlp: error: {message}", file=sys.stderr)
+    print(f"{PREFIX} {message}", file=sys.stderr)
     return 2
 
 
@@ -147,6 +164,23 @@ def main(argv=None):
         return _fail("interrupted")
 
 
+def _check_outputs(args):
+    """Every file the run will write can be written, before any training (errors name the flag)."""
+    from .io import check_writable
+
+    for flag in ("save", "checkpoint", "plot"):
+        path = getattr(args, flag)
+        if path is not None:
+            check_writable(path, f"--{flag}")
+    if args.plot is not None:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        ext = args.plot.rsplit(".", 1)[-1].lower() if "." in args.plot else ""
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if ext not in formats:
+            raise ValueError(f"--plot {args.plot!r} must end in a picture format, one of {sorted(formats)}")
+
+
 def run_train(args):
     import mlp
 
@@ -154,16 +188,15 @@ def run_train(args):
     from .metrics import accuracy, mean_squared_error
     from .optim import OPTIMIZERS
 
-    ds = (
-        data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)
-    )  # split fixed: random_state 0
+    backend = backends.get(args.backend or backends.best())  # first: a missing backend answers at once
+    _check_outputs(args)
+    ds = data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)  # random_state 0
     comm = None
     if args.distributed:
         from .distributed import MPIComm
 
         comm = MPIComm()
     is_root = comm is None or comm.rank == 0
-    backend = backends.get(args.backend or backends.best())
     scaler = data.SCALERS[args.scale]().fit(ds.X_train)
     X_tr = scaler.transform(ds.X_train)
     classification = ds.task == "classification"

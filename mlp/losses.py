@@ -18,6 +18,7 @@ from typing import ClassVar
 from array_api_compat import array_namespace
 
 from . import activations as act
+from ._validation import cast_finite
 from .numerics import one_hot, sigmoid, signed_labels, softplus, zero_like
 
 __all__ = [
@@ -124,10 +125,7 @@ class Loss:
                 f"{' or (n_samples,)' if n_outputs == 1 else ''} to match the model's {n_outputs} "
                 f"outputs; got shape {tuple(y.shape)}"
             )
-        y = xp.astype(y, dtype)
-        if not bool(xp.all(xp.isfinite(y))):
-            raise ValueError(f"{name} must be finite; it holds NaN or infinity")
-        return y
+        return cast_finite(y, dtype, name, backend)
 
     # -- value and gradient --------------------------------------------------
     def value(self, out, t):

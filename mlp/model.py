@@ -14,7 +14,7 @@ import numpy as np
 
 from . import backends as _backends
 from . import io
-from ._validation import check_X
+from ._validation import check_seed, check_X
 from .activations import Activation, get_activation
 from .backends.kernels import GENERIC, Kernels
 from .layers import LAYERS, Dense, GradSink, Layer
@@ -58,7 +58,7 @@ class Sequential:
                 )
         self.n_features = dims[0][1].in_features
         self.n_outputs = dims[-1][1].out_features
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         self.params = []
         self._slices = []
         for layer in self.layers:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
-from ._validation import check_positive_float
+from ._validation import check_fraction, check_positive_float
 from .backends.kernels import GENERIC, Kernels
 from .layers import GradSink
 from .schedules import Constant, get_schedule
@@ -200,10 +200,12 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, **kw):
         super().__init__(lr, **kw)
-        b1, b2 = betas
-        if not (0 <= b1 < 1 and 0 <= b2 < 1):
-            raise ValueError(f"betas must be two numbers in [0, 1); got {betas}")
-        self.betas = (float(b1), float(b2))
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise TypeError(f"betas must be a pair (beta1, beta2) of numbers in [0, 1); got {betas!r}")
+        self.betas = (
+            check_fraction(betas[0], "betas[0]", low_closed=True),
+            check_fraction(betas[1], "betas[1]", low_closed=True),
+        )
         self.eps = check_positive_float(eps, "eps")
 
     def _init_state(self, params):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backends as _backends
-from ._validation import check_positive_float, check_positive_int, check_X
+from ._validation import check_positive_float, check_positive_int, check_seed, check_X
 
 __all__ = ["Perceptron", "GATES"]
 
@@ -25,7 +25,7 @@ class Perceptron:
         self.lr = check_positive_float(lr, "lr")
         self.backend = _backends.get(backend, device)
         self.dtype = self.backend.dtype(dtype)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.w = self.backend.asarray(np.zeros(self.n_features), self.dtype)
         self.b = self.backend.asarray(np.zeros(1), self.dtype)
         self.mistakes_ = []

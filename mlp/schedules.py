@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ._validation import check_fraction, check_positive_float, check_positive_int
+
 __all__ = ["Constant", "TimeDecay", "StepDecay", "InverseScaling", "ReduceOnPlateau", "get_schedule"]
 
 
@@ -38,9 +40,7 @@ class TimeDecay(Schedule):
     _settings = ("decay",)
 
     def __init__(self, decay=0.01):
-        if not decay >= 0:
-            raise ValueError(f"decay must be >= 0; got {decay}")
-        self.decay = float(decay)
+        self.decay = check_positive_float(decay, "TimeDecay decay", allow_zero=True)
 
     def __call__(self, epoch, lr0):
         return lr0 / (1 + self.decay * epoch)
@@ -52,11 +52,8 @@ class StepDecay(Schedule):
     _settings = ("step", "gamma")
 
     def __init__(self, step=10, gamma=0.1):
-        if not (isinstance(step, int) and step >= 1):
-            raise ValueError(f"step must be an integer >= 1; got {step!r}")
-        if not 0 < gamma <= 1:
-            raise ValueError(f"gamma must be in (0, 1]; got {gamma}")
-        self.step, self.gamma = step, float(gamma)
+        self.step = check_positive_int(step, "StepDecay step")
+        self.gamma = check_fraction(gamma, "StepDecay gamma", high_closed=True)
 
     def __call__(self, epoch, lr0):
         return lr0 * self.gamma ** (epoch // self.step)
@@ -68,9 +65,7 @@ class InverseScaling(Schedule):
     _settings = ("power",)
 
     def __init__(self, power=0.5):
-        if not power > 0:
-            raise ValueError(f"power must be > 0; got {power}")
-        self.power = float(power)
+        self.power = check_positive_float(power, "InverseScaling power")
 
     def __call__(self, epoch, lr0):
         return lr0 / (epoch + 1) ** self.power
@@ -83,14 +78,10 @@ class ReduceOnPlateau(Schedule):
     _settings = ("factor", "patience", "threshold", "min_lr")
 
     def __init__(self, factor=0.2, patience=5, threshold=1e-4, min_lr=0.0):
-        if not 0 < factor < 1:
-            raise ValueError(f"factor must be in (0, 1); got {factor}")
-        self.factor, self.patience, self.threshold, self.min_lr = (
-            float(factor),
-            int(patience),
-            float(threshold),
-            float(min_lr),
-        )
+        self.factor = check_fraction(factor, "ReduceOnPlateau factor")
+        self.patience = check_positive_int(patience, "ReduceOnPlateau patience", minimum=0)
+        self.threshold = check_positive_float(threshold, "ReduceOnPlateau threshold", allow_zero=True)
+        self.min_lr = check_positive_float(min_lr, "ReduceOnPlateau min_lr", allow_zero=True)
         self.scale, self.best, self.bad = 1.0, math.inf, 0
 
     def observe(self, metric):

@@ -9,11 +9,13 @@ Fitted arrays (``coefs_``, ``intercepts_``) and predictions are NumPy arrays.
 from __future__ import annotations
 
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import backends as _backends
@@ -28,6 +30,34 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "
 
 
 class _BaseMLP(BaseEstimator):
+    # scikit-learn's own constraints for these parameters (no 'lbfgs' solver), plus backend and dtype
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_ACTIVATIONS))],
+        "solver": [StrOptions({"sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "backend": [str, _backends.Backend],
+        "dtype": [StrOptions({"float32", "float64"}), None],
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
@@ -54,7 +84,7 @@ class _BaseMLP(BaseEstimator):
         epsilon=1e-8,
         n_iter_no_change=10,
         backend="numpy",
-        dtype="float64",
+        dtype=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -103,11 +133,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"learning_rate_init must be > 0; got {self.learning_rate_init!r}")
         if self.batch_size != "auto" and not (isinstance(self.batch_size, numbers.Integral) and self.batch_size > 0):
             raise ValueError(f"batch_size must be 'auto' or a positive integer; got {self.batch_size!r}")
-        if self.early_stopping and not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
         _backends.get(self.backend)
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
+        self._validate_params()  # everything else, with scikit-learn's own messages
         return sizes
 
     def _batch(self, n):
@@ -138,7 +165,7 @@ class _BaseMLP(BaseEstimator):
         )
 
     # -- fitting ---------------------------------------------------------------------------
-    def _build(self, n_features, n_outputs, sizes):
+    def _build(self, n_features, n_outputs, sizes, dtype):
         rng = check_random_state(self.random_state)
         self._rng = rng
         self._model = MLP(
@@ -146,7 +173,7 @@ class _BaseMLP(BaseEstimator):
             _ACTIVATIONS[self.activation],
             self._output_activation,
             backend=self.backend,
-            dtype=self.dtype,
+            dtype=self.dtype or dtype,  # None: the input's dtype, as scikit-learn
             seed=int(rng.randint(np.iinfo(np.int32).max)),
             init="glorot_uniform",
         )
@@ -166,7 +193,7 @@ class _BaseMLP(BaseEstimator):
         sizes = self._check_params()
         n = X.shape[0]
         if not hasattr(self, "_model") or not (incremental or self.warm_start):
-            self._build(X.shape[1], self._n_outputs(T), sizes)
+            self._build(X.shape[1], self._n_outputs(T), sizes, X.dtype.name)
         if self._opt is None or not (incremental or self.warm_start):
             self._opt = self._optimizer(n)
         seed = int(self._rng.randint(np.iinfo(np.int32).max))
@@ -188,7 +215,8 @@ class _BaseMLP(BaseEstimator):
             seed=seed,
             validation=val,
             tol=None if incremental else self.tol,
-            n_iter_no_change=self.n_iter_no_change,
+            # scikit-learn stops once the count of epochs without improvement exceeds n_iter_no_change
+            n_iter_no_change=self.max_iter + 1 if self.n_iter_no_change == np.inf else self.n_iter_no_change + 1,
             early_stopping=early,
             progress=bool(self.verbose),
             fast=True,
@@ -241,7 +269,7 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self._model.backend.to_numpy(self._model(X)).astype(np.float64)
+        return self._model.backend.to_numpy(self._model(X))
 
     # -- pickling: the model is rebuilt from its weights on load ---------------------------
     def __getstate__(self):
@@ -260,7 +288,11 @@ class _BaseMLP(BaseEstimator):
         self._opt = None
         if weights is not None:
             self._model = MLP(
-                sizes, _ACTIVATIONS[self.activation], self._output_activation, backend=self.backend, dtype=self.dtype
+                sizes,
+                _ACTIVATIONS[self.activation],
+                self._output_activation,
+                backend=self.backend,
+                dtype=weights[0].dtype.name,
             )
             self._model.set_weights(weights)
 
@@ -298,6 +330,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def fit(self, X, y):
         """Fit the model to data X and labels y."""
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=True)
+        if self.warm_start and hasattr(self, "classes_") and hasattr(self, "_model"):
+            classes = unique_labels(y)
+            if set(classes) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as in the previous call to fit. "
+                    f"Previously got {self.classes_}, `y` has {classes}"
+                )
+            return self._fit(X, self._encode(y, False), False, self.max_iter)
         return self._fit(X, self._encode(y, True), False, self.max_iter)
 
     def partial_fit(self, X, y, classes=None):
@@ -310,7 +350,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self.classes_ = np.unique(np.asarray(classes))
             if len(self.classes_) < 2:
                 raise ValueError("MLPClassifier needs at least 2 classes; got 1 class")
-            self._build(X.shape[1], len(self.classes_), self._check_params())
+            self._build(X.shape[1], len(self.classes_), self._check_params(), X.dtype.name)
             self._opt = self._optimizer(X.shape[0])
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(f"classes={list(classes)} differs from the first call's {self.classes_.tolist()}")
@@ -349,8 +389,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return [-v for v in history.val_loss]
 
     def _targets(self, y):
+        if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn: warn, then one output
+            y = column_or_1d(y, warn=True)
         y = np.asarray(y, dtype=np.float64)
-        self._y_1d = y.ndim == 1
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def fit(self, X, y):
@@ -364,7 +405,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X):
         out = self._forward(X)
-        return out[:, 0] if getattr(self, "_y_1d", False) else out
+        return out[:, 0] if out.shape[1] == 1 else out  # one output: shape (n,), as scikit-learn
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -19,7 +19,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from . import checkpoint as ckpt
-from ._validation import check_positive_float, check_positive_int
+from ._validation import check_positive_float, check_positive_int, check_seed
 from .backends.kernels import GENERIC, Kernels
 from .batches import Batches
 from .distributed import as_comm
@@ -94,7 +94,7 @@ def train(
     if early_stopping and validation is None and validation_fraction is None:
         validation_fraction = 0.1
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     X, T, held_out = _training_data(model, loss, X, y, validation, validation_fraction, rng)
     comm = as_comm(distributed)
     X, T, n = comm.setup(model, X, T)  # this process's samples; n is the global count

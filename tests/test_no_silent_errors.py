@@ -189,3 +189,92 @@ def test_plotting_leaves_matplotlib_backend_alone(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "svg" and (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "make,err,match",
+    [
+        (
+            lambda: mlp.train(mlp.MLP([2, 2]), np.zeros((4, 2)), [0, 1, 0, 1], seed=-1, progress=False),
+            ValueError,
+            r"seed must be an integer >= 0 or None; got -1",
+        ),
+        (
+            lambda: mlp.train(mlp.MLP([2, 2]), np.zeros((4, 2)), [0, 1, 0, 1], seed="a", progress=False),
+            TypeError,
+            r"seed must be an integer >= 0 or None; got str",
+        ),
+        (lambda: mlp.MLP([2, 2], seed=1.5), TypeError, r"seed must be an integer"),
+        (lambda: mlp.Adam(betas=0.9), TypeError, r"betas must be a pair"),
+        (lambda: mlp.Adam(betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be in \[0, 1\); got 1.0"),
+        (lambda: mlp.TimeDecay("fast"), TypeError, r"TimeDecay decay must be a real number"),
+        (lambda: mlp.StepDecay(2.5), TypeError, r"StepDecay step must be an integer"),
+        (lambda: mlp.StepDecay(2, gamma=0), ValueError, r"StepDecay gamma must be in \(0, 1\]"),
+        (lambda: mlp.InverseScaling(power=-1), ValueError, r"InverseScaling power must be a finite number > 0"),
+        (lambda: mlp.ReduceOnPlateau(patience=-1), ValueError, r"ReduceOnPlateau patience must be an integer >= 0"),
+        (lambda: mlp.ReduceOnPlateau(threshold="x"), TypeError, r"ReduceOnPlateau threshold must be a real number"),
+    ],
+)
+def test_arguments_are_checked_where_they_enter(make, err, match):
+    with pytest.raises(err, match=match):
+        make()
+
+
+def test_sparse_input_is_named_as_sparse():
+    sparse = pytest.importorskip("scipy.sparse")
+    X = sparse.csr_matrix(np.eye(3))
+    with pytest.raises(
+        TypeError, match=r"X is a scipy sparse csr_matrix; mlp trains on dense arrays: pass X.toarray\(\)"
+    ):
+        mlp.MLP([3, 2])(X)
+
+
+def test_float64_data_that_overflows_a_float32_model_is_named_as_overflow():
+    model = mlp.MLP([2, 1], dtype="float32")
+    with pytest.raises(ValueError, match=r"X holds values beyond the range of float32 .*dtype='float64'"):
+        model(np.array([[1e300, 0.0]]))
+    with pytest.raises(ValueError, match=r"y holds values beyond the range of float32"):
+        mlp.train(model, np.zeros((2, 2)), np.array([1e300, 0.0]), loss="mse", progress=False)
+    with pytest.raises(ValueError, match="X must be finite; it holds NaN"):
+        model(np.array([[np.nan, 0.0]]))
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "mlp.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--save", "/no/such/folder/m.npz"], "--save must be in an existing folder"),
+        (["--checkpoint", "/no/such/folder/c.npz"], "--checkpoint must be in an existing folder"),
+        (["--plot", "/no/such/folder/p.png"], "--plot must be in an existing folder"),
+        (["--plot", "curves.txt"], "--plot 'curves.txt' must end in a picture format"),
+        (["--validation-fraction", "1.5"], "argument --validation-fraction: must be in (0, 1)"),
+        (["--label-smoothing", "1"], "argument --label-smoothing: must be in [0, 1)"),
+        (["--momentum", "1.5"], "argument --momentum: must be in [0, 1)"),
+    ],
+)
+def test_cli_checks_flags_and_output_paths_before_training(args, match, tmp_path):
+    import time
+
+    t0 = time.monotonic()
+    r = _cli("train", "--epochs", "200", "--dataset", "digits", *args)
+    assert r.returncode == 2 and r.stderr.startswith("mlp: error: ") and match in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and time.monotonic() - t0 < 30  # refused before 200 epochs ran
+
+
+def test_cli_names_a_backend_that_is_not_installed():
+    from mlp import backends
+
+    missing = [e for e in backends.BACKENDS if not e.installed()]
+    if not missing:
+        pytest.skip("every backend's library is installed here")
+    r = _cli("train", "--backend", missing[0].name)
+    assert (
+        r.returncode == 2
+        and f"backend {missing[0].name!r} needs {missing[0].library}, which is not installed" in r.stderr
+    )

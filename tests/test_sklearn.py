@@ -109,3 +109,47 @@ def test_pickle_round_trip():
 def test_bad_estimator_parameters(kw, match):
     with pytest.raises(ValueError, match=match):
         MLPClassifier(**kw).fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+def test_parameters_are_validated_with_scikit_learns_constraints():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = np.zeros((6, 2)), [0, 1, 0, 1, 0, 1]
+    for kw in (dict(validation_fraction=2), dict(momentum=1.5), dict(beta_1=1.0), dict(tol=-1), dict(shuffle="yes")):
+        with pytest.raises(InvalidParameterError, match=f"The '{next(iter(kw))}' parameter of MLPClassifier"):
+            MLPClassifier(**kw).fit(X, y)
+
+
+def test_warm_start_on_other_classes_raises_scikit_learns_error():
+    X_tr, _, y_tr, _ = _digits()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, warm_start=True, random_state=0).fit(X_tr, y_tr)
+    keep = y_tr < 5
+    with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same classes"):
+        clf.fit(X_tr[keep], y_tr[keep])
+    assert clf.coefs_[-1].shape == (8, 10)  # the model was not rebuilt or corrupted
+
+
+def test_n_iter_no_change_counts_as_scikit_learn():
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X_tr, _, y_tr, _ = _digits()
+    kw = dict(hidden_layer_sizes=(8,), max_iter=50, tol=1e9, n_iter_no_change=3, random_state=0)
+    ours, theirs = MLPClassifier(**kw).fit(X_tr, y_tr), SkMLP(**kw).fit(X_tr, y_tr)
+    assert ours.n_iter_ == theirs.n_iter_ == 5  # stops once the count (4) exceeds n_iter_no_change (3)
+
+
+def test_regressor_on_a_column_target_predicts_a_vector():
+    from sklearn.exceptions import DataConversionWarning
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=(50, 1))
+    with pytest.warns(DataConversionWarning):
+        reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3).fit(X, y)
+    assert reg.predict(X).shape == (50,)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_estimators_follow_the_input_dtype(dtype):
+    X_tr, X_te, y_tr, _ = _digits()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2).fit(X_tr.astype(dtype), y_tr)
+    assert all(c.dtype == dtype for c in clf.coefs_) and clf.predict_proba(X_te.astype(dtype)).dtype == dtype
