@@ -9,6 +9,7 @@ import numpy as np
 
 from . import io
 from .history import RunState
+from .model import saved_members
 
 FORMAT = "mlp-checkpoint"
 
@@ -112,20 +113,45 @@ def _check_same_run(path, header, model, opt, loss):
         raise ValueError(f"resume checkpoint {path!r} was written by a different run: " + "; ".join(diff))
 
 
+def _members(header):
+    """Every array a checkpoint's header declares (the model's, the optimizer's, the best weights)."""
+    wanted = saved_members(header)
+    shapes = list(wanted.values())
+    opt, train = header.get("optimizer"), header.get("train")
+    if not isinstance(opt, dict) or not isinstance(train, dict):
+        raise ValueError("it has no optimizer or training state")
+    state = opt.get("state")
+    if isinstance(state, dict) and set(state) == {"list"} and state["list"] in (0, len(shapes)):
+        wanted.update({f"opt__{i}": shapes[i] for i in range(state["list"])})
+    elif isinstance(state, dict) and set(state) == {"dict"} and isinstance(state["dict"], dict):
+        for key, n in state["dict"].items():
+            if not (isinstance(key, str) and key.isidentifier() and n == len(shapes)):
+                raise ValueError("its optimizer state does not match its parameters")
+            wanted.update({f"opt_{key}_{i}": s for i, s in enumerate(shapes)})
+    elif state is not None:
+        raise ValueError("its optimizer state does not match its parameters")
+    if train.get("has_best") is True:
+        wanted.update({f"best_{i}": s for i, s in enumerate(shapes)})
+    return wanted
+
+
 def restore(path, model, opt, rng, history, loss=None) -> RunState:
     """Load a checkpoint into a fresh run's model, optimizer, generator and history; the run's state."""
-    header, arrays = io.read_npz(path, FORMAT)
+    header, arrays = io.read_npz(path, FORMAT, _members)
     _check_same_run(path, header, model, opt, loss)
-    shapes = [list(p.shape) for p in model.params]
-    model.set_weights([arrays[f"param_{i}"] for i in range(len(shapes))])
-    opt.t = int(header["optimizer"]["t"])
-    opt.state = _unflatten_state(header["optimizer"]["state"], arrays, model.backend, model.dtype)
-    opt.schedule.load_state_dict(header["optimizer"]["schedule"])
-    rng.bit_generator.state = header["rng"]
-    for key, value in header["history"].items():
-        setattr(history, key, value)
-    t = header["train"]
-    best = None
-    if t["has_best"]:
-        best = [model.backend.asarray(arrays[f"best_{i}"], model.dtype, copy=True) for i in range(len(shapes))]
-    return RunState.from_header(t, best)
+    try:
+        shapes = [list(p.shape) for p in model.params]
+        model.set_weights([arrays[f"param_{i}"] for i in range(len(shapes))])
+        opt.t = int(header["optimizer"]["t"])
+        opt.state = _unflatten_state(header["optimizer"]["state"], arrays, model.backend, model.dtype)
+        opt.schedule.load_state_dict(header["optimizer"]["schedule"])
+        rng.bit_generator.state = header["rng"]
+        for key in history.__dataclass_fields__:
+            setattr(history, key, header["history"][key])
+        t = header["train"]
+        best = None
+        if t["has_best"]:
+            best = [model.backend.asarray(arrays[f"best_{i}"], model.dtype, copy=True) for i in range(len(shapes))]
+        return RunState.from_header(t, best)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"resume checkpoint {path!r} is damaged: {type(exc).__name__}: {exc}") from None

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Callable
 
 import numpy as np
 
@@ -92,31 +96,111 @@ def write_npz(path, header: dict, arrays: dict) -> None:
         os.close(dir_fd)
 
 
-def read_npz(path, expected_format):
-    """(header, arrays) from an npz written by write_npz; a clear ValueError otherwise."""
+HEADER_LIMIT = 1 << 20  # bytes of JSON header
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# What a damaged or foreign file can raise while it is read; each becomes a ValueError naming the file.
+_DAMAGED = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    OSError,
+    EOFError,
+    KeyError,
+    IndexError,
+    TypeError,
+    UnicodeDecodeError,
+    json.JSONDecodeError,
+    RecursionError,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+    MemoryError,
+    zlib.error,
+    struct.error,
+    AttributeError,
+)
+
+
+class _OtherFormat(ValueError):
+    pass
+
+
+def memory_budget(path) -> int:
+    """The most bytes of arrays a file of this size may declare: weights barely compress, so
+    more than ten times the file is a zip bomb or a lie, not a model."""
+    return 10 * os.path.getsize(path) + (1 << 20)
+
+
+def read_npz(path, expected_format, expect: Callable[[dict], dict[str, tuple]]):
+    """(header, arrays) from an npz written by write_npz; a ValueError naming the file otherwise.
+
+    Untrusted files are safe to read: the JSON header is read first (at most HEADER_LIMIT
+    bytes) and checked by ``expect(header)``, which returns the members it needs and their
+    declared shapes; their total size must fit ``memory_budget``; then only those members
+    are read, each checked (float dtype, declared shape, size) before its data is, and
+    CRC-checked to the end. Nothing is allocated or decompressed beyond what the header
+    declares."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"path {path!r} does not exist or is not a file")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(
-            f"{path!r} is not a valid {expected_format} file (not an npz archive: truncated, corrupted or foreign)"
-        )
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if "__mlp__" not in data.files:
+        with zipfile.ZipFile(path) as zf:
+            infos = {info.filename: info for info in zf.infolist()}
+            if "__mlp__.npy" not in infos:
                 raise ValueError("it has no mlp header")
-            header = json.loads(bytes(data["__mlp__"]).decode())
-            arrays = {k: data[k] for k in data.files if k != "__mlp__"}
+            raw = _read_member(zf, infos["__mlp__.npy"], None, (np.dtype(np.uint8),), HEADER_LIMIT)
+            header = json.loads(raw.tobytes().decode())
+            if not isinstance(header, dict) or header.get("format") != expected_format:
+                got = header.get("format") if isinstance(header, dict) else type(header).__name__
+                raise _OtherFormat(f"{path!r} is not a {expected_format} file; its format is {str(got)[:40]!r}")
+            version = header.get("version", 0)
+            if not isinstance(version, int) or version > VERSION:
+                raise ValueError(f"it was written by a newer mlp (format version {version!r} > {VERSION})")
+            wanted = expect(header)
+            declared = sum(8 * math.prod(shape) for shape in wanted.values())
+            if declared > memory_budget(path):
+                raise ValueError(
+                    f"its header declares {declared:,} bytes of arrays, more than a file of "
+                    f"{os.path.getsize(path):,} bytes can hold"
+                )
+            arrays = {}
+            for key, shape in wanted.items():
+                if f"{key}.npy" not in infos:
+                    raise ValueError(f"it has no member {key!r}")
+                arrays[key] = _read_member(zf, infos[f"{key}.npy"], tuple(shape), _FLOAT_DTYPES, 8 * math.prod(shape))
+    except _OtherFormat as exc:
+        raise ValueError(str(exc)) from None
     except ValueError as exc:
         raise ValueError(f"{path!r} is not a valid {expected_format} file: {exc}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except _DAMAGED as exc:
         raise ValueError(
             f"{path!r} is not a valid {expected_format} file (truncated, corrupted or foreign): "
             f"{type(exc).__name__}: {exc}"
         ) from None
-    if not isinstance(header, dict) or header.get("format") != expected_format:
-        got = header.get("format") if isinstance(header, dict) else type(header).__name__
-        raise ValueError(f"{path!r} is not a {expected_format} file; its format is {got!r}")
-    if header.get("version", 0) > VERSION:
-        raise ValueError(f"{path!r} was written by a newer mlp (format version {header['version']} > {VERSION})")
     return header, arrays
+
+
+def _read_member(zf, info, shape, dtypes, limit):
+    """One .npy member: its header is checked (dtype, shape, size within `limit` bytes)
+    before its data is read; the data is read to the end, so the zip CRC is checked."""
+    name = info.filename[:-4]
+    if info.file_size > limit + 4096:  # the .npy header is at most a few KB
+        raise ValueError(f"member {name!r} is larger ({info.file_size:,} bytes) than its declared contents")
+    with zf.open(info) as f:
+        major, _ = np.lib.format.read_magic(f)
+        read_header = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}.get(major)
+        if read_header is None:
+            raise ValueError(f"member {name!r} has an unknown .npy version {major}")
+        got_shape, fortran, dtype = read_header(f, max_header_size=4096)
+        if dtype not in dtypes or fortran:
+            raise ValueError(f"member {name!r} holds {dtype} data; expected {' or '.join(map(str, dtypes))}")
+        if shape is not None and tuple(got_shape) != shape:
+            raise ValueError(f"member {name!r} has shape {tuple(got_shape)}; its header declares {shape}")
+        if len(got_shape) != 1 and shape is None:
+            raise ValueError(f"member {name!r} must be 1-D; got shape {tuple(got_shape)}")
+        nbytes = math.prod(got_shape) * dtype.itemsize
+        if nbytes > limit:
+            raise ValueError(f"member {name!r} declares {nbytes:,} bytes, more than the {limit:,} allowed")
+        data = f.read(nbytes)
+        if len(data) != nbytes or f.read(1):
+            raise ValueError(f"member {name!r} does not hold the {nbytes:,} bytes its shape needs")
+    return np.frombuffer(bytearray(data), dtype=dtype).reshape(got_shape)

@@ -74,6 +74,10 @@ class Layer:
         """Initial parameters as float64 host arrays (drawn from `rng`)."""
         return []
 
+    def param_shapes(self) -> list[tuple]:
+        """The shapes of the parameters ``build`` makes (layers with parameters say it without building)."""
+        return [tuple(p.shape) for p in self.build(np.random.default_rng(0), "zeros")]
+
     def forward(self, params: list, x: Array, kernels: Kernels = GENERIC, training: bool = True) -> Array:
         raise NotImplementedError
 
@@ -118,6 +122,9 @@ class Dense(Layer):
         W = initialize(self.init or default_init, rng, self.in_features, self.out_features)
         return [W, np.zeros(self.out_features)] if self.bias else [W]
 
+    def param_shapes(self):
+        return [(self.in_features, self.out_features), (self.out_features,)][: self.n_params]
+
     def forward(self, params, x, kernels=GENERIC, training=True):
         if training:
             self._x = x
@@ -159,6 +166,9 @@ class Maxout(Layer):
     def build(self, rng, default_init):
         W = initialize(self.init or default_init, rng, self.in_features, self.out_features * self.k)
         return [W, np.zeros(self.out_features * self.k)]
+
+    def param_shapes(self):
+        return [(self.in_features, self.out_features * self.k), (self.out_features * self.k,)]
 
     def forward(self, params, x, kernels=GENERIC, training=True):
         xp = array_namespace(x)

@@ -164,23 +164,23 @@ class Sequential:
 
     @classmethod
     def from_config(cls, header: dict, arrays: dict, backend="numpy", device=None, dtype=None, path="file"):
-        """A Sequential from a saved architecture and its parameter arrays."""
+        """A Sequential from a saved architecture (checked by ``saved_members``) and its parameter arrays."""
+        where = repr(os.fspath(path))
         try:
             layers = [LAYERS[spec["type"]](**spec["config"]) for spec in header["layers"]]
-            weights = [arrays[f"param_{i}"] for i in range(int(header["n_params"]))]
-            dtype = dtype or header["dtype"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
-                f"{os.fspath(path)!r} holds an invalid architecture: {type(exc).__name__}: {exc}"
-            ) from None
-        model = Sequential(*layers, backend=backend, dtype=dtype, device=device, init="zeros")
-        if [list(p.shape) for p in model.params] != [list(w.shape) for w in weights]:
-            raise ValueError(
-                f"{os.fspath(path)!r} holds weights whose shapes {[list(w.shape) for w in weights]} do not "
-                f"match its architecture {[list(p.shape) for p in model.params]}"
-            )
+            raise ValueError(f"{where} holds an invalid architecture: {type(exc).__name__}: {exc}") from None
+        declared = [tuple(s) for s in header["shapes"]]
+        built = [tuple(s) for layer in layers for s in layer.param_shapes()]
+        if built != declared:  # before anything is allocated
+            raise ValueError(f"{where} holds weights whose shapes {declared} do not match its architecture {built}")
+        weights = [arrays[f"param_{i}"] for i in range(len(declared))]
         if not all(np.all(np.isfinite(w)) for w in weights):
-            raise ValueError(f"{os.fspath(path)!r} holds weights with NaN or infinity")
+            raise ValueError(f"{where} holds weights with NaN or infinity")
+        try:
+            model = Sequential(*layers, backend=backend, dtype=dtype or header["dtype"], device=device, init="zeros")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where} holds an invalid architecture: {exc}") from None
         model.set_weights(weights)
         return model
 
@@ -289,7 +289,35 @@ def value_and_grad(model, loss, X, y):
     return float(value), grads
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def saved_members(header: dict) -> dict[str, tuple]:
+    """The parameter members a saved model's header declares, after checking that header:
+    known layer types with flat settings, a float dtype, and parameter shapes of positive
+    integers (nothing is allocated here)."""
+    layers = header.get("layers")
+    if not isinstance(layers, list) or not 1 <= len(layers) <= 100_000:
+        raise ValueError("its 'layers' must be a non-empty list")
+    for spec in layers:
+        ok = isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("config"), dict)
+        if not ok or spec["type"] not in LAYERS:
+            raise ValueError(f"its layer {str(spec)[:80]} is not a known layer type with settings")
+        if not all(isinstance(k, str) and isinstance(v, _SCALARS) for k, v in spec["config"].items()):
+            raise ValueError(f"its layer {spec['type']} has settings that are not plain values")
+    if header.get("dtype") not in ("float32", "float64"):
+        raise ValueError(f"its dtype must be 'float32' or 'float64'; got {str(header.get('dtype'))[:40]!r}")
+    shapes, n = header.get("shapes"), header.get("n_params")
+    if not (isinstance(n, int) and isinstance(shapes, list) and len(shapes) == n):
+        raise ValueError("its 'shapes' must list one shape per parameter ('n_params')")
+    for s in shapes:
+        if not (isinstance(s, list) and 1 <= len(s) <= 2 and all(type(d) is int and d >= 1 for d in s)):
+            raise ValueError(f"its parameter shape {str(s)[:40]} is not a list of one or two positive integers")
+    return {f"param_{i}": tuple(s) for i, s in enumerate(shapes)}
+
+
 def load(path, backend="numpy", device=None, dtype=None) -> Sequential:
-    """The model saved at `path`, on `backend` (any backend, whichever saved it)."""
-    header, arrays = io.read_npz(path, FORMAT)
+    """The model saved at `path`, on `backend` (any backend, whichever saved it). Files are
+    checked before anything is allocated: a damaged or foreign file is a ValueError naming it."""
+    header, arrays = io.read_npz(path, FORMAT, saved_members)
     return Sequential.from_config(header, arrays, backend, device, dtype, path)
