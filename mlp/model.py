@@ -151,11 +151,18 @@ class Sequential:
         }
 
     def finite_weights(self, what: str = "model") -> dict:
-        """The parameters as host arrays named param_0, param_1, ...; refuses NaN or infinity."""
+        """The parameters as host arrays named param_0, param_1, ...; refuses NaN or infinity in
+        the weights, and weights whose outputs overflow on unit-scale inputs (0 and ±1)."""
         weights = self.get_weights()
         for i, w in enumerate(weights):
             if not np.all(np.isfinite(w)):
                 raise ValueError(f"{what} parameter {i} holds NaN or infinity; refusing to save it")
+        probe = np.stack([np.zeros(self.n_features), np.ones(self.n_features), -np.ones(self.n_features)])
+        if not np.all(np.isfinite(self.backend.to_numpy(self(probe)))):
+            raise ValueError(
+                f"{what}'s outputs overflow to NaN or infinity on unit-scale inputs (0 and ±1): its weights are "
+                f"too large for {self.backend.dtype_name(self.dtype)}; refusing to save it"
+            )
         return {f"param_{i}": w for i, w in enumerate(weights)}
 
     def save(self, path):
