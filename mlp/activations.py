@@ -53,6 +53,7 @@ class Activation(Layer):
     aliases: ClassVar[dict] = {}  # alias -> constructor arguments
     default_init: ClassVar[str] = "glorot_uniform"
     outputs: ClassVar[str] = "real"  # "probability" (each in (0, 1)) or "distribution" (rows sum to 1)
+    onnx_op: ClassVar[str | None] = None  # the ONNX operator computing it, where there is one
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -72,6 +73,11 @@ class Activation(Layer):
         self._s = self._y = None
         return dx, []
 
+    def onnx(self, graph, x, params):
+        if self.onnx_op is None:
+            raise NotImplementedError
+        return graph.node(self.onnx_op, [x])
+
     def apply(self, s):
         raise NotImplementedError
 
@@ -90,6 +96,7 @@ def _with_settings(cls, settings):
 
 class Identity(Activation):
     name = "identity"
+    onnx_op = "Identity"
     aliases = {"linear": {}}
 
     def apply(self, s):
@@ -103,6 +110,7 @@ class Sign(Activation):
     """sign(s) in {-1, 0, +1}: the perceptron's output. Forward only."""
 
     name = "sign"
+    onnx_op = "Sign"
 
     def apply(self, s):
         return array_namespace(s).sign(s)
@@ -118,6 +126,10 @@ class Step(Sign):
     """Heaviside step: 1 where s >= 0, else 0. Forward only."""
 
     name = "step"
+    onnx_op = None
+
+    def onnx(self, graph, x, params):
+        return graph.node("Cast", [graph.node("GreaterOrEqual", [x, graph.const(0.0)])], to=_onnx_elem(graph))
 
     def apply(self, s):
         xp = array_namespace(s)
@@ -126,6 +138,7 @@ class Step(Sign):
 
 class Sigmoid(Activation):
     name = "sigmoid"
+    onnx_op = "Sigmoid"
     aliases = {"logistic": {}}
     outputs = "probability"
 
@@ -138,6 +151,7 @@ class Sigmoid(Activation):
 
 class Tanh(Activation):
     name = "tanh"
+    onnx_op = "Tanh"
 
     def apply(self, s):
         return array_namespace(s).tanh(s)
@@ -151,6 +165,10 @@ class GeneralizedReLU(Activation):
     absolute value (alpha=-1). The derivative at 0 is taken as alpha."""
 
     name = "generalized_relu"
+
+    def onnx(self, graph, x, params):
+        return graph.node("LeakyRelu", [x], alpha=self.alpha)  # x where x >= 0, else alpha·x: the same
+
     aliases = {"abs": {"alpha": -1.0}}
     default_init = "he_normal"
 
@@ -176,7 +194,9 @@ class ReLU(GeneralizedReLU):
     reads only the output y, which is > 0 exactly where s > 0)."""
 
     name = "relu"
+    onnx_op = "Relu"
     aliases = {}
+    onnx = Activation.onnx  # Relu, not the LeakyRelu of its parent
 
     def __init__(self):
         super().__init__(0.0)
@@ -213,6 +233,12 @@ class Softplus(Activation):
 
     name = "softplus"
 
+    def onnx(self, graph, x, params):  # max(s, 0) + log(1 + e^-|s|): stable, and in float64 too
+        tail = graph.node("Exp", [graph.node("Neg", [graph.node("Abs", [x])])])
+        return graph.node(
+            "Add", [graph.node("Relu", [x]), graph.node("Log", [graph.node("Add", [graph.const(1.0), tail])])]
+        )
+
     def apply(self, s):
         return softplus(s)
 
@@ -224,6 +250,10 @@ class Softmax(Activation):
     """softmax over the last axis; backward is y * (δ - Σ_j δ_j y_j)."""
 
     name = "softmax"
+
+    def onnx(self, graph, x, params):
+        return graph.node("Softmax", [x], axis=-1)
+
     outputs = "distribution"
 
     def apply(self, s):
@@ -247,6 +277,15 @@ class GELU(Activation):
     """
 
     name = "gelu"
+
+    def onnx(self, graph, x, params):  # the tanh form from primitives (ONNX's Gelu needs opset 20)
+        cube = graph.node("Mul", [graph.node("Mul", [x, x]), x])
+        inner = graph.node(
+            "Mul", [graph.const(_GELU_C), graph.node("Add", [x, graph.node("Mul", [graph.const(0.044715), cube])])]
+        )
+        half = graph.node("Mul", [graph.const(0.5), x])
+        return graph.node("Mul", [half, graph.node("Add", [graph.const(1.0), graph.node("Tanh", [inner])])])
+
     default_init = "he_normal"
 
     def apply(self, s):
@@ -258,6 +297,12 @@ class GELU(Activation):
         t = xp.tanh(_GELU_C * (s + 0.044715 * s * s * s))
         dt = (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * s * s)
         return delta * (0.5 * (1 + t) + 0.5 * s * dt)
+
+
+def _onnx_elem(graph):
+    from onnx import helper
+
+    return helper.np_dtype_to_tensor_dtype(graph.dtype)
 
 
 def get_activation(activation, name="activation") -> Activation:

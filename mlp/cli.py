@@ -121,6 +121,10 @@ def build_parser():
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     t.add_argument("--no-progress", action="store_true")
 
+    e = sub.add_parser("export", help="write a saved model (.npz) as a standard ONNX graph")
+    e.add_argument("model", metavar="MODEL.npz", help="a model saved by mlp train --save or model.save")
+    e.add_argument("out", metavar="MODEL.onnx", help="the ONNX file to write")
+
     b = sub.add_parser("bench", help="epoch-cost scaling study, GEMM roofline and peers")
     b.add_argument("--out", default="bench-out", help="folder for report.md, results.json and plots")
     b.add_argument("--quick", action="store_true", help="small grid (under 2 minutes on 2 cores)")
@@ -136,10 +140,10 @@ def build_parser():
 
 
 def _takes(factory, name) -> bool:
-    """Whether an optimizer factory has a setting called `name` (a preset fixes its own)."""
+    """Whether an optimizer has a setting called `name` that its name leaves open (a preset fixes its own)."""
     import inspect
 
-    return name in inspect.signature(factory).parameters
+    return isinstance(factory, type) and name in inspect.signature(factory).parameters
 
 
 def _fail(message):
@@ -153,6 +157,12 @@ def main(argv=None):
     try:
         if args.command == "train":
             return run_train(args)
+        if args.command == "export":
+            import mlp
+
+            mlp.load(args.model).to_onnx(args.out)
+            print(f"wrote {args.out}")
+            return 0
         from .bench import run_bench
 
         return run_bench(args)
@@ -185,8 +195,6 @@ def run_train(args):
     import mlp
 
     from . import backends, data
-    from .metrics import accuracy, mean_squared_error
-    from .optim import OPTIMIZERS
 
     backend = backends.get(args.backend or backends.best())  # first: a missing backend answers at once
     _check_outputs(args)
@@ -198,33 +206,11 @@ def run_train(args):
         comm = MPIComm()
     is_root = comm is None or comm.rank == 0
     scaler = data.SCALERS[args.scale]().fit(ds.X_train)
-    X_tr = scaler.transform(ds.X_train)
-    classification = ds.task == "classification"
-    loss = mlp.get_loss(args.loss or ("cross_entropy" if classification else "mse"), "--loss")
-    if classification and not loss.classification:
-        raise ValueError(
-            f"--loss {args.loss} is a regression loss, but {ds.name} has class labels; "
-            "use a classification loss such as cross_entropy"
-        )
-    if not classification and loss.classification:
-        raise ValueError(f"--loss {args.loss} is a classification loss, but {ds.name} has real-valued targets; use mse")
-    n_targets = 1 if ds.y_train.ndim == 1 else ds.y_train.shape[1]
-    n_out = loss.n_outputs(ds.n_outputs if classification else None, n_targets)
-    sizes = [ds.n_features, *args.hidden, n_out]
-    model = mlp.MLP(sizes, args.activation, loss.output, backend=backend, dtype=args.dtype, seed=args.seed)
-    opt = mlp.get_optimizer(
-        args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        **({"momentum": args.momentum} if _takes(OPTIMIZERS[args.optimizer], "momentum") else {}),
-    )
-    if args.label_smoothing and isinstance(loss, mlp.CrossEntropy) and not isinstance(loss, mlp.KLDivergence):
-        loss = type(loss)(label_smoothing=args.label_smoothing, from_logits=loss.from_logits)
-    output = loss.output
+    model, loss, opt = _model_loss_optimizer(args, ds, backend)
     t0 = time.perf_counter()
     history = mlp.train(
         model,
-        X_tr,
+        scaler.transform(ds.X_train),
         ds.y_train,
         loss=loss,
         optimizer=opt,
@@ -240,12 +226,42 @@ def run_train(args):
         distributed=comm,
     )
     backend.synchronize()
-    seconds = time.perf_counter() - t0
+    result = _evaluate(model, ds, scaler, history, time.perf_counter() - t0)
+    if is_root:
+        _report(args, model, history, result)
+    return 0
+
+
+def _model_loss_optimizer(args, ds, backend):
+    """The model, loss and optimizer the flags ask for; the loss says which output and how many."""
+    import mlp
+
+    from .optim import OPTIMIZERS
+
+    classification = ds.task == "classification"
+    loss = mlp.get_loss(args.loss or ("cross_entropy" if classification else "mse"), "--loss")
+    if classification != loss.classification:
+        kind, data_kind = ("regression", "class labels") if classification else ("classification", "real targets")
+        raise ValueError(f"--loss {args.loss} is a {kind} loss, but {ds.name} has {data_kind}")
+    n_targets = 1 if ds.y_train.ndim == 1 else ds.y_train.shape[1]
+    sizes = [ds.n_features, *args.hidden, loss.n_outputs(ds.n_outputs if classification else None, n_targets)]
+    model = mlp.MLP(sizes, args.activation, loss.output, backend=backend, dtype=args.dtype, seed=args.seed)
+    momentum = {"momentum": args.momentum} if _takes(OPTIMIZERS[args.optimizer], "momentum") else {}
+    opt = mlp.get_optimizer(args.optimizer, lr=args.lr, weight_decay=args.weight_decay, **momentum)
+    if args.label_smoothing and isinstance(loss, mlp.CrossEntropy) and not isinstance(loss, mlp.KLDivergence):
+        loss = type(loss)(label_smoothing=args.label_smoothing, from_logits=loss.from_logits)
+    return model, loss, opt
+
+
+def _evaluate(model, ds, scaler, history, seconds) -> dict:
+    from .metrics import accuracy, mean_squared_error
+
+    backend = model.backend
     result = {
         "backend": backend.name,
         "device": str(backend.device),
         "dataset": ds.name,
-        "sizes": sizes,
+        "sizes": [model.n_features, *[layer.out_features for layer in model.layers if layer.out_features]],
         "epochs": history.epochs,
         "train_loss": history.loss[-1] if history.loss else None,
         "seconds": round(seconds, 3),
@@ -254,35 +270,41 @@ def run_train(args):
     if ds.X_test is not None:
         out = model(scaler.transform(ds.X_test))
         y_test = backend.asarray(ds.y_test)
-        if classification:
+        if ds.task == "classification":
             result["test_accuracy"] = accuracy(y_test, out)
         else:
             result["test_mse"] = mean_squared_error(y_test, out)
     if history.val_loss:
         result["val_loss"] = history.val_loss[-1]
-    if not is_root:
-        return 0
+    return result
+
+
+def _report(args, model, history, result):
+    """Save, plot and print (rank 0 only)."""
     if args.save:
         model.save(args.save)
         result["saved"] = args.save
     if args.plot:
         from .plotting import plot_history
 
-        plot_history(history, args.plot)
+        b = model.backend
+        title = f"{result['dataset']}: {result['sizes']} {args.activation}, {b.name} ({b.device}), {args.dtype}"
+        plot_history(history, args.plot, title)
         result["plot"] = args.plot
     if args.json:
         print(json.dumps(result))
-    else:
-        lines = [
-            f"{ds.name}: {sizes} {args.activation}/{output} on {backend.name} ({backend.device}), {args.dtype}",
-            f"{history.epochs} epochs in {seconds:.2f} s, final training loss {result['train_loss']:.4f}",
-        ]
-        if "test_accuracy" in result:
-            lines.append(f"test accuracy: {result['test_accuracy']:.4f}")
-        if "test_mse" in result:
-            lines.append(f"test MSE: {result['test_mse']:.4f}")
-        print("\n".join(lines))
-    return 0
+        return
+    b = model.backend
+    lines = [
+        f"{result['dataset']}: {result['sizes']} {args.activation}/{model.layers[-1].name} on {b.name} ({b.device}), "
+        f"{args.dtype}",
+        f"{history.epochs} epochs in {result['seconds']:.2f} s, final training loss {result['train_loss']:.4f}",
+    ]
+    if "test_accuracy" in result:
+        lines.append(f"test accuracy: {result['test_accuracy']:.4f}")
+    if "test_mse" in result:
+        lines.append(f"test MSE: {result['test_mse']:.4f}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,11 @@ class Layer:
         """Constructor arguments, for saving the architecture."""
         return {}
 
+    def onnx(self, graph, x: str, params: list[np.ndarray]) -> str:
+        """Add this layer's ONNX nodes to `graph` (an ``mlp.export.Graph``) reading the tensor
+        named `x`; returns the output's name. NotImplementedError where ONNX cannot express it."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
@@ -147,6 +152,12 @@ class Dense(Layer):
             "init": _init_config(self.init),
             "bias": self.bias,
         }
+
+    def onnx(self, graph, x, params):
+        W = graph.const(params[0], "W")
+        if not self.bias:
+            return graph.node("MatMul", [x, W])
+        return graph.node("Gemm", [x, W, graph.const(params[1], "b")])
 
 
 class Maxout(Layer):
@@ -200,3 +211,8 @@ class Maxout(Layer):
             "k": self.k,
             "init": _init_config(self.init),
         }
+
+    def onnx(self, graph, x, params):
+        s = graph.node("Gemm", [x, graph.const(params[0], "W"), graph.const(params[1], "b")])
+        pieces = graph.node("Reshape", [s, graph.const([-1, self.out_features, self.k], "shape", np.int64)])
+        return graph.node("ReduceMax", [pieces], axes=[2], keepdims=0)

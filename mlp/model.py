@@ -165,6 +165,12 @@ class Sequential:
             )
         return {f"param_{i}": w for i, w in enumerate(weights)}
 
+    def to_onnx(self, path) -> str:
+        """Write the model as a standard ONNX graph (needs ``pip install mlp[onnx]``)."""
+        from .export import to_onnx
+
+        return to_onnx(self, path)
+
     def save(self, path):
         """Write the architecture and weights to `path` (.npz), atomically."""
         io.write_npz(path, {"format": FORMAT, "version": io.VERSION, **self.config()}, self.finite_weights())

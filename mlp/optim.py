@@ -25,11 +25,31 @@ from .schedules import Constant, get_schedule
 __all__ = ["Optimizer", "SGD", "GradientDescent", "Adam", "AdamW", "RMSProp", "OPTIMIZERS", "get_optimizer"]
 
 
+# name -> factory: each optimizer class registers its name and its presets (aliases with settings)
+OPTIMIZERS: dict = {}
+
+
+def _preset(cls, settings):
+    def make(**kw):
+        return cls(**{**settings, **kw})
+
+    make.optimizer_class = cls
+    return make
+
+
 class Optimizer:
     """Base: regularization, clipping and the learning-rate schedule; subclasses implement
     ``_update(i, param_slot_list, g, lr)``."""
 
     name = "?"
+    aliases: dict = {}  # preset name -> settings
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "name" in cls.__dict__:
+            OPTIMIZERS[cls.name] = cls
+            for alias, settings in cls.__dict__.get("aliases", {}).items():
+                OPTIMIZERS[alias] = _preset(cls, settings)
 
     def __init__(self, lr=0.01, *, weight_decay=0.0, l1=0.0, decay_bias=False, clip_norm=None, schedule=None):
         self.lr = check_positive_float(lr, "lr")
@@ -135,6 +155,7 @@ class SGD(Optimizer):
     With a constant rate this is the lectures' v ← μ v - η g, w ← w + v scaled by 1/η."""
 
     name = "sgd"
+    aliases = {"gd": {}, "momentum": {"momentum": 0.9}, "nesterov": {"momentum": 0.9, "nesterov": True}}
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, **kw):
         super().__init__(lr, **kw)
@@ -268,17 +289,6 @@ class RMSProp(Optimizer):
         v[i] *= self.alpha
         v[i] += (1 - self.alpha) * (g * g)
         params[i] -= lr * g / (xp.sqrt(v[i]) + self.eps)
-
-
-OPTIMIZERS = {
-    "sgd": SGD,
-    "gd": SGD,
-    "momentum": lambda **kw: SGD(**{"momentum": 0.9, **kw}),
-    "nesterov": lambda **kw: SGD(**{"momentum": 0.9, "nesterov": True, **kw}),
-    "adam": Adam,
-    "adamw": AdamW,
-    "rmsprop": RMSProp,
-}
 
 
 def get_optimizer(optimizer, **kw) -> Optimizer:

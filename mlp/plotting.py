@@ -1,26 +1,34 @@
-"""Training curves as a PNG (matplotlib, imported only when asked for)."""
+"""Training curves as a picture (matplotlib, imported only when asked for, without pyplot:
+matplotlib's global backend stays as the user set it)."""
 
 from __future__ import annotations
 
 
-def plot_history(history, path):
-    from matplotlib.figure import Figure  # no pyplot: matplotlib's global backend stays as the user set it
+def plot_history(history, path, title: str | None = None) -> None:
+    """Loss per epoch (and validation loss and accuracy where the run has them) to `path`.
 
-    fig = Figure(figsize=(6, 4), dpi=100)
+    The loss axis is linear unless the losses span more than two decades; the legend sits
+    below the axes, so it covers no line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.6), dpi=100, layout="constrained")
     ax = fig.subplots()
     epochs = range(1, len(history.loss) + 1)
-    ax.plot(epochs, history.loss, label="training loss")
+    lines = ax.plot(epochs, history.loss, color="tab:blue", label="training loss")
     if history.val_loss:
-        ax.plot(epochs, history.val_loss, label="validation loss")
+        lines += ax.plot(epochs, history.val_loss, color="tab:orange", label="validation loss")
+    losses = [v for v in [*history.loss, *history.val_loss] if v > 0]
+    if losses and max(losses) / min(losses) > 100:
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    if history.val_accuracy:
-        ax2 = ax.twinx()
-        ax2.plot(epochs, history.val_accuracy, color="tab:green", label="validation accuracy")
-        ax2.set_ylabel("validation accuracy")
-        ax2.legend(loc="center right")
-    ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    if history.val_accuracy:
+        acc = ax.twinx()
+        lines += acc.plot(epochs, history.val_accuracy, color="tab:green", linestyle="--", label="validation accuracy")
+        acc.set_ylabel("validation accuracy")
+        acc.set_ylim(0, 1.02)
+    if title:
+        ax.set_title(title)
+    fig.legend(handles=lines, loc="outside lower center", ncols=len(lines), frameon=False)
     fig.savefig(path)

@@ -7,7 +7,6 @@ would), torch CPU, jax CPU, and cupy / torch-cuda where a CUDA device exists.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 
@@ -20,16 +19,8 @@ from mlp import backends
 # The suite checks float64 on every backend: it switches JAX's 64-bit mode on itself, as a user would.
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-VARIANTS = [
-    "numpy",
-    "numpy-readonly",
-    "array_api_strict",
-    "array_api_strict-device1",
-    "torch",
-    "jax",
-    "cupy",
-    "torch-cuda",
-]
+# every backend in the registry, plus numpy with read-only inputs and array_api_strict on a second device
+VARIANTS = [*backends.NAMES, "numpy-readonly", "array_api_strict-device1"]
 
 
 @dataclass
@@ -61,14 +52,12 @@ class Case:
 
 
 def _skip_reason(variant):
-    base = variant.split("-")[0] if variant != "torch-cuda" else "torch-cuda"
-    if base in ("cupy", "torch-cuda"):
-        if base not in backends.available():
-            return f"{base}: no CUDA device on this machine"
-        return None
-    module = {"array_api_strict": "array_api_strict", "torch": "torch", "jax": "jax"}.get(base)
-    if module and importlib.util.find_spec(module) is None:
-        return f"{module} is not installed"
+    names = {e.name: e for e in backends.BACKENDS}
+    entry = names.get(variant) or names[variant.split("-")[0]]  # "numpy-readonly" is a numpy variant
+    if not entry.installed():
+        return f"{entry.library} is not installed"
+    if entry.needs_cuda and not entry.usable():
+        return f"{entry.name}: no CUDA device on this machine"
     return None
 
 

@@ -281,7 +281,7 @@ def test_cli_names_a_backend_that_is_not_installed():
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
-def test_save_refuses_weights_whose_outputs_overflow(tmp_path):  # noqa: D103
+def test_save_refuses_weights_whose_outputs_overflow(tmp_path):
     model = mlp.MLP([3, 4, 1], dtype="float32")
     model.set_weights([np.full((3, 4), 1e30), np.zeros(4), np.full((4, 1), 1e30), np.zeros(1)])  # finite weights
     with pytest.raises(ValueError, match=r"outputs overflow to NaN or infinity on unit-scale inputs.*refusing to save"):
