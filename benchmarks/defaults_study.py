@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 import mlp
+from mlp.bench import versions
 from mlp.data import SCALERS
 
 CANDIDATES = {
@@ -180,8 +181,10 @@ def main(argv=None):
                     }
                 )
             print(f"seed {seed} {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+            with open(os.path.join(args.out, "rows.jsonl"), "a") as f:  # kept as it goes
+                f.writelines(json.dumps(r) + "\n" for r in rows if r["dataset"] == name and r["seed"] == seed)
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"rows": rows, "seconds": time.perf_counter() - t0, "versions": mlp.bench.versions()}, f, indent=1)
+        json.dump({"rows": rows, "seconds": time.perf_counter() - t0, "versions": versions()}, f, indent=1)
     report = table(rows)
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write(report)

@@ -305,7 +305,7 @@ def _onnx_elem(graph):
     return helper.np_dtype_to_tensor_dtype(graph.dtype)
 
 
-def get_activation(activation, name="activation") -> Activation:
+def get_activation(activation: Activation | str, name: str = "activation") -> Activation:
     """An Activation from a name in ACTIVATIONS or an Activation instance."""
     if isinstance(activation, Activation):
         return activation

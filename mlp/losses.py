@@ -400,7 +400,7 @@ def default_loss(model) -> Loss:
     )
 
 
-def get_loss(loss, name="loss") -> Loss:
+def get_loss(loss: Loss | str, name: str = "loss") -> Loss:
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str) and loss in LOSSES:

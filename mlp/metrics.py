@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace
 
+from .numerics import one_hot
+
 __all__ = ["accuracy", "log_loss", "mean_squared_error", "r2_score", "predicted_labels"]
 
 
@@ -68,13 +70,7 @@ def log_loss(y_true, proba, eps=1e-15) -> float:
     if proba.shape[1] == 1:
         proba = xp.concat([1 - proba, proba], axis=1)
     k = proba.shape[1]
-    t = (
-        y_true
-        if y_true.ndim == 2
-        else xp.astype(
-            xp.expand_dims(xp.astype(y_true, xp.int64), axis=1) == xp.arange(k, device=_dev(proba)), proba.dtype
-        )
-    )
+    t = y_true if y_true.ndim == 2 else one_hot(y_true, k, proba.dtype)
     return float(-xp.sum(t * xp.log(xp.clip(proba, eps, 1.0))) / proba.shape[0])
 
 
@@ -95,9 +91,3 @@ def r2_score(y_true, y_pred) -> float:
     safe = xp.where(ok, ss_tot, xp.ones_like(ss_tot))
     r2 = xp.where(ok, 1 - ss_res / safe, xp.where(ss_res == 0, xp.ones_like(ss_tot), xp.zeros_like(ss_tot)))
     return float(xp.mean(r2))
-
-
-def _dev(x):
-    from array_api_compat import device
-
-    return device(x)

@@ -9,6 +9,8 @@ backward right to left; the first layer's input gradient is never computed.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +37,15 @@ class Sequential:
     array: the model then lives on that array's backend and device.
     """
 
-    def __init__(self, *layers, backend="numpy", dtype="float32", seed=0, init="glorot_uniform", device=None):
+    def __init__(
+        self,
+        *layers: Layer,
+        backend: str | _backends.Backend | Any = "numpy",
+        dtype: str = "float32",
+        seed: int | None = 0,
+        init: str | float | Any = "glorot_uniform",
+        device: Any = None,
+    ):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         if not layers:
@@ -240,15 +250,15 @@ class MLP(Sequential):
 
     def __init__(
         self,
-        sizes,
-        activation="relu",
-        output="identity",
+        sizes: Sequence[int],
+        activation: str | Activation = "relu",
+        output: str | Activation = "identity",
         *,
-        backend="numpy",
-        dtype="float32",
-        seed=0,
-        init=None,
-        device=None,
+        backend: str | _backends.Backend | Any = "numpy",
+        dtype: str = "float32",
+        seed: int | None = 0,
+        init: str | float | Any = None,
+        device: Any = None,
     ):
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a list of layer widths [d0, ..., dL]; got {type(sizes).__name__}")
@@ -285,7 +295,7 @@ def _copy_activation(a: Activation) -> Activation:
     return new
 
 
-def value_and_grad(model, loss, X, y):
+def value_and_grad(model: Sequential, loss: Loss | str, X: Any, y: Any) -> tuple[float, list]:
     """(loss as a Python float, gradients aligned with ``model.params``) on the batch (X, y).
 
     `loss` is a Loss or its name. The canonical pairs (softmax + cross-entropy, sigmoid +
@@ -329,7 +339,9 @@ def saved_members(header: dict) -> dict[str, tuple]:
     return {f"param_{i}": tuple(s) for i, s in enumerate(shapes)}
 
 
-def load(path, backend="numpy", device=None, dtype=None) -> Sequential:
+def load(
+    path: str | os.PathLike, backend: str | _backends.Backend = "numpy", device: Any = None, dtype: str | None = None
+) -> Sequential:
     """The model saved at `path`, on `backend` (any backend, whichever saved it). Files are
     checked before anything is allocated: a damaged or foreign file is a ValueError naming it."""
     header, arrays = io.read_npz(path, FORMAT, saved_members)

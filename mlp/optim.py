@@ -291,7 +291,7 @@ class RMSProp(Optimizer):
         params[i] -= lr * g / (xp.sqrt(v[i]) + self.eps)
 
 
-def get_optimizer(optimizer, **kw) -> Optimizer:
+def get_optimizer(optimizer: Optimizer | str, **kw) -> Optimizer:
     """An Optimizer from a name in OPTIMIZERS (with keyword settings) or an instance."""
     if isinstance(optimizer, Optimizer):
         return optimizer

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import backends as _backends
 from ._validation import check_positive_float, check_positive_int, check_seed, check_X
+from .numerics import signed_labels
 
 __all__ = ["Perceptron", "GATES"]
 
@@ -49,12 +50,7 @@ class Perceptron:
         y = to_backend(y, self.backend, "y")
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"y must have shape ({n},); got {tuple(y.shape)}")
-        y = xp.astype(y, self.dtype)
-        if bool(xp.all((y == 0) | (y == 1))):
-            y = 2 * y - 1
-        if not bool(xp.all((y == -1) | (y == 1))):
-            raise ValueError("y must hold labels -1/+1 (or 0/1)")
-        return y
+        return signed_labels(xp.astype(y, self.dtype), "y")
 
     def decision_function(self, X):
         X = check_X(X, self.backend, self.dtype, self.n_features)

@@ -10,7 +10,9 @@ synchronizes with the host. One process or many (MPI) run the same loop.
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -38,30 +40,30 @@ class DivergenceError(ValueError, FloatingPointError):
 
 
 def train(
-    model,
-    X,
-    y,
+    model: Sequential,
+    X: Any,
+    y: Any,
     *,
-    loss=None,
-    optimizer="sgd",
-    lr=None,
-    momentum=None,
-    epochs=10,
-    batch_size=32,
-    shuffle=True,
-    seed=0,
-    validation=None,
-    validation_fraction=None,
-    tol=None,
-    n_iter_no_change=10,
-    early_stopping=False,
-    callbacks=(),
-    progress=True,
-    checkpoint=None,
-    checkpoint_every=1,
-    resume=None,
-    distributed=None,
-    fast=True,
+    loss: Loss | str | None = None,
+    optimizer: Optimizer | str = "sgd",
+    lr: float | None = None,
+    momentum: float | None = None,
+    epochs: int = 10,
+    batch_size: int | None = 32,
+    shuffle: bool = True,
+    seed: int | None = 0,
+    validation: tuple[Any, Any] | None = None,
+    validation_fraction: float | None = None,
+    tol: float | None = None,
+    n_iter_no_change: int = 10,
+    early_stopping: bool = False,
+    callbacks: Sequence[Callable[[int, dict, Sequential], Any]] = (),
+    progress: bool = True,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    resume: str | os.PathLike | None = None,
+    distributed: Any = None,
+    fast: bool = True,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
