@@ -41,6 +41,16 @@ def _positive(kind):
     return parse
 
 
+def _nonnegative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {text!r}")
+    return value
+
+
 def _nonnegative(text):
     try:
         value = float(text)
@@ -75,57 +85,64 @@ def build_parser():
 
     parser = _Parser(prog="mlp", description="Multi-layer perceptrons on any array-API backend.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    t = sub.add_parser("train", help="train an MLP and report test accuracy / MSE")
+    defaults = argparse.ArgumentDefaultsHelpFormatter  # --help shows every default
+    t = sub.add_parser(
+        "train",
+        help="train an MLP and report test accuracy / MSE",
+        formatter_class=defaults,
+        description="Defaults chosen by benchmarks/defaults_study.py over seven datasets (README).",
+    )
     src = t.add_mutually_exclusive_group()
     src.add_argument(
         "--data", metavar="FILE", help=".npz (X_train, y_train[, X_test, y_test]), .csv, or a folder of MNIST IDX files"
     )
-    src.add_argument(
-        "--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset (default: digits)"
-    )
-    t.add_argument("--label", default="label", help="label column of a .csv file (default: label)")
+    src.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset")
+    t.add_argument("--label", default="label", help="label column of a .csv file")
     t.add_argument(
         "--scale",
-        choices=["minmax", "standard", "none"],
-        default="minmax",
-        help="feature scaling fitted on the training data (default: minmax, to [0, 1])",
+        choices=["standard", "minmax", "none"],
+        default="standard",
+        help="feature scaling fitted on the training data",
     )
-    t.add_argument("--backend", choices=list(backends.NAMES), default=None, help="default: cupy with a GPU, else numpy")
-    t.add_argument("--hidden", type=_widths, default=[256, 256], help="hidden widths, e.g. 256,256 (default)")
-    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    t.add_argument("--loss", choices=sorted(LOSSES), default=None, help="default: cross_entropy / mse by task")
-    t.add_argument(
-        "--label-smoothing", type=_fraction(True), default=0.1, help="label smoothing for cross-entropy (default 0.1)"
-    )
-    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="sgd")
+    t.add_argument("--backend", choices=list(backends.NAMES), default=None, help="None: cupy with a GPU, else numpy")
+    t.add_argument("--hidden", type=_widths, default=[256, 256], help="hidden widths, comma-separated")
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation")
+    t.add_argument("--loss", choices=sorted(LOSSES), default=None, help="None: cross_entropy, or mse for regression")
+    t.add_argument("--label-smoothing", type=_fraction(True), default=0.0, help="label smoothing for cross-entropy")
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="optimizer")
     t.add_argument(
         "--lr",
         type=_positive(float),
         default=None,
-        help="learning rate (default: the optimizer's own, as in PyTorch: 0.01 for sgd, 0.001 for adam)",
+        help="learning rate; None: the optimizer's own, as in PyTorch (adam 0.001, sgd 0.01)",
     )
-    t.add_argument("--momentum", type=_fraction(True), default=0.9, help="momentum of sgd/gd (default 0.9)")
-    t.add_argument("--batch-size", type=_positive(int), default=32)
-    t.add_argument("--epochs", type=_positive(int), default=30)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    t.add_argument("--weight-decay", type=_nonnegative, default=0.0)
-    t.add_argument("--validation-fraction", type=_fraction(False), default=None)
-    t.add_argument("--early-stopping", action="store_true")
-    t.add_argument("--plot", metavar="FILE", help="write loss (and validation) curves as a PNG")
+    t.add_argument("--momentum", type=_fraction(True), default=0.9, help="momentum, for sgd and gd")
+    t.add_argument("--batch-size", type=_positive(int), default=32, help="mini-batch size")
+    t.add_argument("--epochs", type=_positive(int), default=30, help="epochs (at most, with --early-stopping)")
+    t.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the initial weights and the shuffling")
+    t.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
+    t.add_argument("--weight-decay", type=_nonnegative, default=0.0, help="L2 penalty on the weights")
+    t.add_argument(
+        "--validation-fraction",
+        type=_fraction(False),
+        default=None,
+        help="hold out this fraction of the training data (0.1 with --early-stopping)",
+    )
+    t.add_argument("--early-stopping", action="store_true", help="stop when the validation loss stops improving")
+    t.add_argument("--plot", metavar="FILE", help="write loss (and validation) curves as a picture (.png, .svg, ...)")
     t.add_argument("--save", metavar="FILE", help="save the trained model (.npz)")
     t.add_argument("--checkpoint", metavar="FILE", help="write a checkpoint every --checkpoint-every epochs")
-    t.add_argument("--checkpoint-every", type=_positive(int), default=1)
+    t.add_argument("--checkpoint-every", type=_positive(int), default=1, help="epochs between checkpoints")
     t.add_argument("--resume", metavar="FILE", help="resume from a checkpoint")
     t.add_argument("--distributed", action="store_true", help="data-parallel over MPI ranks (run under mpirun)")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("export", help="write a saved model (.npz) as a standard ONNX graph")
     e.add_argument("model", metavar="MODEL.npz", help="a model saved by mlp train --save or model.save")
     e.add_argument("out", metavar="MODEL.onnx", help="the ONNX file to write")
 
-    b = sub.add_parser("bench", help="epoch-cost scaling study, GEMM roofline and peers")
+    b = sub.add_parser("bench", help="epoch-cost scaling study, GEMM roofline and peers", formatter_class=defaults)
     b.add_argument("--out", default="bench-out", help="folder for report.md, results.json and plots")
     b.add_argument("--quick", action="store_true", help="small grid (under 2 minutes on 2 cores)")
     b.add_argument("--smoke", action="store_true", help="tiny sizes, for tests")

@@ -78,7 +78,7 @@ def test_cli_distributed_prints_once_from_rank_0(tmp_path):
         "--distributed",
         "--json",
         "--epochs",
-        "2",
+        "8",
         "--hidden",
         "16",
         "--backend",
@@ -91,5 +91,5 @@ def test_cli_distributed_prints_once_from_rank_0(tmp_path):
     lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1  # only rank 0 prints
     out = json.loads(lines[0])
-    assert out["epochs"] == 2 and out["test_accuracy"] > 0.5
+    assert out["epochs"] == 8 and out["test_accuracy"] > 0.5
     assert mlp.load(tmp_path / "m.npz").n_features == 64

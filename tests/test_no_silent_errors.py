@@ -58,7 +58,7 @@ def test_cli_asks_the_loss_for_its_output(flag, capsys):
 
     from mlp.cli import main
 
-    args = ["train", "--json", "--no-progress", "--dataset", "moons", "--epochs", "2", "--hidden", "8"]
+    args = ["train", "--json", "--no-progress", "--dataset", "moons", "--epochs", "20", "--hidden", "8"]
     assert main([*args, "--loss", flag]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["sizes"][-1] == 1 and out["test_accuracy"] > 0.7
