@@ -8,6 +8,8 @@ it is a clear error. float32 models work either way.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .base import Backend
@@ -33,6 +35,49 @@ class JaxBackend(Backend):
                 "dtype='float32'"
             )
         return dt
+
+    def compile_step(self, step, model, opt):
+        """The whole step (forward, backward, update) traced once per batch shape from the same
+        generic code and compiled by XLA: parameters, optimizer state and step count go in and
+        come out as arguments, so nothing is captured from an earlier call."""
+        jax = self.jax
+
+        def pure(params, state, grads, t, xb, tb, lr):
+            model.params[:] = params
+            opt.state, opt._grads, opt.t = state, grads, t
+            value = step(xb, tb, xb.shape[0], xb.shape[0], lr)
+            return list(model.params), opt.state, opt._grads, opt.t, value
+
+        compiled = jax.jit(pure)
+        eager = []  # set once the step turned out not to be traceable
+
+        def run(xb, tb, count, total, lr):
+            if eager:
+                return step(xb, tb, count, total, lr)
+            if opt.state is None or (opt._grads is None and opt.sinks is not None):
+                opt.sinks(model.params, lr)  # allocate the state and buffers before the first trace
+                if opt.state is None:
+                    opt.state = opt._init_state(model.params)
+            t = self.xp.asarray(opt.t, dtype=self.xp.int64 if self.jax.config.jax_enable_x64 else self.xp.int32)
+            before = (list(model.params), opt.state, opt._grads, opt.t)
+            try:
+                params, opt.state, opt._grads, opt.t, value = compiled(
+                    list(model.params), opt.state, opt._grads, t, xb, tb, self.xp.asarray(lr, dtype=model.dtype)
+                )
+            except jax.errors.JAXTypeError as exc:  # a layer or loss that reads values on the host
+                model.params[:], opt.state, opt._grads, opt.t = before
+                eager.append(True)
+                warnings.warn(
+                    f"the training step cannot be compiled with jax.jit ({type(exc).__name__}: a layer or "
+                    "loss reads array values in Python); it runs eagerly",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                return step(xb, tb, count, total, lr)
+            model.params[:] = params
+            return value
+
+        return run
 
     def to_numpy(self, x):
         return np.asarray(x)

@@ -34,13 +34,19 @@ def _zero(x: Array) -> Array:
     return array_namespace(x).zeros((), dtype=x.dtype, device=device(x))
 
 
-def _accumulate(g: Array, acc: Array | None, alpha: float, beta: float) -> Array:
+def is_number(value: Any, number: float) -> bool:
+    """`value` is the Python number `number` (False for an array or a traced scalar, whose
+    value a compiled step cannot branch on)."""
+    return isinstance(value, (int, float)) and value == number
+
+
+def _accumulate(g: Array, acc: Array | None, alpha: Any, beta: Any) -> Array:
     """beta·acc + alpha·g (alpha·g where acc is None or beta is 0)."""
-    if alpha != 1.0:
+    if not is_number(alpha, 1.0):
         g = alpha * g
-    if acc is None or beta == 0.0:
+    if acc is None or is_number(beta, 0.0):
         return g
-    return (acc if beta == 1.0 else beta * acc) + g
+    return (acc if is_number(beta, 1.0) else beta * acc) + g
 
 
 class Kernels:

@@ -56,7 +56,7 @@ def save(path, model, opt, rng, history, run: RunState, loss=None):
         **model.config(),
         "optimizer": {
             "class": type(opt).__name__,
-            "t": opt.t,
+            "t": int(opt.t),
             "state": structure,
             "schedule": opt.schedule.state_dict(),
             "settings": opt.config(),

@@ -19,7 +19,7 @@ import numpy as np
 from array_api_compat import array_namespace, device
 
 from ._validation import check_positive_int
-from .backends.kernels import GENERIC, Array, Kernels
+from .backends.kernels import GENERIC, Array, Kernels, _accumulate
 from .init import initialize
 
 __all__ = ["Layer", "Dense", "Maxout", "GradSink", "FRESH", "LAYERS"]
@@ -39,11 +39,7 @@ class GradSink:
 
     def receive(self, g: Array) -> Array:
         """The sink's new contents given the gradient g (the generic rule, for raw gradients)."""
-        if self.alpha != 1.0:
-            g = self.alpha * g
-        if self.target is None or self.beta == 0.0:
-            return g
-        return (self.target if self.beta == 1.0 else self.beta * self.target) + g
+        return _accumulate(g, self.target, self.alpha, self.beta)
 
 
 FRESH = GradSink()

@@ -275,7 +275,8 @@ class CrossEntropy(Loss):
         if y.ndim == 1:
             if not (xp.isdtype(y.dtype, "integral") or xp.isdtype(y.dtype, "real floating")):
                 raise TypeError(f"{name} labels must be integers; got dtype {y.dtype}")
-            if not bool(xp.all(xp.isfinite(xp.astype(y, xp.float64) if xp.isdtype(y.dtype, "integral") else y))):
+            floating = xp.isdtype(y.dtype, "real floating")  # integers are always finite
+            if floating and not bool(xp.all(xp.isfinite(y))):
                 raise ValueError(f"{name} must be finite; it holds NaN or infinity")
             if xp.isdtype(y.dtype, "real floating") and not bool(xp.all(xp.round(y) == y)):
                 raise ValueError(f"{name} labels must be whole numbers 0..{n_outputs - 1}; got fractional values")

@@ -102,7 +102,7 @@ def train(
     X, T, n = comm.setup(model, X, T)  # this process's samples; n is the global count
     kernels = model.backend.kernels() if fast else GENERIC
     batches = Batches(X, T, n, batch_size, shuffle, rng, model.backend, kernels, comm.rank, comm.size)
-    step = Step(model, loss, opt, kernels, comm)
+    step = Step(model, loss, opt, kernels, comm, fast)
     history, run = History(), RunState()
     if resume is not None:
         run = ckpt.restore(resume, model, opt, rng, history, loss)
@@ -127,6 +127,7 @@ def train(
                 break
     if rules.early_stopping and held_out is not None and run.best_weights is not None:
         model.params[:] = run.best_weights
+    opt.t = int(opt.t)  # a device scalar after a compiled step
     _check_outputs(model, X, opt, good)
     return history
 
@@ -162,10 +163,14 @@ class Step:
     """One mini-batch step: forward, backward into the optimizer's sinks, combine across
     processes, update. Returns the batch's mean loss (on the device with one process)."""
 
-    def __init__(self, model: Sequential, loss: Loss, opt: Optimizer, kernels: Kernels, comm: Any):
+    def __init__(self, model: Sequential, loss: Loss, opt: Optimizer, kernels: Kernels, comm: Any, fast: bool):
         self.model, self.loss, self.opt, self.kernels, self.comm = model, loss, opt, kernels, comm
+        self.run = model.backend.compile_step(self.step, model, opt) if fast and comm.size == 1 else self.step
 
     def __call__(self, xb, tb, count: int, total: int, lr: float):
+        return self.run(xb, tb, count, total, lr)
+
+    def step(self, xb, tb, count: int, total: int, lr: float):
         params = self.model.params
         sinks = self.opt.sinks(params, lr)
         if count:
