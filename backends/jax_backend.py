@@ -50,19 +50,23 @@ class JaxBackend(Backend):
 
         compiled = jax.jit(pure)
         eager = []  # set once the step turned out not to be traceable
+        device_lr = {}  # the epoch's learning rate on the device: converted once per epoch, not per batch
 
         def run(xb, tb, count, total, lr):
             if eager:
                 return step(xb, tb, count, total, lr)
-            if opt.state is None or (opt._grads is None and opt.sinks is not None):
-                opt.sinks(model.params, lr)  # allocate the state and buffers before the first trace
+            if isinstance(opt.t, int):  # the first call: fix the state's structure before tracing
+                opt.sinks(model.params, lr)  # allocates the state and gradient buffers the step uses
                 if opt.state is None:
                     opt.state = opt._init_state(model.params)
-            t = self.xp.asarray(opt.t, dtype=self.xp.int64 if self.jax.config.jax_enable_x64 else self.xp.int32)
+                opt.t = self.xp.asarray(opt.t, dtype=self.xp.int64 if jax.config.jax_enable_x64 else self.xp.int32)
+            if lr not in device_lr:
+                device_lr.clear()
+                device_lr[lr] = self.xp.asarray(lr, dtype=model.dtype)
             before = (list(model.params), opt.state, opt._grads, opt.t)
             try:
                 params, opt.state, opt._grads, opt.t, value = compiled(
-                    list(model.params), opt.state, opt._grads, t, xb, tb, self.xp.asarray(lr, dtype=model.dtype)
+                    list(model.params), opt.state, opt._grads, opt.t, xb, tb, device_lr[lr]
                 )
             except jax.errors.JAXTypeError as exc:  # a layer or loss that reads values on the host
                 model.params[:], opt.state, opt._grads, opt.t = before

@@ -24,12 +24,12 @@ from typing import Any
 
 from array_api_compat import array_namespace, device
 
-__all__ = ["Kernels", "BufferedKernels", "GENERIC", "Array"]
+__all__ = ["Kernels", "BufferedKernels", "GENERIC", "Array", "zero_like", "scale_add", "is_number"]
 
 Array = Any  # an array of any array-API namespace
 
 
-def _zero(x: Array) -> Array:
+def zero_like(x: Array) -> Array:
     """A 0-d zero of x's dtype on x's device (broadcasts without changing the dtype)."""
     return array_namespace(x).zeros((), dtype=x.dtype, device=device(x))
 
@@ -40,7 +40,7 @@ def is_number(value: Any, number: float) -> bool:
     return isinstance(value, (int, float)) and value == number
 
 
-def _accumulate(g: Array, acc: Array | None, alpha: Any, beta: Any) -> Array:
+def scale_add(g: Array, acc: Array | None, alpha: Any, beta: Any) -> Array:
     """beta·acc + alpha·g (alpha·g where acc is None or beta is 0)."""
     if not is_number(alpha, 1.0):
         g = alpha * g
@@ -70,23 +70,23 @@ class Kernels:
 
     def relu(self, s: Array) -> Array:
         """max(s, 0); an override may work in place on a buffer it owns."""
-        return array_namespace(s).maximum(s, _zero(s))
+        return array_namespace(s).maximum(s, zero_like(s))
 
     # -- backward --------------------------------------------------------------------------
     def relu_backward(self, delta: Array, y: Array) -> Array:
         """delta where y > 0, else 0 (y is the ReLU's output); in place on an owned delta."""
-        return array_namespace(delta).where(y > 0, delta, _zero(delta))
+        return array_namespace(delta).where(y > 0, delta, zero_like(delta))
 
     def accumulate_tn(
         self, x: Array, delta: Array, acc: Array | None = None, alpha: float = 1.0, beta: float = 0.0
     ) -> Array:
         """beta·acc + alpha·xᵀδ: a weight gradient, accumulated straight into acc (optimizer
         state, or the weights themselves) where the caller asks for it."""
-        return _accumulate(x.T @ delta, acc, alpha, beta)
+        return scale_add(x.T @ delta, acc, alpha, beta)
 
     def accumulate_colsum(self, delta: Array, acc: Array | None = None, alpha: float = 1.0, beta: float = 0.0) -> Array:
         """beta·acc + alpha·Σ_rows δ: a bias gradient, accumulated like accumulate_tn."""
-        return _accumulate(array_namespace(delta).sum(delta, axis=0), acc, alpha, beta)
+        return scale_add(array_namespace(delta).sum(delta, axis=0), acc, alpha, beta)
 
     # -- updates and data --------------------------------------------------------------------
     def axpy(self, a: float, x: Array, y: Array) -> Array:

@@ -19,6 +19,7 @@ from array_api_compat import array_namespace
 from .backends.kernels import GENERIC
 from .layers import Layer
 from .numerics import sigmoid, softplus
+from .registry import register
 
 __all__ = [
     "Activation",
@@ -57,10 +58,7 @@ class Activation(Layer):
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        if "name" in cls.__dict__:  # a subclass that names itself is a new activation
-            ACTIVATIONS[cls.name] = cls
-            for alias, settings in cls.__dict__.get("aliases", {}).items():
-                ACTIVATIONS[alias] = _with_settings(cls, settings)
+        register(ACTIVATIONS, cls)
 
     def forward(self, params, x, kernels=GENERIC, training=True):
         y = self.apply(x)
@@ -84,14 +82,6 @@ class Activation(Layer):
     def derivative_times(self, delta, s, y):
         """δ · θ'(s), given the input s and output y of the forward pass."""
         raise NotImplementedError
-
-
-def _with_settings(cls, settings):
-    def make():
-        return cls(**settings)
-
-    make.activation_class = cls
-    return make
 
 
 class Identity(Activation):

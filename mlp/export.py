@@ -58,9 +58,9 @@ def to_onnx(model, path) -> str:
         from onnx import TensorProto, helper
     except ImportError as exc:
         raise ValueError(f"ONNX export needs the onnx package ({exc}): pip install mlp[onnx]") from None
-    from .io import check_writable
+    from .io import atomic_write, check_writable
 
-    real = check_writable(path)
+    check_writable(path)  # before any work
     dtype = np.dtype(model.backend.dtype_name(model.dtype))
     graph = Graph(dtype)
     weights = [w.astype(dtype) for w in model.get_weights()]
@@ -85,11 +85,5 @@ def to_onnx(model, path) -> str:
     proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mlp")
     proto.ir_version = min(proto.ir_version, 10)  # readable by onnxruntime releases of the last years
     onnx.checker.check_model(proto)
-    tmp = f"{real}.{os.getpid()}.part"
-    try:
-        onnx.save_model(proto, tmp)
-        os.replace(tmp, real)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda f: f.write(proto.SerializeToString()))  # the .onnx format: the serialized proto
     return os.fspath(path)

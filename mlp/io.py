@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["write_npz", "read_npz", "VERSION"]
+__all__ = ["write_npz", "atomic_write", "read_npz", "check_writable", "VERSION"]
 
 VERSION = 1
 
@@ -55,7 +55,7 @@ def _remove_leftovers(folder):
         except ProcessLookupError:
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(folder, name))
-        except (ValueError, IndexError, PermissionError, OSError):
+        except (ValueError, IndexError, OSError):
             continue
 
 
@@ -69,18 +69,24 @@ def _mode_for(path):
 
 
 def write_npz(path, header: dict, arrays: dict) -> None:
-    """Write `arrays` and a JSON `header` to `path` atomically: a temporary file in the same
-    folder, fsync, rename over the target, fsync the folder. Saving onto a symlink writes
-    its target; the file gets the permissions a plain write would."""
+    """Write `arrays` and a JSON `header` to `path` atomically (``atomic_write``)."""
+    payload = {"__mlp__": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
+    payload.update(arrays)
+    atomic_write(path, lambda f: np.savez(f, **payload))
+
+
+def atomic_write(path, write: Callable) -> None:
+    """``write(binary file)`` into a temporary file in the target's folder, fsync, rename over
+    the target, fsync the folder: a crash never leaves a half-written file in its place.
+    Writing onto a symlink writes its target; the file gets the permissions a plain write
+    would; temporaries left by interrupted writes of dead processes are removed."""
     path = check_writable(path)
     folder = os.path.dirname(path)
     _remove_leftovers(folder)
-    payload = {"__mlp__": np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
-    payload.update(arrays)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)
+            write(f)
             f.flush()
             os.fchmod(f.fileno(), _mode_for(path))
             os.fsync(f.fileno())

@@ -19,7 +19,7 @@ import numpy as np
 from array_api_compat import array_namespace, device
 
 from ._validation import check_positive_int
-from .backends.kernels import GENERIC, Array, Kernels, _accumulate
+from .backends.kernels import GENERIC, Array, Kernels, scale_add
 from .init import initialize
 
 __all__ = ["Layer", "Dense", "Maxout", "GradSink", "FRESH", "LAYERS"]
@@ -39,7 +39,7 @@ class GradSink:
 
     def receive(self, g: Array) -> Array:
         """The sink's new contents given the gradient g (the generic rule, for raw gradients)."""
-        return _accumulate(g, self.target, self.alpha, self.beta)
+        return scale_add(g, self.target, self.alpha, self.beta)
 
 
 FRESH = GradSink()

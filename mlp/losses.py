@@ -20,6 +20,7 @@ from array_api_compat import array_namespace
 from . import activations as act
 from ._validation import cast_finite
 from .numerics import one_hot, sigmoid, signed_labels, softplus, zero_like
+from .registry import register
 
 __all__ = [
     "Loss",
@@ -39,13 +40,6 @@ LOSSES: dict = {}
 _EPS = {"float32": 1e-7, "float64": 1e-15}
 
 
-def _with_settings(cls, settings):
-    def make():
-        return cls(**settings)
-
-    return make
-
-
 def _eps(x):
     return _EPS["float32"] if x.dtype == array_namespace(x).float32 else _EPS["float64"]
 
@@ -63,10 +57,7 @@ class Loss:
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        if "name" in cls.__dict__:
-            LOSSES[cls.name] = cls
-            for alias, settings in cls.__dict__.get("aliases", {}).items():
-                LOSSES[alias] = _with_settings(cls, settings)
+        register(LOSSES, cls)
 
     @property
     def output(self) -> str:
@@ -155,10 +146,6 @@ class SquaredError(Loss):
     aliases = {"squared_error": {}}
     fused_with = act.Identity
     from_logits = False
-
-    @property
-    def output(self):
-        return "identity"
 
     def value(self, out, t):
         xp = array_namespace(out)

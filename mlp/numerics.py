@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from array_api_compat import array_namespace, device
 
-from .backends.kernels import Array
+from .backends.kernels import Array, zero_like
 
 __all__ = ["zero_like", "sigmoid", "softplus", "one_hot", "signed_labels", "check_same_count", "copy_params"]
-
-
-def zero_like(x: Array) -> Array:
-    """A 0-d zero of x's dtype on x's device (broadcasts without changing the dtype)."""
-    return array_namespace(x).zeros((), dtype=x.dtype, device=device(x))
 
 
 def sigmoid(s: Array) -> Array:

@@ -20,6 +20,7 @@ from array_api_compat import array_namespace
 from ._validation import check_fraction, check_positive_float
 from .backends.kernels import GENERIC, Kernels
 from .layers import GradSink
+from .registry import register
 from .schedules import Constant, get_schedule
 
 __all__ = ["Optimizer", "SGD", "GradientDescent", "Adam", "AdamW", "RMSProp", "OPTIMIZERS", "get_optimizer"]
@@ -27,14 +28,6 @@ __all__ = ["Optimizer", "SGD", "GradientDescent", "Adam", "AdamW", "RMSProp", "O
 
 # name -> factory: each optimizer class registers its name and its presets (aliases with settings)
 OPTIMIZERS: dict = {}
-
-
-def _preset(cls, settings):
-    def make(**kw):
-        return cls(**{**settings, **kw})
-
-    make.optimizer_class = cls
-    return make
 
 
 class Optimizer:
@@ -46,10 +39,7 @@ class Optimizer:
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        if "name" in cls.__dict__:
-            OPTIMIZERS[cls.name] = cls
-            for alias, settings in cls.__dict__.get("aliases", {}).items():
-                OPTIMIZERS[alias] = _preset(cls, settings)
+        register(OPTIMIZERS, cls)
 
     def __init__(self, lr=0.01, *, weight_decay=0.0, l1=0.0, decay_bias=False, clip_norm=None, schedule=None):
         self.lr = check_positive_float(lr, "lr")
