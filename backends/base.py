@@ -57,6 +57,12 @@ class Backend:
             host = host.astype(self.dtype_name(dtype) if not isinstance(dtype, str) else dtype, copy=False)
         return self.xp.asarray(host, device=self.device, copy=True if copy else None)
 
+    def upload(self, host: np.ndarray) -> Any:
+        """A host batch on the device, for streamed training (called from the prefetch thread).
+        The host array is not used again after the call returns, unless this backend shares
+        host memory (NumPy), where the caller keeps it until the step has used it."""
+        return self.asarray(host)
+
     def zeros(self, shape: tuple, dtype: Any) -> Any:
         return self.xp.zeros(shape, dtype=self.dtype(dtype), device=self.device)
 

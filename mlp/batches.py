@@ -1,42 +1,95 @@
-"""Mini-batches: every epoch visits each sample once in a fresh random order.
+"""Mini-batches: every epoch visits each sample once, in an order drawn from the run's generator.
 
-``Batches`` draws the epoch's permutation on the host from the run's generator (so a seed
-gives the same order on every backend), copies this process's share of it to the device
-once per epoch, and gathers each mini-batch's rows with ``kernels.take_rows`` (into a
-reused buffer where the backend offers one: the rows are still in cache when the first
-product reads them). With several processes (``rank`` of ``size``) each keeps the
-samples i with i mod size == rank and gets its rows of every global batch.
+``Batches`` draws the order on the host (so a seed gives the same batches on every backend)
+and hands each global batch's rows, sorted, to a row source:
+
+- ``DeviceRows``: the data lives on the backend's device (this process's shard of it). The
+  epoch's row indices go to the device in one copy and each batch is gathered with
+  ``kernels.take_rows`` into a reused buffer.
+- ``HostRows``: the data stays on the host, in a NumPy memory map or any array-like with row
+  indexing (h5py, zarr, ``data.Transformed``); only the batches being used are read, each
+  in row order (sequential reads within a batch), checked, cast, and copied to the device. A
+  background thread gathers the next batch while the current step computes (``prefetch``).
+
+The order is one of:
+
+- ``True``/``"full"``: a uniform random permutation of all rows each epoch (the default; exact).
+  It costs 8 bytes per row on the host, and on data read from disk every batch reads rows
+  scattered over the whole file.
+- ``BlockShuffle(block, window)`` or ``"blocks"``: the rows are cut into contiguous blocks of
+  ``block`` rows; the blocks are visited in a random order, ``window`` blocks at a time, and
+  the rows of each window are permuted together. Every row is still visited once per epoch,
+  but a batch mixes rows of only ``window`` blocks, so data sorted by class or by time stays
+  partly correlated within a batch (choose ``block * window`` well above the length of such
+  runs). Reads stay within ``window`` contiguous regions of the file, and the order needs
+  memory for the block order and one window only.
+- ``False``/``"none"``: rows in file order.
+
+With several processes (``rank`` of ``size``) each keeps the rows i with i mod size == rank
+of every global batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import numbers
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .backends.kernels import Kernels
 
+__all__ = ["BlockShuffle", "Batches", "DeviceRows", "HostRows", "is_streamed"]
+
+
+@dataclass(frozen=True)
+class BlockShuffle:
+    """Shuffle blocks of ``block`` contiguous rows, and rows within windows of ``window`` blocks."""
+
+    block: int = 1024
+    window: int = 16
+
+    def __post_init__(self):
+        from ._validation import check_positive_int
+
+        check_positive_int(self.block, "BlockShuffle block")
+        check_positive_int(self.window, "BlockShuffle window")
+
+
+def as_order(shuffle: Any) -> str | BlockShuffle:
+    """'full', 'none' or a BlockShuffle, from what ``train(shuffle=...)`` takes."""
+    if isinstance(shuffle, BlockShuffle):
+        return shuffle
+    if isinstance(shuffle, (bool, np.bool_)):
+        return "full" if shuffle else "none"
+    if shuffle in ("full", "none"):
+        return shuffle
+    if shuffle == "blocks":
+        return BlockShuffle()
+    raise ValueError(
+        f"shuffle must be True, False, 'full', 'none', 'blocks' or a BlockShuffle(block, window); got {shuffle!r}"
+    )
+
 
 class Batches:
     def __init__(
         self,
-        X: Any,
-        T: Any,
+        source: DeviceRows | HostRows,
         n: int,
         batch_size: int | None,
-        shuffle: bool,
+        shuffle: Any,
         rng: np.random.Generator,
-        backend: Any,
-        kernels: Kernels,
         rank: int = 0,
         size: int = 1,
     ):
-        """`X`, `T`: this process's samples (all of them in one process); `n`: the global count."""
-        self.X, self.T, self.n = X, T, n
+        """`source`: the rows to gather; `n`: the global sample count."""
+        self.source, self.n = source, n
         self.batch_size = n if batch_size is None else min(batch_size, n)
-        self.shuffle, self.rng = shuffle, rng
-        self.backend, self.kernels = backend, kernels
+        self.order, self.rng = as_order(shuffle), rng
         self.rank, self.size = rank, size
         self.starts = np.arange(0, n, self.batch_size)
 
@@ -45,18 +98,213 @@ class Batches:
         """Global batch sizes, in order (the last one may be partial)."""
         return [min(self.batch_size, self.n - s) for s in self.starts.tolist()]
 
+    def plan(self) -> Iterator[np.ndarray]:
+        """Each global batch's rows that this process owns, sorted (one epoch)."""
+        for rows in self._global_batches():
+            rows = np.sort(rows)
+            yield rows if self.size == 1 else rows[rows % self.size == self.rank]
+
+    def _global_batches(self) -> Iterator[np.ndarray]:
+        n, B = self.n, self.batch_size
+        if self.order == "none":
+            for s in self.starts.tolist():
+                yield np.arange(s, min(s + B, n))
+            return
+        if self.order == "full":
+            order = self.rng.permutation(n)
+            for s in self.starts.tolist():
+                yield order[s : s + B]
+            return
+        yield from _cut(self._block_order(), B)
+
+    def _block_order(self) -> Iterator[np.ndarray]:
+        """Windows of rows: blocks in a random order, rows permuted within each window."""
+        block, window = self.order.block, self.order.window
+        blocks = self.rng.permutation(-(-self.n // block))
+        for w in range(0, blocks.shape[0], window):
+            rows = np.concatenate([np.arange(b * block, min((b + 1) * block, self.n)) for b in blocks[w : w + window]])
+            self.source.will_need(blocks[w : w + window], block)
+            yield self.rng.permutation(rows)
+
     def epoch(self) -> Iterator[tuple[Any, Any, int, int]]:
         """(X rows, T rows, local count, global count) for each global mini-batch; the rows are
         None where this process owns none of the batch."""
-        order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        mine = order % self.size == self.rank
-        counts = np.add.reduceat(mine.astype(np.int64), self.starts).tolist()
-        idx = self.backend.asarray(order[mine] // self.size)  # one host-to-device copy per epoch
+        for (xb, tb, count), total in zip(self.source.batches(self.plan()), self.sizes):
+            yield xb, tb, count, total
+
+
+def _cut(pieces: Iterable[np.ndarray], B: int) -> Iterator[np.ndarray]:
+    """Batches of B rows from consecutive pieces (the last batch takes what is left)."""
+    pending = np.empty(0, dtype=np.int64)
+    for piece in pieces:
+        pending = np.concatenate([pending, piece])
+        while pending.shape[0] >= B:
+            yield pending[:B]
+            pending = pending[B:]
+    if pending.shape[0]:
+        yield pending
+
+
+class DeviceRows:
+    """Rows of arrays on the backend's device: this process's shard (rows rank, rank + size, ...)."""
+
+    def __init__(self, X: Any, T: Any, backend: Any, kernels: Kernels, size: int = 1):
+        self.X, self.T, self.backend, self.kernels, self.size = X, T, backend, kernels, size
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0])
+
+    def head(self, rows: int) -> Any:
+        """The first `rows` samples' inputs (of this process's shard)."""
+        return self.X[: min(rows, self.n), ...]
+
+    def will_need(self, blocks, block):
+        pass
+
+    def batches(self, plan: Iterable[np.ndarray]) -> Iterator[tuple[Any, Any, int]]:
+        rows = list(plan)
+        counts = [r.shape[0] for r in rows]
+        local = np.concatenate(rows) // self.size if rows else np.empty(0, np.int64)
+        idx = self.backend.asarray(local)  # one host-to-device copy per epoch
         at = 0
-        for count, total in zip(counts, self.sizes):
+        for count in counts:
             if count == 0:
-                yield None, None, 0, total
+                yield None, None, 0
                 continue
-            rows = idx[at : at + count]
+            sel = idx[at : at + count]
             at += count
-            yield self.kernels.take_rows(self.X, rows, "X"), self.kernels.take_rows(self.T, rows, "T"), count, total
+            yield self.kernels.take_rows(self.X, sel, "X"), self.kernels.take_rows(self.T, sel, "T"), count
+
+
+def is_streamed(X: Any) -> bool:
+    """True for host data that training reads batch by batch instead of loading whole: a NumPy
+    memory map, or an array-like with rows (shape, dtype, indexing) that is not an array."""
+    if isinstance(X, np.memmap):
+        return True
+    if isinstance(X, (np.ndarray, list, tuple)) or hasattr(X, "__array_namespace__"):
+        return False
+    try:
+        from array_api_compat import array_namespace
+
+        array_namespace(X)
+        return False  # an array of some library
+    except TypeError:
+        pass
+    return all(hasattr(X, a) for a in ("shape", "dtype", "__getitem__")) and len(X.shape) >= 1
+
+
+def _check_rows_like(X: Any, name: str, ndim: int | None = None) -> None:
+    shape = getattr(X, "shape", None)
+    if shape is None or not all(isinstance(s, numbers.Integral) for s in shape):
+        raise TypeError(f"{name} must be an array or an array-like with a shape; got {type(X).__name__}")
+    if ndim is not None and len(shape) != ndim:
+        raise ValueError(f"{name} must be {ndim}-D; got shape {tuple(shape)}")
+    kind = np.dtype(X.dtype).kind
+    if kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}")
+
+
+class HostRows:
+    """Rows of host arrays gathered batch by batch: `X` (n, d) and `y` (n,) or (n, k), memory
+    maps or array-likes, never read whole. `rows` maps sample i to row rows[i] (a held-out
+    split); `prepare_x`/`prepare_t` check and convert one batch on the host (errors name the
+    rows); `upload` copies a host batch to the device. ``prefetch``: gather the next batch in a
+    background thread while the current one is used."""
+
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        prepare_x: Callable[[np.ndarray, str], np.ndarray],
+        prepare_t: Callable[[np.ndarray, str], np.ndarray],
+        upload: Callable[[np.ndarray], Any],
+        rows: np.ndarray | None = None,
+        prefetch: bool = True,
+        reuse: bool = False,
+        name: str = "X",
+    ):
+        _check_rows_like(X, name, 2)
+        _check_rows_like(y, name.replace("X", "y"))
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"{name} and {name.replace('X', 'y')} must have the same number of rows; got {X.shape[0]} and "
+                f"{y.shape[0]}"
+            )
+        if X.shape[0] == 0:
+            raise ValueError(f"{name} must hold at least one sample; got shape {tuple(X.shape)}")
+        self.X, self.y, self.rows = X, y, rows
+        self.prepare_x, self.prepare_t, self.upload = prepare_x, prepare_t, upload
+        self.prefetch, self.name = bool(prefetch), name
+        self._reuse = reuse and isinstance(X, np.ndarray)  # gather straight into two alternating buffers
+        self._buffers: dict[int, np.ndarray] = {}
+        self._turn, self._full = 0, None
+
+    @property
+    def n(self) -> int:
+        return int(self.X.shape[0] if self.rows is None else self.rows.shape[0])
+
+    def subset(self, rows: np.ndarray, name: str) -> HostRows:
+        """The same data restricted to samples `rows` (sorted), e.g. a training/validation split."""
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        mapped = rows if self.rows is None else self.rows[rows]
+        return HostRows(self.X, self.y, self.prepare_x, self.prepare_t, self.upload, mapped, self.prefetch, False, name)
+
+    def will_need(self, blocks, block):
+        """Ask the OS to read these blocks of a memory-mapped file ahead (they are about to be used)."""
+        X = self.X
+        if self.rows is not None or not isinstance(X, np.memmap) or not getattr(X, "filename", None):
+            return
+        if not hasattr(os, "posix_fadvise"):
+            return
+        row_bytes = X.strides[0]
+        with contextlib.suppress(OSError), open(X.filename, "rb") as f:
+            for b in np.asarray(blocks).tolist():
+                start = X.offset + b * block * row_bytes
+                length = min(block, X.shape[0] - b * block) * row_bytes
+                os.posix_fadvise(f.fileno(), start, length, os.POSIX_FADV_WILLNEED)
+
+    def gather(self, rows: np.ndarray) -> tuple[Any, Any, int]:
+        """One batch: the rows (sorted sample indices) read in order, checked, on the device."""
+        count = int(rows.shape[0])
+        if count == 0:
+            return None, None, 0
+        file_rows = rows if self.rows is None else self.rows[rows]
+        where = f"rows {int(file_rows[0])}..{int(file_rows[-1])}"
+        if self._reuse and count == self._full:
+            self._turn ^= 1
+            buf = self._buffers.setdefault(self._turn, np.empty((count, self.X.shape[1]), self.X.dtype))
+            xb = np.take(self.X, file_rows, axis=0, out=buf)
+        else:
+            xb = np.asarray(self.X[file_rows])
+        yb = np.asarray(self.y[file_rows])
+        xb = self.prepare_x(xb, f"{self.name} ({where})")
+        tb = self.prepare_t(yb, f"{self.name.replace('X', 'y')} ({where})")
+        return self.upload(xb), self.upload(tb), count
+
+    def batches(self, plan: Iterable[np.ndarray]) -> Iterator[tuple[Any, Any, int]]:
+        plan = iter(plan)
+        first = next(plan, None)
+        if first is None:
+            return
+        self._full = int(first.shape[0])  # reused buffers hold batches of the first (full) size
+        if not self.prefetch:
+            yield self.gather(first)
+            for rows in plan:
+                yield self.gather(rows)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="mlp-prefetch") as pool:
+            pending = pool.submit(self.gather, first)
+            for rows in plan:
+                ready = pending.result()
+                pending = pool.submit(self.gather, rows)
+                yield ready
+            yield pending.result()
+
+    def head(self, rows: int) -> Any:
+        """The first `rows` samples' inputs on the device."""
+        return self.gather(np.arange(min(rows, self.n)))[0]
+
+    def chunks(self, size: int = 4096) -> Iterator[tuple[Any, Any, int]]:
+        """Every sample once, in order, `size` rows at a time (for evaluation)."""
+        return self.batches(np.arange(s, min(s + size, self.n)) for s in range(0, self.n, size))

@@ -34,9 +34,12 @@ class LocalComm:
 
     rank, size = 0, 1
 
-    def setup(self, model, X, T):
-        """(this process's samples X, T, the global sample count)."""
-        return X, T, X.shape[0]
+    def setup(self, model, n):
+        """Agree on the parameters and the sample count (one process: nothing to agree on)."""
+
+    def shard(self, model, X, T):
+        """This process's samples of in-memory data (one process: all of them)."""
+        return X, T
 
     def combine(self, model, value, sunk, local_n, global_n):
         """The global batch's loss and sink contents from this process's (one process: as they are)."""
@@ -90,15 +93,13 @@ class MPIComm:
         return buf
 
     # -- training hooks ------------------------------------------------------------------------
-    def setup(self, model, X, T):
-        """Broadcast rank 0's parameters; keep this rank's shard of (X, T). Returns
-        (X_shard, T_shard, n_global)."""
+    def setup(self, model, n):
+        """Broadcast rank 0's parameters; check that every rank has the same `n` samples."""
         backend, xp = model.backend, model.xp
         for i, p in enumerate(model.params):
             host = np.ascontiguousarray(backend.to_numpy(p), dtype=np.float64 if p.dtype == xp.float64 else np.float32)
             self.bcast(host)
             model.params[i] = backend.asarray(host, model.dtype, copy=True)
-        n = X.shape[0]
         sizes = np.array([n], dtype=np.int64)
         counts = np.empty(self.size, dtype=np.int64)
         self._wait(self.comm.Iallgather(sizes, counts), "dataset size check")
@@ -106,8 +107,12 @@ class MPIComm:
             raise ValueError(f"every rank must pass the same dataset to train (n={n}); ranks got {counts.tolist()}")
         if n < self.size:
             raise ValueError(f"{n} samples cannot be sharded over {self.size} processes")
-        own = backend.asarray(np.arange(self.rank, n, self.size))
-        return xp.take(X, own, axis=0), xp.take(T, own, axis=0), n
+
+    def shard(self, model, X, T):
+        """This rank's rows (rank, rank + size, ...) of in-memory data; streamed data is read by
+        rows as each batch needs them, so it is not sharded up front."""
+        own = model.backend.asarray(np.arange(self.rank, X.shape[0], self.size))
+        return model.xp.take(X, own, axis=0), model.xp.take(T, own, axis=0)
 
     @contextmanager
     def guard(self):

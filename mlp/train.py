@@ -21,9 +21,9 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from . import checkpoint as ckpt
-from ._validation import check_positive_float, check_positive_int, check_seed
+from ._validation import check_positive_float, check_positive_int, check_seed, check_X
 from .backends.kernels import GENERIC, Kernels
-from .batches import Batches
+from .batches import Batches, BlockShuffle, DeviceRows, HostRows, as_order, is_streamed
 from .distributed import as_comm
 from .history import History, RunState
 from .losses import Loss, default_loss, get_loss
@@ -50,7 +50,7 @@ def train(
     momentum: float | None = None,
     epochs: int = 10,
     batch_size: int | None = 32,
-    shuffle: bool = True,
+    shuffle: bool | str | BlockShuffle = True,
     seed: int | None = 0,
     validation: tuple[Any, Any] | None = None,
     validation_fraction: float | None = None,
@@ -64,6 +64,8 @@ def train(
     resume: str | os.PathLike | None = None,
     distributed: Any = None,
     fast: bool = True,
+    stream: bool | None = None,
+    prefetch: bool | None = None,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
@@ -73,13 +75,22 @@ def train(
     scores ``softmax_cross_entropy`` (as PyTorch's CrossEntropyLoss takes logits). A
     probability loss on a model that cannot output probabilities, or a logits loss on
     one that already does, is an error. ``batch_size=None`` is full-batch gradient descent, 1 is plain
-    SGD. ``validation=(X_val, y_val)`` or ``validation_fraction`` holds data out; with
+    SGD. ``shuffle``: a full random permutation each epoch (True, the default), file order
+    (False), or ``"blocks"``/``BlockShuffle(block, window)`` for data read from disk (see
+    ``mlp.batches``). ``validation=(X_val, y_val)`` or ``validation_fraction`` holds data out; with
     ``early_stopping`` training stops when the validation loss has not improved by
     ``tol`` for ``n_iter_no_change`` epochs and the best weights are restored. Without
     it, a ``tol`` stops training when the training loss improves by less than ``tol``
     for ``n_iter_no_change`` epochs (|L(W^k) - L(W^(k-1))| < tol). A callback
     ``f(epoch, logs, model)`` that returns True stops training. ``fast=False`` uses the
     generic array-API kernels instead of the backend's own (for comparisons).
+
+    Data larger than memory: X and y may be NumPy memory maps (``np.load(path, mmap_mode="r")``)
+    or any host array-like with a shape, a dtype and row indexing (h5py, zarr); training then
+    reads them batch by batch (``stream``, on by default for such data; ``stream=True`` streams
+    in-memory NumPy data too, e.g. to a GPU with less memory than the data), each batch's rows
+    in file order, checked as they are read. ``prefetch`` gathers the next batch in a
+    background thread while the current one computes (default: on when streaming).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
@@ -96,12 +107,18 @@ def train(
     if early_stopping and validation is None and validation_fraction is None:
         validation_fraction = 0.1
 
+    as_order(shuffle)  # an unknown shuffle is an error before any work
     rng = np.random.default_rng(check_seed(seed))
-    X, T, held_out = _training_data(model, loss, X, y, validation, validation_fraction, rng)
-    comm = as_comm(distributed)
-    X, T, n = comm.setup(model, X, T)  # this process's samples; n is the global count
     kernels = model.backend.kernels() if fast else GENERIC
-    batches = Batches(X, T, n, batch_size, shuffle, rng, model.backend, kernels, comm.rank, comm.size)
+    comm = as_comm(distributed)
+    prefetch = True if prefetch is None else bool(prefetch)
+    source, held_out = _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast)
+    n = source.n
+    comm.setup(model, n)
+    if isinstance(source, DeviceRows):
+        source.X, source.T = comm.shard(model, source.X, source.T)
+        source.kernels, source.size = kernels, comm.size
+    batches = Batches(source, n, batch_size, shuffle, rng, comm.rank, comm.size)
     step = Step(model, loss, opt, kernels, comm, fast)
     history, run = History(), RunState()
     if resume is not None:
@@ -114,7 +131,14 @@ def train(
             t0 = time.perf_counter()
             lr_e = opt.lr_at(epoch)
             start = copy_params(model.params)
-            values = [step(xb, tb, count, total, lr_e) for xb, tb, count, total in batches.epoch()]
+            try:
+                values = [step(xb, tb, count, total, lr_e) for xb, tb, count, total in batches.epoch()]
+            except (ValueError, TypeError) as exc:  # bad rows found while streaming: nothing half-trained
+                if not isinstance(source, HostRows) or isinstance(exc, DivergenceError):
+                    raise
+                opt.reset()
+                model.params[:] = start
+                raise type(exc)(f"{exc}; the model keeps its weights from the start of epoch {epoch + 1}") from None
             epoch_loss = _mean_loss(values, batches.sizes, n, model.params)
             if not math.isfinite(epoch_loss):
                 _diverged(model, opt, good, start, values, epoch, lr_e)
@@ -128,26 +152,35 @@ def train(
     if rules.early_stopping and held_out is not None and run.best_weights is not None:
         model.params[:] = run.best_weights
     opt.t = int(opt.t)  # a device scalar after a compiled step
-    _check_outputs(model, X, opt, good)
+    _check_outputs(model, source.head(1024), opt, good)
     return history
 
 
-def _training_data(model, loss, X, y, validation, validation_fraction, rng):
-    """(X, T, held-out (Xv, Tv) or None): validated, targets prepared, split where asked."""
-    X = model.check_input(X)
-    T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
-    check_same_count(X, T)
+def _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast):
+    """(training rows, held-out data or None): validated, targets prepared, split where asked.
+    Data stays on the host and is read by batches where it is streamed (HostRows); otherwise
+    it goes to the device whole (DeviceRows, with the held-out part as (Xv, Tv))."""
+    streamed = _streamed(X, stream, "X")
+    if streamed:
+        source = _host_rows(model, loss, X, y, prefetch, fast, "X")
+    else:
+        Xd = model.check_input(X)
+        T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
+        check_same_count(Xd, T)
+        source = DeviceRows(Xd, T, model.backend, GENERIC)
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise TypeError("validation must be a pair (X_val, y_val)")
+        if _streamed(validation[0], stream, "validation X"):
+            return source, _host_rows(model, loss, validation[0], validation[1], prefetch, False, "validation X")
         Xv = model.check_input(validation[0], "validation X")
         Tv = loss.prepare(validation[1], model.n_outputs, model.backend, model.dtype, "validation y")
         check_same_count(Xv, Tv, "validation X", "validation y")
-        return X, T, (Xv, Tv)
+        return source, (Xv, Tv)
     if validation_fraction is None:
-        return X, T, None
+        return source, None
     fraction = check_positive_float(validation_fraction, "validation_fraction")
-    n = X.shape[0]
+    n = source.n
     n_val = int(round(n * fraction))
     if not 1 <= n_val < n:
         raise ValueError(
@@ -155,8 +188,46 @@ def _training_data(model, loss, X, y, validation, validation_fraction, rng):
             "it must leave at least one sample on each side"
         )
     perm = rng.permutation(n)
-    xp, tr, va = model.xp, model.backend.asarray(perm[n_val:]), model.backend.asarray(perm[:n_val])
-    return xp.take(X, tr, axis=0), xp.take(T, tr, axis=0), (xp.take(X, va, axis=0), xp.take(T, va, axis=0))
+    train_rows, val_rows = np.sort(perm[n_val:]), np.sort(perm[:n_val])  # each part in row order
+    if streamed:
+        return source.subset(train_rows, "X"), source.subset(val_rows, "validation X")
+    xp, tr, va = model.xp, model.backend.asarray(train_rows), model.backend.asarray(val_rows)
+    Xd, T = source.X, source.T
+    source.X, source.T = xp.take(Xd, tr, axis=0), xp.take(T, tr, axis=0)
+    return source, (xp.take(Xd, va, axis=0), xp.take(T, va, axis=0))
+
+
+def _streamed(X, stream, name) -> bool:
+    """Whether X is read batch by batch from the host: memory maps and array-likes by default,
+    any host data with stream=True, never with stream=False."""
+    if stream is None:
+        return is_streamed(X)
+    if not isinstance(stream, (bool, np.bool_)):
+        raise TypeError(f"stream must be True, False or None; got {type(stream).__name__} {stream!r}")
+    if stream and not (is_streamed(X) or isinstance(X, np.ndarray)):
+        raise TypeError(
+            f"stream=True reads host data batch by batch (NumPy arrays, memory maps, array-likes); {name} is a "
+            f"{type(X).__module__}.{type(X).__name__}"
+        )
+    return bool(stream)
+
+
+def _host_rows(model, loss, X, y, prefetch, fast, name) -> HostRows:
+    """Rows of host data read batch by batch: each batch checked and cast on the host, then copied over."""
+    from . import backends
+
+    host = backends.get("numpy")
+    dtype = np.dtype(model.backend.dtype_name(model.dtype))
+    return HostRows(
+        X,
+        y,
+        lambda xb, where: check_X(xb, host, dtype, model.n_features, where),
+        lambda yb, where: loss.prepare(yb, model.n_outputs, host, dtype, where),
+        model.backend.upload,
+        prefetch=prefetch,
+        reuse=fast and model.backend.name == "numpy",
+        name=name,
+    )
 
 
 class Step:
@@ -209,10 +280,10 @@ def _diverged(model, opt, good, start, values, epoch, lr):
     )
 
 
-def _check_outputs(model, X, opt, good, rows=1024):
-    """The trained model's outputs on (up to `rows`) training samples are finite, or training diverged."""
+def _check_outputs(model, X, opt, good):
+    """The trained model's outputs on some training samples `X` are finite, or training diverged."""
     xp = model.xp
-    out = model.forward(X[: min(rows, X.shape[0]), ...], training=False)
+    out = model.forward(X, training=False)
     if not bool(xp.all(xp.isfinite(out))):
         opt.reset()
         model.params[:] = good
@@ -224,17 +295,24 @@ def _check_outputs(model, X, opt, good, rows=1024):
 
 
 def _validate(model, loss, held_out) -> dict:
-    """Validation loss (and accuracy for a classification loss) on held-out data, one forward pass."""
+    """Validation loss (and accuracy for a classification loss) on held-out data: one forward
+    pass, or one per chunk of streamed data."""
     if held_out is None:
         return {}
-    Xv, Tv = held_out
-    out, logits = model.predict_with_logits(Xv, loss)
-    value = loss.fused_value_and_gradient(logits, Tv)[0] if logits is not None else loss.value(out, Tv)
-    logs = {"val_loss": float(value)}
-    if loss.classification:
-        from .metrics import accuracy
+    from .metrics import accuracy
 
-        logs["val_accuracy"] = accuracy(Tv, out)
+    chunks = held_out.chunks() if isinstance(held_out, HostRows) else [(*held_out, held_out[0].shape[0])]
+    total, correct, n = 0.0, 0.0, 0
+    for Xv, Tv, count in chunks:
+        out, logits = model.predict_with_logits(Xv, loss)
+        value = loss.fused_value_and_gradient(logits, Tv)[0] if logits is not None else loss.value(out, Tv)
+        total += float(value) * count
+        if loss.classification:
+            correct += accuracy(Tv, out) * count
+        n += count
+    logs = {"val_loss": total / n}
+    if loss.classification:
+        logs["val_accuracy"] = correct / n
     return logs
 
 

@@ -42,10 +42,12 @@ def test_every_epoch_visits_each_sample_once(backend, batch_size, sizes):
     for e in range(3):
         batches = loss.seen[e * per_epoch : (e + 1) * per_epoch]
         assert [len(b) for b in batches] == sizes
+        for b in batches:  # each batch's rows are gathered in row order
+            np.testing.assert_array_equal(b, np.sort(b))
         order = np.concatenate(batches)
         np.testing.assert_array_equal(np.sort(order), np.arange(n))
         orders.append(order)
-    if batch_size is not None:
+    if batch_size is not None and batch_size < n:  # one batch of all rows is the same set every epoch
         assert not all(np.array_equal(orders[0], o) for o in orders[1:])  # a fresh order each epoch
 
 
