@@ -24,6 +24,7 @@ from .activations import (
     Tanh,
     get_activation,
 )
+from .batches import BlockShuffle
 from .layers import Dense, GradSink, Layer, Maxout
 from .losses import (
     BinaryCrossEntropy,
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "backends",
+    "BlockShuffle",
     "MLP",
     "Sequential",
     "value_and_grad",

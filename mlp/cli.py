@@ -94,7 +94,10 @@ def build_parser():
     )
     src = t.add_mutually_exclusive_group()
     src.add_argument(
-        "--data", metavar="FILE", help=".npz (X_train, y_train[, X_test, y_test]), .csv, or a folder of MNIST IDX files"
+        "--data",
+        metavar="PATH",
+        help=".npz (X_train, y_train[, X_test, y_test]), .csv, a folder of MNIST IDX files, or a folder of "
+        "X_train.npy, y_train.npy[, X_test.npy, y_test.npy] read as memory maps (data larger than memory)",
     )
     src.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset")
     t.add_argument("--label", default="label", help="label column of a .csv file")
@@ -118,6 +121,13 @@ def build_parser():
     )
     t.add_argument("--momentum", type=_fraction(True), default=0.9, help="momentum, for sgd and gd")
     t.add_argument("--batch-size", type=_positive(int), default=32, help="mini-batch size")
+    t.add_argument(
+        "--shuffle",
+        choices=["full", "blocks", "none"],
+        default="full",
+        help="order of the samples each epoch: a full permutation, shuffled blocks of rows (for data read from "
+        "disk: fewer random reads), or file order",
+    )
     t.add_argument("--epochs", type=_positive(int), default=30, help="epochs (at most, with --early-stopping)")
     t.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the initial weights and the shuffling")
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
@@ -212,6 +222,7 @@ def run_train(args):
     import mlp
 
     from . import backends, data
+    from .batches import is_streamed
 
     backend = backends.get(args.backend or backends.best())  # first: a missing backend answers at once
     _check_outputs(args)
@@ -225,10 +236,13 @@ def run_train(args):
     scaler = data.SCALERS[args.scale]().fit(ds.X_train)
     model, loss, opt = _model_loss_optimizer(args, ds, backend)
     t0 = time.perf_counter()
+    streamed = is_streamed(ds.X_train)
+    X_train = data.Transformed(ds.X_train, scaler.transform) if streamed else scaler.transform(ds.X_train)
     history = mlp.train(
         model,
-        scaler.transform(ds.X_train),
+        X_train,
         ds.y_train,
+        shuffle=args.shuffle,
         loss=loss,
         optimizer=opt,
         epochs=args.epochs,
@@ -271,6 +285,9 @@ def _model_loss_optimizer(args, ds, backend):
 
 
 def _evaluate(model, ds, scaler, history, seconds) -> dict:
+    import numpy as np
+
+    from . import data
     from .metrics import accuracy, mean_squared_error
 
     backend = model.backend
@@ -285,12 +302,12 @@ def _evaluate(model, ds, scaler, history, seconds) -> dict:
         "stop_reason": history.stop_reason,
     }
     if ds.X_test is not None:
-        out = model(scaler.transform(ds.X_test))
-        y_test = backend.asarray(ds.y_test)
-        if ds.task == "classification":
-            result["test_accuracy"] = accuracy(y_test, out)
-        else:
-            result["test_mse"] = mean_squared_error(y_test, out)
+        score, metric = (accuracy, "test_accuracy") if ds.task == "classification" else (mean_squared_error, "test_mse")
+        total = 0.0
+        for s, e in data.row_chunks(ds.X_test):  # one chunk for in-memory data of up to 64 MB
+            out = model(scaler.transform(ds.X_test[s:e]))
+            total += score(backend.asarray(np.asarray(ds.y_test[s:e])), out) * (e - s)
+        result[metric] = total / ds.X_test.shape[0]
     if history.val_loss:
         result["val_loss"] = history.val_loss[-1]
     return result

@@ -1,7 +1,9 @@
-"""Data: the embedded digits, small generators, and user files (.npz, .csv, MNIST IDX).
+"""Data: the embedded digits, small generators, and user files (.npz, .csv, MNIST IDX, and
+folders of .npy arrays opened as memory maps).
 
 Everything is local: the digits ship inside scikit-learn, the rest is generated.
-``Standardizer`` is fitted on training data only.
+``Standardizer`` is fitted on training data only, reading it in chunks (a memory map is never
+loaded whole); ``Transformed`` applies a fitted scaler to the rows training reads.
 """
 
 from __future__ import annotations
@@ -27,7 +29,20 @@ __all__ = [
     "regression",
     "digits",
     "load_idx",
+    "load_npy_folder",
+    "Transformed",
+    "row_chunks",
 ]
+
+CHUNK_BYTES = 64 << 20  # rows read at a time when a pass over the data is needed
+
+
+def row_chunks(X, chunk_bytes=CHUNK_BYTES):
+    """(start, stop) row ranges of about `chunk_bytes` each, covering X."""
+    n = X.shape[0]
+    row_bytes = max(1, int(np.prod(X.shape[1:], dtype=np.int64)) * np.dtype(X.dtype).itemsize)
+    step = max(1, chunk_bytes // row_bytes)
+    return [(s, min(s + step, n)) for s in range(0, n, step)]
 
 
 @dataclass
@@ -54,9 +69,19 @@ class Standardizer:
     """x ← (x - mean) / std with statistics of the training data (std 0 → 1)."""
 
     def fit(self, X):
-        X = np.asarray(X, dtype=np.float64)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
+        """Mean and standard deviation in float64, chunk by chunk (Chan et al.'s pairwise update)."""
+        n, mean, m2 = 0, 0.0, 0.0
+        for s, e in row_chunks(X):
+            c = np.asarray(X[s:e], dtype=np.float64)
+            cm = c.mean(axis=0)
+            cm2 = ((c - cm) ** 2).sum(axis=0)
+            k = e - s
+            delta = cm - mean
+            mean = mean + delta * (k / (n + k))
+            m2 = m2 + cm2 + delta**2 * (n * k / (n + k))
+            n += k
+        self.mean_ = np.asarray(mean, dtype=np.float64)
+        std = np.sqrt(m2 / n)
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
@@ -71,21 +96,39 @@ class MinMaxScaler(Standardizer):
     """x ← (x - min) / (max - min) with the training data's range (a constant column → 0)."""
 
     def fit(self, X):
-        X = np.asarray(X, dtype=np.float64)
-        self.mean_ = X.min(axis=0)
-        span = X.max(axis=0) - self.mean_
+        lo = hi = None
+        for s, e in row_chunks(X):
+            c = np.asarray(X[s:e], dtype=np.float64)
+            lo = c.min(axis=0) if lo is None else np.minimum(lo, c.min(axis=0))
+            hi = c.max(axis=0) if hi is None else np.maximum(hi, c.max(axis=0))
+        self.mean_ = lo
+        span = hi - lo
         self.scale_ = np.where(span > 0, span, 1.0)
         return self
 
 
 class Identity(Standardizer):
     def fit(self, X):
-        X = np.asarray(X)
         self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
         return self
 
 
 SCALERS = {"minmax": MinMaxScaler, "standard": Standardizer, "none": Identity}
+
+
+class Transformed:
+    """Rows of `X` passed through `transform` as they are read: an array-like (shape, dtype,
+    row indexing) that training streams without transforming, or loading, the whole of X."""
+
+    def __init__(self, X, transform, dtype=np.float64):
+        self.X, self.transform = X, transform
+        self.shape, self.dtype = tuple(X.shape), np.dtype(dtype)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, rows):
+        return np.asarray(self.transform(self.X[rows]), dtype=self.dtype)
 
 
 def _split(X, y, test_size, seed, stratify):
@@ -262,10 +305,57 @@ def load_idx(folder) -> Dataset:
     return Dataset(X_tr.astype(np.float64) / 255, y_tr, X_te.astype(np.float64) / 255, y_te, "classification", "mnist")
 
 
+NPY_PARTS = ("X_train", "y_train", "X_test", "y_test")
+
+
+def load_npy_folder(folder) -> Dataset:
+    """X_train.npy and y_train.npy (and X_test.npy, y_test.npy) in `folder`, opened as memory
+    maps: nothing is read but the headers (and the labels, to tell the task and the classes)."""
+    arrays = {}
+    for part in NPY_PARTS:
+        path = os.path.join(folder, part + ".npy")
+        if not os.path.exists(path):
+            continue
+        try:
+            arrays[part] = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: cannot open as a .npy array ({exc})") from None
+    if not {"X_train", "y_train"} <= set(arrays):
+        raise ValueError(f"{folder}: a folder dataset needs X_train.npy and y_train.npy; it has {sorted(arrays)}")
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise ValueError(f"{folder}: X_test.npy and y_test.npy go together; it has only one of them")
+    for part in ("train", "test"):
+        if f"X_{part}" not in arrays:
+            continue
+        X, y = arrays[f"X_{part}"], arrays[f"y_{part}"]
+        if X.ndim != 2 or X.dtype.kind not in "fiu":
+            raise ValueError(
+                f"{folder}: X_{part}.npy must be a 2-D numeric array; got shape {X.shape}, dtype {X.dtype}"
+            )
+        if y.ndim not in (1, 2) or y.dtype.kind not in "fiub":
+            raise ValueError(f"{folder}: y_{part}.npy must be a 1-D or 2-D numeric array; got shape {y.shape}")
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"{folder}: y_{part}.npy has {y.shape[0]} rows but X_{part}.npy has {X.shape[0]}; they must match"
+            )
+    if "X_test" in arrays and arrays["X_test"].shape[1] != arrays["X_train"].shape[1]:
+        raise ValueError(
+            f"{folder}: X_test.npy has {arrays['X_test'].shape[1]} features but X_train.npy has "
+            f"{arrays['X_train'].shape[1]}"
+        )
+    y = arrays["y_train"]
+    task = "classification" if y.dtype.kind in "iub" and y.ndim == 1 else "regression"
+    name = os.path.basename(os.path.normpath(folder))
+    return Dataset(arrays["X_train"], y, arrays.get("X_test"), arrays.get("y_test"), task, name)
+
+
 def load_file(path, label="label", seed=0) -> Dataset:
-    """A dataset from a .npz or .csv file, or a folder of MNIST IDX files."""
+    """A dataset from a .npz or .csv file, a folder of .npy arrays (memory-mapped), or a folder
+    of MNIST IDX files."""
     path = os.fspath(path)
     if os.path.isdir(path):
+        if any(os.path.exists(os.path.join(path, p + ".npy")) for p in NPY_PARTS):
+            return load_npy_folder(path)
         return load_idx(path)
     if not os.path.isfile(path):
         raise ValueError(f"data file {path!r} does not exist")
