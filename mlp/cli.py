@@ -163,6 +163,15 @@ def build_parser():
     b.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
     b.add_argument("--repeats", type=_positive(int), default=None)
     b.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
+    b.add_argument(
+        "--scaling-n",
+        action="store_true",
+        help="instead: epoch time in n from 10^3 to --scaling-n-max samples, streamed from a file on disk",
+    )
+    b.add_argument("--scaling-n-max", type=_positive(int), default=None, help="largest n (None: 10^7)")
+    b.add_argument(
+        "--data-dir", default=None, help="where --scaling-n writes its dataset once (None: the system's temp folder)"
+    )
     return parser
 
 

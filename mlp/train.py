@@ -89,8 +89,9 @@ def train(
     or any host array-like with a shape, a dtype and row indexing (h5py, zarr); training then
     reads them batch by batch (``stream``, on by default for such data; ``stream=True`` streams
     in-memory NumPy data too, e.g. to a GPU with less memory than the data), each batch's rows
-    in file order, checked as they are read. ``prefetch`` gathers the next batch in a
-    background thread while the current one computes (default: on when streaming).
+    in file order, checked as they are read. ``prefetch=True`` gathers the next batch in a
+    background thread while the current one computes (off by default: it measured no faster
+    on a 2-core CPU, where the step's BLAS threads already use every core).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
@@ -111,7 +112,7 @@ def train(
     rng = np.random.default_rng(check_seed(seed))
     kernels = model.backend.kernels() if fast else GENERIC
     comm = as_comm(distributed)
-    prefetch = True if prefetch is None else bool(prefetch)
+    prefetch = False if prefetch is None else bool(prefetch)  # measured: no gain on CPUs (benchmarks/results)
     source, held_out = _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast)
     n = source.n
     comm.setup(model, n)

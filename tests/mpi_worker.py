@@ -1,6 +1,7 @@
 """Run under mpirun by tests/test_distributed.py: python mpi_worker.py MODE OUT.npz.
 
 MODE train: data-parallel training, rank 0 saves the final weights and history.
+MODE stream: the same, with X and y read batch by batch from memory-mapped .npy files.
 MODE fail: rank 1 raises during epoch 2. MODE hang: rank 1 stops answering.
 """
 
@@ -16,6 +17,11 @@ mode, out = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
 X, y = rng.normal(size=(203, 6)), rng.integers(0, 3, size=203)  # 203: uneven shards, partial batch
 comm = MPIComm(timeout=5.0 if mode == "hang" else 60.0)
+if mode == "stream":
+    for name, a in (("X", X), ("y", y)):
+        np.save(f"{out}.rank{comm.rank}.{name}.npy", a)
+    X = np.load(f"{out}.rank{comm.rank}.X.npy", mmap_mode="r")
+    y = np.load(f"{out}.rank{comm.rank}.y.npy", mmap_mode="r")
 
 
 def misbehave(epoch, logs, model):
@@ -37,7 +43,7 @@ h = mlp.train(
     seed=5,
     progress=False,
     distributed=comm,
-    callbacks=[misbehave] if mode != "train" else [],
+    callbacks=[misbehave] if mode in ("fail", "hang") else [],
 )
 if comm.rank == 0:
     np.savez(out, *model.get_weights(), loss=np.array(h.loss))

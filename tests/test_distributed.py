@@ -35,8 +35,10 @@ def mpirun(n, mode, out, timeout=120):
     return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=timeout)
 
 
-def test_two_processes_equal_one(tmp_path):
-    r = mpirun(2, "train", tmp_path / "two.npz")
+@pytest.mark.parametrize("mode", ["train", "stream"])
+def test_two_processes_equal_one(tmp_path, mode):
+    """In memory (each rank keeps its shard) or streamed from memory maps (each rank reads its rows of each batch)."""
+    r = mpirun(2, mode, tmp_path / "two.npz")
     assert r.returncode == 0, r.stderr[-2000:]
     two = np.load(tmp_path / "two.npz")
     rng = np.random.default_rng(0)
