@@ -238,7 +238,7 @@ class HostRows:
         self.prefetch, self.name = bool(prefetch), name
         self._reuse = reuse and isinstance(X, np.ndarray)  # gather straight into two alternating buffers
         self._buffers: dict[int, np.ndarray] = {}
-        self._turn, self._full = 0, None
+        self._turn = 0
 
     @property
     def n(self) -> int:
@@ -271,9 +271,11 @@ class HostRows:
             return None, None, 0
         file_rows = rows if self.rows is None else self.rows[rows]
         where = f"rows {int(file_rows[0])}..{int(file_rows[-1])}"
-        if self._reuse and count == self._full:
+        if self._reuse:
             self._turn ^= 1
-            buf = self._buffers.setdefault(self._turn, np.empty((count, self.X.shape[1]), self.X.dtype))
+            buf = self._buffers.get(self._turn)
+            if buf is None or buf.shape[0] != count:  # the partial last batch, or a rank's share
+                buf = self._buffers[self._turn] = np.empty((count, self.X.shape[1]), self.X.dtype)
             xb = np.take(self.X, file_rows, axis=0, out=buf)
         else:
             xb = np.asarray(self.X[file_rows])
@@ -287,7 +289,6 @@ class HostRows:
         first = next(plan, None)
         if first is None:
             return
-        self._full = int(first.shape[0])  # reused buffers hold batches of the first (full) size
         if not self.prefetch:
             yield self.gather(first)
             for rows in plan:
