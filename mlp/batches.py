@@ -248,7 +248,9 @@ class HostRows:
         """The same data restricted to samples `rows` (sorted), e.g. a training/validation split."""
         rows = np.sort(np.asarray(rows, dtype=np.int64))
         mapped = rows if self.rows is None else self.rows[rows]
-        return HostRows(self.X, self.y, self.prepare_x, self.prepare_t, self.upload, mapped, self.prefetch, False, name)
+        return HostRows(
+            self.X, self.y, self.prepare_x, self.prepare_t, self.upload, mapped, self.prefetch, self._reuse, name
+        )
 
     def will_need(self, blocks, block):
         """Ask the OS to read these blocks of a memory-mapped file ahead (they are about to be used)."""

@@ -603,7 +603,7 @@ class AnonMemory:
         return self.peak - self.start
 
 
-def time_streamed(X, y, n, cfg, epochs, *, prefetch=None, cold=True, in_memory=False, shuffle=None):
+def time_streamed(X, y, n, cfg, epochs, *, prefetch=None, cold=True, in_memory=False, shuffle=None, backend="numpy"):
     """Seconds of each epoch over the first n rows (streamed from the memory map, or loaded
     into memory first), with the page cache dropped before each epoch where `cold`, and the
     peak anonymous memory (RssAnon) of the process during training."""
@@ -615,7 +615,7 @@ def time_streamed(X, y, n, cfg, epochs, *, prefetch=None, cold=True, in_memory=F
     if in_memory:
         Xn, yn = np.array(Xn), np.array(yn)
     shuffle = BlockShuffle(cfg["block"], cfg["window"]) if shuffle is None else shuffle
-    model = mlp.MLP(cfg["sizes"], "relu", "softmax", dtype="float32", seed=0)
+    model = mlp.MLP(cfg["sizes"], "relu", "softmax", dtype="float32", seed=0, backend=backend)
     if cold:
         evict(X)
     callbacks = [lambda epoch, logs, model: evict(X)] if cold else []  # after the epoch's clock stopped
@@ -636,7 +636,7 @@ def time_streamed(X, y, n, cfg, epochs, *, prefetch=None, cold=True, in_memory=F
     return h.seconds, mem.peak
 
 
-def scaling_n_study(mode, folder, n_max=None, log=print):
+def scaling_n_study(mode, folder, n_max=None, log=print, backend="numpy"):
     """Epoch time over n from the grid's smallest n to `n_max`, streamed from one file on disk
     (block shuffling, prefetch): each n's first epoch after dropping the page cache (read from
     disk) and, where the rows fit in memory, a second epoch from the page cache; at
@@ -652,11 +652,11 @@ def scaling_n_study(mode, folder, n_max=None, log=print):
     row_bytes = X.strides[0]
     ram = physical_memory()
     # warm-up: BLAS threads and buffers, the code paths
-    time_streamed(X, y, min(4 * B, ns[-1]), cfg, 1, cold=False)
+    time_streamed(X, y, min(4 * B, ns[-1]), cfg, 1, cold=False, backend=backend)
     rows = []
     for m in ns:
         cached = m <= cfg["cached_max"] and (ram is None or 2 * m * row_bytes < ram)
-        seconds, anon = time_streamed(X, y, m, cfg, 2 if cached else 1)
+        seconds, anon = time_streamed(X, y, m, cfg, 2 if cached else 1, backend=backend)
         row = {"n": m, "bytes": m * row_bytes, "disk_s": seconds[0], "anon_peak": anon}
         if cached:
             row["cached_s"] = seconds[1]
@@ -678,7 +678,7 @@ def scaling_n_study(mode, folder, n_max=None, log=print):
         "streamed_full": dict(shuffle=True),
     }
     for name, kw in runs.items():
-        seconds, anon = time_streamed(X, y, m, cfg, 2, **kw)
+        seconds, anon = time_streamed(X, y, m, cfg, 2, backend=backend, **kw)
         compare[name] = {"first_s": seconds[0], "second_s": seconds[1], "anon_peak": anon}
         log(f"  n={m:,} {name}: epochs {seconds[0]:.3f} s, {seconds[1]:.3f} s; peak RssAnon {anon / 2**20:.0f} MiB")
     base = next(r for r in rows if r["n"] == m) if any(r["n"] == m for r in rows) else None
@@ -689,6 +689,7 @@ def scaling_n_study(mode, folder, n_max=None, log=print):
             "anon_peak": base["anon_peak"],
         }
     return {
+        "backend": backend,
         "sizes": sizes,
         "batch": B,
         "shuffle": vars(BlockShuffle(cfg["block"], cfg["window"])),
@@ -709,7 +710,8 @@ def report_scaling_n(s):
     lines = [
         "# mlp bench --scaling-n",
         "",
-        f"One epoch of mini-batch SGD (momentum 0.9), sizes {s['sizes']} ReLU, softmax cross-entropy, float32, "
+        f"One epoch of mini-batch SGD (momentum 0.9) on {s.get('backend', 'numpy')}, sizes {s['sizes']} ReLU, "
+        "softmax cross-entropy, float32, "
         f"batch {s['batch']}, streamed from one memory-mapped file of {s['file_bytes'] / gb:.1f} GB "
         f"(this machine: {(s['ram_bytes'] or 0) / gb:.1f} GB of RAM), block shuffling {s['shuffle']}, "
         "no prefetch thread (the default on CPUs). 'From disk': the file's pages dropped from the page cache "
@@ -791,7 +793,9 @@ def run_scaling_n(args, mode):
     folder = args.data_dir or os.path.join(tempfile.gettempdir(), "mlp-bench-data")
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
-    s = scaling_n_study("smoke" if mode == "smoke" else "full", folder, args.scaling_n_max)
+    backend = args.backends.split(",")[0].strip() if args.backends else "numpy"
+    _backends.get(backend)  # a clear error for an unknown or missing backend, before any data is written
+    s = scaling_n_study("smoke" if mode == "smoke" else "full", folder, args.scaling_n_max, backend=backend)
     s["seconds"] = time.perf_counter() - t0
     with open(os.path.join(args.out, "scaling-n.json"), "w") as f:
         json.dump(s, f, indent=1)

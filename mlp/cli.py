@@ -156,7 +156,11 @@ def build_parser():
     b.add_argument("--out", default="bench-out", help="folder for report.md, results.json and plots")
     b.add_argument("--quick", action="store_true", help="small grid (under 2 minutes on 2 cores)")
     b.add_argument("--smoke", action="store_true", help="tiny sizes, for tests")
-    b.add_argument("--backends", default=None, help="comma-separated backends (default: numpy + a GPU one)")
+    b.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated backends (None: every available one but array_api_strict; --scaling-n: numpy)",
+    )
     b.add_argument("--batch-sizes", type=_widths, default=None)
     b.add_argument("--n", type=_positive(int), default=None, help="samples for the headline configuration")
     b.add_argument("--sizes", type=_widths, default=None, help="headline architecture, e.g. 784,1024,1024,10")
