@@ -11,6 +11,8 @@ wherever a CUDA device exists.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .base import Backend
 from .kernels import BufferedKernels
 
@@ -92,6 +94,7 @@ class CuPyBackend(Backend):
         self.cupy = cupy
         self.xp = xp
         self.device = cupy.cuda.Device(0 if device is None else getattr(device, "id", device))
+        self._copy_stream = None
 
     @staticmethod
     def cuda_devices() -> int:
@@ -109,6 +112,23 @@ class CuPyBackend(Backend):
     def asarray(self, host, dtype=None, copy=False):
         with self.device:
             return super().asarray(host, dtype, copy)
+
+    def upload(self, host):
+        """A host batch on the GPU through page-locked memory, on a copy stream of its own: run
+        from the prefetch thread, the copy overlaps the step computing on the default stream.
+        The copy is complete when this returns."""
+        import cupyx
+
+        host = np.ascontiguousarray(host)
+        with self.device:
+            if self._copy_stream is None:
+                self._copy_stream = self.cupy.cuda.Stream(non_blocking=True)
+            staged = cupyx.empty_pinned(host.shape, host.dtype)  # from CuPy's pinned memory pool
+            staged[...] = host
+            out = self.cupy.empty(host.shape, host.dtype)
+            out.set(staged, stream=self._copy_stream)
+            self._copy_stream.synchronize()
+        return out
 
     def to_numpy(self, x):
         return self.cupy.asnumpy(x)

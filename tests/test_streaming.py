@@ -70,9 +70,11 @@ def test_prefetch_and_forced_streaming_change_nothing(classes):
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("backend", ["torch", "jax", "cupy", "torch-cuda"])
 def test_streaming_on_other_backends(tmp_path, classes, backend):
-    pytest.importorskip(backend)
+    """cupy: each batch goes to the GPU through pinned memory on a copy stream (prefetch thread)."""
+    if backend not in mlp.backends.available():
+        pytest.skip(f"{backend}: not installed, or no CUDA device on this machine")
     X, y = classes
     Xm, ym = _on_disk(tmp_path, X, y)
     a, _ = _train(X, y, backend=backend)
