@@ -154,7 +154,9 @@ def build_parser():
 
     b = sub.add_parser("bench", help="epoch-cost scaling study, GEMM roofline and peers", formatter_class=defaults)
     b.add_argument("--out", default="bench-out", help="folder for report.md, results.json and plots")
-    b.add_argument("--quick", action="store_true", help="small grid (under 2 minutes on 2 cores)")
+    b.add_argument(
+        "--quick", action="store_true", help="small grid (about 4 minutes on 2 cores, three backends, --no-scaling)"
+    )
     b.add_argument("--smoke", action="store_true", help="tiny sizes, for tests")
     b.add_argument(
         "--backends",
