@@ -41,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from .backends.kernels import Kernels
+from .backends.kernels import GENERIC, Kernels
+from .backends.numpy_backend import NumPyKernels
 
 __all__ = ["BlockShuffle", "Batches", "DeviceRows", "HostRows", "is_streamed"]
 
@@ -148,8 +149,13 @@ def _cut(pieces: Iterable[np.ndarray], B: int) -> Iterator[np.ndarray]:
 class DeviceRows:
     """Rows of arrays on the backend's device: this process's shard (rows rank, rank + size, ...)."""
 
-    def __init__(self, X: Any, T: Any, backend: Any, kernels: Kernels, size: int = 1):
+    def __init__(self, X: Any, T: Any, backend: Any, kernels: Kernels = GENERIC, size: int = 1):
         self.X, self.T, self.backend, self.kernels, self.size = X, T, backend, kernels, size
+
+    def shard(self, model: Any, comm: Any, kernels: Kernels) -> DeviceRows:
+        """This process's rows (all of them in one process), gathered with the run's kernels."""
+        X, T = comm.shard(model, self.X, self.T)
+        return DeviceRows(X, T, self.backend, kernels, comm.size)
 
     @property
     def n(self) -> int:
@@ -236,20 +242,32 @@ class HostRows:
         self.X, self.y, self.rows = X, y, rows
         self.prepare_x, self.prepare_t, self.upload = prepare_x, prepare_t, upload
         self.prefetch, self.name = bool(prefetch), name
-        self._reuse = reuse and isinstance(X, np.ndarray)  # gather straight into two alternating buffers
-        self._buffers: dict[int, np.ndarray] = {}
+        # NumPy arrays and memory maps are gathered straight into two alternating reused buffers
+        self._host = NumPyKernels() if reuse and isinstance(X, np.ndarray) else None
         self._turn = 0
 
     @property
     def n(self) -> int:
         return int(self.X.shape[0] if self.rows is None else self.rows.shape[0])
 
+    def shard(self, model: Any, comm: Any, kernels: Kernels) -> HostRows:
+        """Itself: each process reads its rows of each batch (Batches.plan), nothing up front."""
+        return self
+
     def subset(self, rows: np.ndarray, name: str) -> HostRows:
         """The same data restricted to samples `rows` (sorted), e.g. a training/validation split."""
         rows = np.sort(np.asarray(rows, dtype=np.int64))
         mapped = rows if self.rows is None else self.rows[rows]
         return HostRows(
-            self.X, self.y, self.prepare_x, self.prepare_t, self.upload, mapped, self.prefetch, self._reuse, name
+            self.X,
+            self.y,
+            self.prepare_x,
+            self.prepare_t,
+            self.upload,
+            mapped,
+            prefetch=self.prefetch,
+            reuse=self._host is not None,
+            name=name,
         )
 
     def will_need(self, blocks, block):
@@ -273,12 +291,9 @@ class HostRows:
             return None, None, 0
         file_rows = rows if self.rows is None else self.rows[rows]
         where = f"rows {int(file_rows[0])}..{int(file_rows[-1])}"
-        if self._reuse:
+        if self._host is not None:  # the step has used the other buffer's batch before this one is read
             self._turn ^= 1
-            buf = self._buffers.get(self._turn)
-            if buf is None or buf.shape[0] != count:  # the partial last batch, or a rank's share
-                buf = self._buffers[self._turn] = np.empty((count, self.X.shape[1]), self.X.dtype)
-            xb = np.take(self.X, file_rows, axis=0, out=buf)
+            xb = self._host.take_rows(self.X, file_rows, ("X", self._turn))
         else:
             xb = np.asarray(self.X[file_rows])
         yb = np.asarray(self.y[file_rows])

@@ -108,18 +108,16 @@ def train(
     if early_stopping and validation is None and validation_fraction is None:
         validation_fraction = 0.1
 
-    as_order(shuffle)  # an unknown shuffle is an error before any work
+    order = as_order(shuffle)  # an unknown shuffle is an error before any work
     rng = np.random.default_rng(check_seed(seed))
     kernels = model.backend.kernels() if fast else GENERIC
     comm = as_comm(distributed)
     prefetch = False if prefetch is None else bool(prefetch)  # measured: no gain on CPUs (benchmarks/results)
     source, held_out = _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast)
-    n = source.n
+    n = source.n  # the global count
     comm.setup(model, n)
-    if isinstance(source, DeviceRows):
-        source.X, source.T = comm.shard(model, source.X, source.T)
-        source.kernels, source.size = kernels, comm.size
-    batches = Batches(source, n, batch_size, shuffle, rng, comm.rank, comm.size)
+    source = source.shard(model, comm, kernels)
+    batches = Batches(source, n, batch_size, order, rng, comm.rank, comm.size)
     step = Step(model, loss, opt, kernels, comm, fast)
     history, run = History(), RunState()
     if resume is not None:
@@ -168,7 +166,7 @@ def _training_data(model, loss, X, y, validation, validation_fraction, rng, stre
         Xd = model.check_input(X)
         T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
         check_same_count(Xd, T)
-        source = DeviceRows(Xd, T, model.backend, GENERIC)
+        source = DeviceRows(Xd, T, model.backend)
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise TypeError("validation must be a pair (X_val, y_val)")
@@ -194,7 +192,7 @@ def _training_data(model, loss, X, y, validation, validation_fraction, rng, stre
         return source.subset(train_rows, "X"), source.subset(val_rows, "validation X")
     xp, tr, va = model.xp, model.backend.asarray(train_rows), model.backend.asarray(val_rows)
     Xd, T = source.X, source.T
-    source.X, source.T = xp.take(Xd, tr, axis=0), xp.take(T, tr, axis=0)
+    source = DeviceRows(xp.take(Xd, tr, axis=0), xp.take(T, tr, axis=0), model.backend)
     return source, (xp.take(Xd, va, axis=0), xp.take(T, va, axis=0))
 
 
