@@ -28,49 +28,19 @@ def _widths(text):
     return widths
 
 
-def _positive(kind):
+def _number(kind, zero=False, below_one=False):
+    """An argparse type: a `kind` number > 0 (>= 0 with `zero`), and < 1 with `below_one`."""
+    low = ">=" if zero else ">"
+    what = "an integer" if kind is int else "a number"
+    rule = f"in {'[' if zero else '('}0, 1)" if below_one else f"{low} 0"
+
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}; got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0; got {text!r}")
-        return value
-
-    return parse
-
-
-def _nonnegative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0; got {text!r}")
-    return value
-
-
-def _nonnegative(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0; got {text!r}")
-    return value
-
-
-def _fraction(low_closed):
-    """A number in (0, 1), or [0, 1) with low_closed."""
-
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-        if not ((value >= 0 if low_closed else value > 0) and value < 1):
-            raise argparse.ArgumentTypeError(f"must be in {'[' if low_closed else '('}0, 1); got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
+        if not ((value >= 0 if zero else value > 0) and (value < 1 or not below_one)):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"must be {rule}; got {text!r}")
         return value
 
     return parse
@@ -111,16 +81,23 @@ def build_parser():
     t.add_argument("--hidden", type=_widths, default=[256, 256], help="hidden widths, comma-separated")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation")
     t.add_argument("--loss", choices=sorted(LOSSES), default=None, help="None: cross_entropy, or mse for regression")
-    t.add_argument("--label-smoothing", type=_fraction(True), default=0.0, help="label smoothing for cross-entropy")
+    t.add_argument(
+        "--label-smoothing",
+        type=_number(float, zero=True, below_one=True),
+        default=0.0,
+        help="label smoothing for cross-entropy",
+    )
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="optimizer")
     t.add_argument(
         "--lr",
-        type=_positive(float),
+        type=_number(float),
         default=None,
         help="learning rate; None: the optimizer's own, as in PyTorch (adam 0.001, sgd 0.01)",
     )
-    t.add_argument("--momentum", type=_fraction(True), default=0.9, help="momentum, for sgd and gd")
-    t.add_argument("--batch-size", type=_positive(int), default=32, help="mini-batch size")
+    t.add_argument(
+        "--momentum", type=_number(float, zero=True, below_one=True), default=0.9, help="momentum, for sgd and gd"
+    )
+    t.add_argument("--batch-size", type=_number(int), default=32, help="mini-batch size")
     t.add_argument(
         "--shuffle",
         choices=["full", "blocks", "none"],
@@ -128,13 +105,15 @@ def build_parser():
         help="order of the samples each epoch: a full permutation, shuffled blocks of rows (for data read from "
         "disk: fewer random reads), or file order",
     )
-    t.add_argument("--epochs", type=_positive(int), default=30, help="epochs (at most, with --early-stopping)")
-    t.add_argument("--seed", type=_nonnegative_int, default=0, help="seed of the initial weights and the shuffling")
+    t.add_argument("--epochs", type=_number(int), default=30, help="epochs (at most, with --early-stopping)")
+    t.add_argument(
+        "--seed", type=_number(int, zero=True), default=0, help="seed of the initial weights and the shuffling"
+    )
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
-    t.add_argument("--weight-decay", type=_nonnegative, default=0.0, help="L2 penalty on the weights")
+    t.add_argument("--weight-decay", type=_number(float, zero=True), default=0.0, help="L2 penalty on the weights")
     t.add_argument(
         "--validation-fraction",
-        type=_fraction(False),
+        type=_number(float, below_one=True),
         default=None,
         help="hold out this fraction of the training data (0.1 with --early-stopping)",
     )
@@ -142,7 +121,7 @@ def build_parser():
     t.add_argument("--plot", metavar="FILE", help="write loss (and validation) curves as a picture (.png, .svg, ...)")
     t.add_argument("--save", metavar="FILE", help="save the trained model (.npz)")
     t.add_argument("--checkpoint", metavar="FILE", help="write a checkpoint every --checkpoint-every epochs")
-    t.add_argument("--checkpoint-every", type=_positive(int), default=1, help="epochs between checkpoints")
+    t.add_argument("--checkpoint-every", type=_number(int), default=1, help="epochs between checkpoints")
     t.add_argument("--resume", metavar="FILE", help="resume from a checkpoint")
     t.add_argument("--distributed", action="store_true", help="data-parallel over MPI ranks (run under mpirun)")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -164,17 +143,17 @@ def build_parser():
         help="comma-separated backends (None: every available one but array_api_strict; --scaling-n: numpy)",
     )
     b.add_argument("--batch-sizes", type=_widths, default=None)
-    b.add_argument("--n", type=_positive(int), default=None, help="samples for the headline configuration")
+    b.add_argument("--n", type=_number(int), default=None, help="samples for the headline configuration")
     b.add_argument("--sizes", type=_widths, default=None, help="headline architecture, e.g. 784,1024,1024,10")
     b.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
-    b.add_argument("--repeats", type=_positive(int), default=None)
+    b.add_argument("--repeats", type=_number(int), default=None)
     b.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
     b.add_argument(
         "--scaling-n",
         action="store_true",
         help="instead: epoch time in n from 10^3 to --scaling-n-max samples, streamed from a file on disk",
     )
-    b.add_argument("--scaling-n-max", type=_positive(int), default=None, help="largest n (None: 10^7)")
+    b.add_argument("--scaling-n-max", type=_number(int), default=None, help="largest n (None: 10^7)")
     b.add_argument(
         "--data-dir", default=None, help="where --scaling-n writes its dataset once (None: the system's temp folder)"
     )
