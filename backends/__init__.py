@@ -59,6 +59,7 @@ class BackendEntry:
     pip: str  # what to install for it
     needs_cuda: bool
     recognizes: Callable[[Any], bool]  # is x an array of this backend (any device)
+    compute_dtypes: tuple = ()  # 16-bit compute dtypes it offers for mixed precision
 
     def backend_class(self) -> type[Backend]:
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.cls)
@@ -89,13 +90,29 @@ BACKENDS = (
         False,
         _namespace_is("array_api_strict"),
     ),
-    BackendEntry("torch", "torch_backend", "TorchBackend", "torch", "torch", False, _torch_on("cpu")),
-    BackendEntry("jax", "jax_backend", "JaxBackend", "jax", "jax", False, _is_jax),
     BackendEntry(
-        "cupy", "cupy_backend", "CuPyBackend", "cupy", "mlp[cuda12] or mlp[cuda13]", True, _namespace_is("cupy")
+        "torch", "torch_backend", "TorchBackend", "torch", "torch", False, _torch_on("cpu"), ("bfloat16", "float16")
+    ),
+    BackendEntry("jax", "jax_backend", "JaxBackend", "jax", "jax", False, _is_jax, ("bfloat16", "float16")),
+    BackendEntry(
+        "cupy",
+        "cupy_backend",
+        "CuPyBackend",
+        "cupy",
+        "mlp[cuda12] or mlp[cuda13]",
+        True,
+        _namespace_is("cupy"),
+        ("float16",),
     ),
     BackendEntry(
-        "torch-cuda", "torch_backend", "TorchCudaBackend", "torch", "torch (a CUDA build)", True, _torch_on("cuda")
+        "torch-cuda",
+        "torch_backend",
+        "TorchCudaBackend",
+        "torch",
+        "torch (a CUDA build)",
+        True,
+        _torch_on("cuda"),
+        ("bfloat16", "float16"),
     ),
 )
 NAMES = tuple(e.name for e in BACKENDS)

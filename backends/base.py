@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from .kernels import GENERIC, Kernels
 
 _FLOATS = ("float32", "float64")
+LOW_PRECISION = ("bfloat16", "float16")
 
 
 class Backend:
@@ -22,6 +24,16 @@ class Backend:
     name = "?"
     xp: Any = None
     device: Any = None
+    # capabilities the core asks for (never the backend's name)
+    shares_host_memory = False  # arrays live in host memory: host batches are used in place
+    prefetch_default = False  # gather the next streamed batch in a thread while the step runs
+
+    @property
+    def compute_dtypes(self) -> tuple:
+        """16-bit compute dtypes this backend multiplies in (mixed precision): its registry row's."""
+        from . import BACKENDS
+
+        return next((e.compute_dtypes for e in BACKENDS if e.name == self.name), ())
 
     def __init__(self, device: Any = None):
         pass
@@ -47,7 +59,37 @@ class Backend:
         for name in _FLOATS:
             if dtype == getattr(self.xp, name):
                 return name
+        for name in self.compute_dtypes:
+            if dtype == self.native_dtype(name):
+                return name
         return str(dtype)
+
+    def native_dtype(self, name: str) -> Any:
+        """The library's own dtype called `name` (bfloat16 is not in the array API standard)."""
+        return getattr(self.xp, name)
+
+    def compute_dtype(self, name: Any) -> Any:
+        """The dtype products and activations run in: 'float32'/'float64' (the variable dtype
+        itself) or a 16-bit type this backend offers ('bfloat16', 'float16')."""
+        if not isinstance(name, str):
+            name = self.dtype_name(name)
+        if name in _FLOATS:
+            return self.dtype(name)
+        if name not in LOW_PRECISION:
+            raise ValueError(f"compute_dtype must be one of {[*_FLOATS, *LOW_PRECISION]}; got {name!r}")
+        if name not in self.compute_dtypes:
+            from . import BACKENDS
+
+            have = [e.name for e in BACKENDS if name in e.compute_dtypes]
+            raise ValueError(
+                f"compute_dtype {name!r} is not offered by backend {self.name!r}; backends that have it: {have}"
+            )
+        return self.native_dtype(name)
+
+    def context(self):
+        """A context in which arrays are created on this backend's device, for libraries whose
+        creation functions ignore ``device=`` (CuPy's current device); nothing elsewhere."""
+        return nullcontext()
 
     def asarray(self, host: Any, dtype: Any = None, copy: bool = False) -> Any:
         """A host (NumPy) array or scalar on this backend's device. Off the host it is
@@ -88,7 +130,7 @@ class Backend:
         """A kernels object for one training run (its buffers live as long as it does)."""
         return GENERIC
 
-    def compile_step(self, step: Any, model: Any, opt: Any) -> Any:
+    def compile_step(self, step: Any, model: Any, opt: Any, loss: Any = None, seed: int = 0) -> Any:
         """The training step as this backend runs it fastest; here, as it is. A backend that
         compiles (JAX) returns the same step traced and compiled whole."""
         return step

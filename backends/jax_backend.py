@@ -36,40 +36,66 @@ class JaxBackend(Backend):
             )
         return dt
 
-    def compile_step(self, step, model, opt):
+    def compile_step(self, step, model, opt, loss=None, seed=0):
         """The whole step (forward, backward, update) traced once per batch shape from the same
-        generic code and compiled by XLA: parameters, optimizer state and step count go in and
-        come out as arguments, so nothing is captured from an earlier call."""
+        generic code and compiled by XLA: parameters, the model's state, the optimizer's state and
+        step count go in and come out as arguments, so nothing is captured from an earlier call.
+
+        The compiled function is kept on the model, keyed by what the trace bakes in (the loss,
+        the optimizer's kind and settings, the seed of dropout masks, the dtypes): a later
+        ``train()`` call (or ``partial_fit``) on the same model with the same settings reuses
+        it, with no new trace or compilation for a batch shape it has seen."""
         jax = self.jax
+        key = (
+            None if loss is None else (type(loss).__name__, repr(sorted(loss.config().items()))),
+            repr(sorted((k, v) for k, v in opt.config().items() if k not in ("lr", "schedule"))),
+            int(seed),
+            self.dtype_name(model.dtype),
+            self.dtype_name(model.compute_dtype),
+            type(opt.state).__name__ if opt.state is not None else None,
+        )
+        cache = model.__dict__.setdefault("_compiled_steps", {})
+        entry = cache.get(key)
+        if entry is None:
+            holder = {}
 
-        def pure(params, state, grads, t, xb, tb, lr):
-            model.params[:] = params
-            opt.state, opt._grads, opt.t = state, grads, t
-            value = step(xb, tb, xb.shape[0], xb.shape[0], lr)
-            return list(model.params), opt.state, opt._grads, opt.t, value
+            def pure(params, mstate, ostate, grads, t, xb, tb, rows, lr):
+                m, o = holder["model"], holder["opt"]
+                m.params[:], m.state[:] = params, mstate
+                o.state, o._grads, o.t = ostate, grads, t
+                value = holder["step"](xb, tb, rows, xb.shape[0], xb.shape[0], lr)
+                return list(m.params), list(m.state), o.state, o._grads, o.t, value
 
-        compiled = jax.jit(pure)
+            entry = cache[key] = {"holder": holder, "traces": 0}
+
+            def counted(*args):
+                entry["traces"] += 1  # runs only while tracing
+                return pure(*args)
+
+            entry["jit"] = jax.jit(counted)
+        entry["holder"].update(model=model, opt=opt, step=step)
+        compiled = entry["jit"]
         eager = []  # set once the step turned out not to be traceable
         device_lr = {}  # the epoch's learning rate on the device: converted once per epoch, not per batch
 
-        def run(xb, tb, count, total, lr):
+        def run(xb, tb, rows, count, total, lr):
             if eager:
-                return step(xb, tb, count, total, lr)
+                return step(xb, tb, rows, count, total, lr)
             if isinstance(opt.t, int):  # the first call: fix the state's structure before tracing
                 opt.sinks(model.params, lr)  # allocates the state and gradient buffers the step uses
                 if opt.state is None:
                     opt.state = opt._init_state(model.params)
-                opt.t = self.xp.asarray(opt.t, dtype=self.xp.int64 if jax.config.jax_enable_x64 else self.xp.int32)
+                opt.t = self.asarray(np.asarray(opt.t, dtype=np.int32))
             if lr not in device_lr:
                 device_lr.clear()
-                device_lr[lr] = self.xp.asarray(lr, dtype=model.dtype)
-            before = (list(model.params), opt.state, opt._grads, opt.t)
+                device_lr[lr] = self.asarray(np.asarray(lr, dtype=self.dtype_name(model.dtype)))
+            before = (list(model.params), list(model.state), opt.state, opt._grads, opt.t)
             try:
-                params, opt.state, opt._grads, opt.t, value = compiled(
-                    list(model.params), opt.state, opt._grads, opt.t, xb, tb, device_lr[lr]
+                params, mstate, opt.state, opt._grads, opt.t, value = compiled(
+                    list(model.params), list(model.state), opt.state, opt._grads, opt.t, xb, tb, rows, device_lr[lr]
                 )
             except jax.errors.JAXTypeError as exc:  # a layer or loss that reads values on the host
-                model.params[:], opt.state, opt._grads, opt.t = before
+                model.params[:], model.state[:], opt.state, opt._grads, opt.t = before
                 eager.append(True)
                 warnings.warn(
                     f"the training step cannot be compiled with jax.jit ({type(exc).__name__}: a layer or "
@@ -77,10 +103,11 @@ class JaxBackend(Backend):
                     RuntimeWarning,
                     stacklevel=2,
                 )
-                return step(xb, tb, count, total, lr)
-            model.params[:] = params
+                return step(xb, tb, rows, count, total, lr)
+            model.params[:], model.state[:] = params, mstate
             return value
 
+        run.entry = entry
         return run
 
     def to_numpy(self, x):

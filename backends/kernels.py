@@ -24,7 +24,18 @@ from typing import Any
 
 from array_api_compat import array_namespace, device
 
-__all__ = ["Kernels", "BufferedKernels", "GENERIC", "Array", "zero_like", "scale_add", "is_number"]
+__all__ = [
+    "Kernels",
+    "BufferedKernels",
+    "GENERIC",
+    "Array",
+    "zero_like",
+    "scale_add",
+    "is_number",
+    "mix32",
+    "dropout_salt",
+    "DROPOUT_BITS",
+]
 
 Array = Any  # an array of any array-API namespace
 
@@ -47,6 +58,53 @@ def scale_add(g: Array, acc: Array | None, alpha: Any, beta: Any) -> Array:
     if acc is None or is_number(beta, 0.0):
         return g
     return (acc if is_number(beta, 1.0) else beta * acc) + g
+
+
+# -- counter-based random bits: the same on every backend ------------------------------------
+# lowbias32 (a 32-bit integer hash with low bias), computed on int32 bit patterns with wrapping
+# products and logical right shifts (an arithmetic shift masked), so that every array library
+# gives the same bits: NumPy, CuPy, PyTorch (whose uint32 lacks shifts), JAX (int32 by default).
+_M1, _M2 = 0x7FEB352D, 0x846CA68B - (1 << 32)  # the two multipliers as signed int32
+_GOLDEN = 0x9E3779B9 - (1 << 32)
+DROPOUT_BITS = 24  # a dropout decision compares the hash's top 24 bits with rate·2^24
+
+
+def _lsr(h, k):
+    """Logical right shift of int32 bit patterns (arrays, or Python ints in [-2^31, 2^31))."""
+    return (h >> k) & ((1 << (32 - k)) - 1)
+
+
+def _int32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+def mix32(h):
+    """lowbias32 of int32 bit patterns: an int32 array, or a Python int (returned as a signed int32 value)."""
+    if isinstance(h, int):
+        h = _int32(h)
+        h = _int32(h ^ _lsr(h, 16))
+        h = _int32(h * _M1)
+        h = _int32(h ^ _lsr(h, 15))
+        h = _int32(h * _M2)
+        return _int32(h ^ _lsr(h, 16))
+    h = h ^ _lsr(h, 16)
+    h = h * _M1
+    h = h ^ _lsr(h, 15)
+    h = h * _M2
+    return h ^ _lsr(h, 16)
+
+
+def dropout_salt(seed: int, layer: int, step: Any) -> Any:
+    """The key of one layer's dropout masks at one optimizer step: a hash of (seed, layer, step);
+    `step` may be a device scalar (a compiled step's counter)."""
+    base = mix32(mix32(int(seed)) ^ _int32(int(layer) * 0x632BE5AB))
+    return mix32(_int32(base + step) if isinstance(step, int) else base + step)
+
+
+def dropout_threshold(rate: float) -> int:
+    """rate·2^24 rounded (at most 2^24 - 1: a rate within 2^-25 of 1 keeps almost nothing)."""
+    return min(int(round(float(rate) * (1 << DROPOUT_BITS))), (1 << DROPOUT_BITS) - 1)
 
 
 class Kernels:
@@ -96,6 +154,25 @@ class Kernels:
     def take_rows(self, X: Array, idx: Array, key: Any = None) -> Array:
         """The rows idx of X (a mini-batch gather)."""
         return array_namespace(X).take(X, idx, axis=0)
+
+    def multiply(self, a: Array, b: Array, key: Any = None) -> Array:
+        """a * b (broadcasting)."""
+        return a * b
+
+    def dropout_mask(self, rows: Array, n_cols: int, salt: Any, rate: float, dtype: Any, key: Any = None) -> Array:
+        """The inverted-dropout mask of shape (len(rows), n_cols): 1/(1 - rate) where an element
+        is kept, 0 where it is dropped. Element (i, j) is dropped when the top 24 bits of
+        h = mix32(mix32(rows[i] ^ salt) + j·0x9E3779B9) are below rate·2^24: a counter-based hash
+        of the sample, the column and the salt (``dropout_salt``), the same on every backend and
+        drawn where the data lives."""
+        xp = array_namespace(rows)
+        dev = device(rows)
+        r = mix32(xp.astype(rows, xp.int32) ^ salt)
+        cols = xp.arange(n_cols, dtype=xp.int32, device=dev) * _GOLDEN
+        h = mix32(xp.expand_dims(r, axis=1) + cols)
+        keep = _lsr(h, 32 - DROPOUT_BITS) >= dropout_threshold(rate)
+        scale = xp.asarray(1.0 / (1.0 - rate), dtype=dtype, device=dev)
+        return xp.where(keep, scale, xp.zeros((), dtype=dtype, device=dev))
 
     def __repr__(self) -> str:
         return f"<{self.name} kernels>"

@@ -25,7 +25,9 @@ from .activations import (
     get_activation,
 )
 from .batches import BlockShuffle
-from .layers import Dense, GradSink, Layer, Maxout
+from .dropout import Dropout
+from .heads import Head
+from .layers import Context, Dense, GradSink, Layer, Maxout
 from .losses import (
     BinaryCrossEntropy,
     CrossEntropy,
@@ -36,11 +38,14 @@ from .losses import (
     SquaredError,
     get_loss,
 )
-from .model import MLP, Sequential, load, value_and_grad
+from .model import MLP, Sequential, value_and_grad
+from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, AdamW, GradientDescent, Optimizer, RMSProp, get_optimizer
 from .perceptron import Perceptron
+from .saving import load
 from .schedules import Constant, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
-from .train import DivergenceError, History, train
+from .train import DivergenceError, History, TrainingWarning, train
+from .transforms import MinMax, RobustScale, Standardize, Transform
 
 __version__ = "0.1.0"
 
@@ -51,8 +56,17 @@ __all__ = [
     "Sequential",
     "value_and_grad",
     "Layer",
+    "Context",
     "Dense",
     "Maxout",
+    "Dropout",
+    "BatchNorm",
+    "LayerNorm",
+    "Transform",
+    "Standardize",
+    "MinMax",
+    "RobustScale",
+    "Head",
     "GradSink",
     "Identity",
     "Sign",
@@ -91,6 +105,7 @@ __all__ = [
     "train",
     "History",
     "DivergenceError",
+    "TrainingWarning",
     "Perceptron",
     "load",
     "data",

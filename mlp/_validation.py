@@ -60,6 +60,42 @@ def _is_array(x):
         return False
 
 
+def is_host_data(x) -> bool:
+    """True for data on the host (NumPy arrays, lists, pandas objects, ...), False for an array
+    of a device library (CuPy, PyTorch, JAX, array-api-strict)."""
+    return not _is_array(x) or is_numpy_array(x)
+
+
+def host_array(x, name, numeric=True):
+    """`x` as a NumPy array: pandas objects by position (their index is ignored), nullable
+    columns with missing values as NaN; errors name the argument (and a column that is not numeric)."""
+    if type(x).__module__.split(".")[0] == "pandas":
+        if numeric:
+            try:
+                return x.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                columns = getattr(x, "dtypes", None)
+                if columns is not None and hasattr(columns, "items"):
+                    for col, dt in columns.items():
+                        if not (np.issubdtype(np.dtype(getattr(dt, "numpy_dtype", object)), np.number) or dt == bool):
+                            raise TypeError(f"{name} column {col!r} holds {dt} values; expected numbers") from None
+                raise TypeError(f"{name} must hold numbers; got dtype {getattr(x, 'dtype', 'mixed')}") from None
+        return x.to_numpy()
+    if type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a scipy sparse {type(x).__name__}; mlp trains on dense arrays: pass {name}.toarray() "
+            "(or a dense array)"
+        )
+    if not is_numpy_array(x):
+        try:
+            x = np.asarray(x)
+        except Exception as exc:
+            raise TypeError(f"{name} must be an array; got {type(x).__name__} ({exc})") from None
+    if numeric and x.dtype == object:
+        raise TypeError(f"{name} must hold numbers; got dtype object")
+    return x
+
+
 def to_backend(x, backend, name):
     """`x` as an array of `backend`: host data (NumPy arrays, lists) is copied over;
     an array of another backend or device is an error, never a silent copy."""
@@ -72,33 +108,61 @@ def to_backend(x, backend, name):
                 f"mlp.backends.get({backend.name!r}).asarray(...) or pass host (NumPy) data"
             )
         return x
-    if type(x).__module__.startswith("scipy.sparse"):
-        raise TypeError(
-            f"{name} is a scipy sparse {type(x).__name__}; mlp trains on dense arrays: pass {name}.toarray() "
-            "(or a dense array)"
-        )
-    if not is_numpy_array(x):
-        try:
-            x = np.asarray(x)
-        except Exception as exc:
-            raise TypeError(f"{name} must be an array; got {type(x).__name__} ({exc})") from None
-    if x.dtype == object:
-        raise TypeError(f"{name} must hold numbers; got dtype object")
-    return backend.asarray(x)
+    return backend.asarray(host_array(x, name))
 
 
-def check_X(X, backend, dtype, n_features=None, name="X"):
-    """A 2-D finite floating array of `backend`/`dtype` with `n_features` columns."""
-    X = to_backend(X, backend, name)
-    xp = backend.xp
-    if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral")):
-        raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}")
+def _check_shape(X, n_features, name):
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got {X.ndim}-D shape {tuple(X.shape)}")
     if X.shape[0] == 0:
         raise ValueError(f"{name} must hold at least one sample; got shape {tuple(X.shape)}")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} must have {n_features} features (columns) for this model; got {X.shape[1]}")
+
+
+def check_host_rows(X, n_features=None, name="X") -> np.ndarray:
+    """Host data as a finite 2-D real NumPy array with `n_features` columns (its dtype kept)."""
+    X = host_array(X, name)
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}")
+    _check_shape(X, n_features, name)
+    if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} must be finite; it holds NaN or infinity")
+    return X
+
+
+def check_host_X(X, n_features=None, name="X") -> np.ndarray:
+    """Host data as a finite 2-D float64 NumPy array with `n_features` columns."""
+    return check_host_rows(X, n_features, name).astype(np.float64, copy=False)
+
+
+def cast_host(host: np.ndarray, backend, dtype, name) -> np.ndarray:
+    """Finite host data cast to `dtype` on the host (so only the bytes the model needs cross to
+    the device), refusing values that overflow it."""
+    target = np.dtype(backend.dtype_name(dtype))
+    if host.dtype == target:
+        return host
+    with np.errstate(over="ignore"):
+        cast = host.astype(target)
+    if not np.all(np.isfinite(cast)):
+        big = float(np.finfo(target).max)
+        raise ValueError(
+            f"{name} holds values beyond the range of {target.name} (largest {big:.3g}): they "
+            "overflow to infinity; scale the data, or build the model with dtype='float64'"
+        )
+    return cast
+
+
+def check_X(X, backend, dtype, n_features=None, name="X"):
+    """A 2-D finite floating array of `backend`/`dtype` with `n_features` columns. Host data is
+    checked and cast on the host, then copied to the device once."""
+    if is_host_data(X):
+        return backend.asarray(cast_host(check_host_rows(X, n_features, name), backend, dtype, name))
+    X = to_backend(X, backend, name)
+    xp = backend.xp
+    if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral")):
+        raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}")
+    _check_shape(X, n_features, name)
     return cast_finite(X, dtype, name, backend)
 
 
@@ -109,7 +173,8 @@ def cast_finite(x, dtype, name, backend):
     if xp.isdtype(x.dtype, "real floating") and not bool(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} must be finite; it holds NaN or infinity")
     if x.dtype != dtype:
-        x = xp.astype(x, dtype)
+        with np.errstate(over="ignore"):  # an overflow is reported below, naming the argument
+            x = xp.astype(x, dtype)
         if not bool(xp.all(xp.isfinite(x))):
             big = float(xp.finfo(dtype).max)
             raise ValueError(

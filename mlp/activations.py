@@ -17,7 +17,7 @@ from typing import ClassVar
 from array_api_compat import array_namespace
 
 from .backends.kernels import GENERIC
-from .layers import Layer
+from .layers import EVAL, Layer
 from .numerics import sigmoid, softplus
 from .registry import register
 
@@ -60,18 +60,21 @@ class Activation(Layer):
         super().__init_subclass__(**kw)
         register(ACTIVATIONS, cls)
 
-    def forward(self, params, x, kernels=GENERIC, training=True):
+    def forward(self, params, state, x, ctx=EVAL):
         y = self.apply(x)
-        if training:
+        if ctx.keep:
             self._s, self._y = x, y
-        return y
+        return y, state
 
-    def backward(self, params, delta, kernels=GENERIC, sinks=None, need_input_grad=True):
+    def backward(self, params, delta, ctx=EVAL, sinks=None, need_input_grad=True):
         dx = self.derivative_times(delta, self._s, self._y)
         self._s = self._y = None
         return dx, []
 
-    def onnx(self, graph, x, params):
+    def flops(self, n_in, first=False):
+        return 4 * n_in  # the function, its derivative and the product with δ, about one op each per element
+
+    def onnx(self, graph, x, params, state):
         if self.onnx_op is None:
             raise NotImplementedError
         return graph.node(self.onnx_op, [x])
@@ -118,7 +121,7 @@ class Step(Sign):
     name = "step"
     onnx_op = None
 
-    def onnx(self, graph, x, params):
+    def onnx(self, graph, x, params, state):
         return graph.node("Cast", [graph.node("GreaterOrEqual", [x, graph.const(0.0)])], to=_onnx_elem(graph))
 
     def apply(self, s):
@@ -156,7 +159,7 @@ class GeneralizedReLU(Activation):
 
     name = "generalized_relu"
 
-    def onnx(self, graph, x, params):
+    def onnx(self, graph, x, params, state):
         return graph.node("LeakyRelu", [x], alpha=self.alpha)  # x where x >= 0, else alpha·x: the same
 
     aliases = {"abs": {"alpha": -1.0}}
@@ -197,15 +200,15 @@ class ReLU(GeneralizedReLU):
     def derivative_times(self, delta, s, y):
         return GENERIC.relu_backward(delta, y)
 
-    def forward(self, params, x, kernels=GENERIC, training=True):
-        y = kernels.relu(x)
-        if training:
+    def forward(self, params, state, x, ctx=EVAL):
+        y = ctx.kernels.relu(x)
+        if ctx.keep:
             self._y = y
-        return y
+        return y, state
 
-    def backward(self, params, delta, kernels=GENERIC, sinks=None, need_input_grad=True):
+    def backward(self, params, delta, ctx=EVAL, sinks=None, need_input_grad=True):
         y, self._y = self._y, None
-        return kernels.relu_backward(delta, y), []
+        return ctx.kernels.relu_backward(delta, y), []
 
     def config(self):
         return {}
@@ -223,7 +226,7 @@ class Softplus(Activation):
 
     name = "softplus"
 
-    def onnx(self, graph, x, params):  # max(s, 0) + log(1 + e^-|s|): stable, and in float64 too
+    def onnx(self, graph, x, params, state):  # max(s, 0) + log(1 + e^-|s|): stable, and in float64 too
         tail = graph.node("Exp", [graph.node("Neg", [graph.node("Abs", [x])])])
         return graph.node(
             "Add", [graph.node("Relu", [x]), graph.node("Log", [graph.node("Add", [graph.const(1.0), tail])])]
@@ -241,7 +244,7 @@ class Softmax(Activation):
 
     name = "softmax"
 
-    def onnx(self, graph, x, params):
+    def onnx(self, graph, x, params, state):
         return graph.node("Softmax", [x], axis=-1)
 
     outputs = "distribution"
@@ -268,7 +271,7 @@ class GELU(Activation):
 
     name = "gelu"
 
-    def onnx(self, graph, x, params):  # the tanh form from primitives (ONNX's Gelu needs opset 20)
+    def onnx(self, graph, x, params, state):  # the tanh form from primitives (ONNX's Gelu needs opset 20)
         cube = graph.node("Mul", [graph.node("Mul", [x, x]), x])
         inner = graph.node(
             "Mul", [graph.const(_GELU_C), graph.node("Add", [x, graph.node("Mul", [graph.const(0.044715), cube])])]

@@ -127,11 +127,11 @@ class Batches:
             self.source.will_need(blocks[w : w + window], block)
             yield self.rng.permutation(rows)
 
-    def epoch(self) -> Iterator[tuple[Any, Any, int, int]]:
-        """(X rows, T rows, local count, global count) for each global mini-batch; the rows are
-        None where this process owns none of the batch."""
-        for (xb, tb, count), total in zip(self.source.batches(self.plan()), self.sizes):
-            yield xb, tb, count, total
+    def epoch(self) -> Iterator[tuple[Any, Any, Any, int, int]]:
+        """(X rows, T rows, sample indices or None, local count, global count) for each global
+        mini-batch; the rows are None where this process owns none of the batch."""
+        for (xb, tb, ids, count), total in zip(self.source.batches(self.plan()), self.sizes):
+            yield xb, tb, ids, count, total
 
 
 def _cut(pieces: Iterable[np.ndarray], B: int) -> Iterator[np.ndarray]:
@@ -147,15 +147,16 @@ def _cut(pieces: Iterable[np.ndarray], B: int) -> Iterator[np.ndarray]:
 
 
 class DeviceRows:
-    """Rows of arrays on the backend's device: this process's shard (rows rank, rank + size, ...)."""
+    """Rows of arrays on the backend's device: this process's shard (rows rank, rank + size, ...).
+    ``ids``: also give each batch its sample indices on the device (for dropout masks)."""
 
-    def __init__(self, X: Any, T: Any, backend: Any, kernels: Kernels = GENERIC, size: int = 1):
-        self.X, self.T, self.backend, self.kernels, self.size = X, T, backend, kernels, size
+    def __init__(self, X: Any, T: Any, backend: Any, kernels: Kernels = GENERIC, size: int = 1, ids: bool = False):
+        self.X, self.T, self.backend, self.kernels, self.size, self.ids = X, T, backend, kernels, size, ids
 
     def shard(self, model: Any, comm: Any, kernels: Kernels) -> DeviceRows:
         """This process's rows (all of them in one process), gathered with the run's kernels."""
         X, T = comm.shard(model, self.X, self.T)
-        return DeviceRows(X, T, self.backend, kernels, comm.size)
+        return DeviceRows(X, T, self.backend, kernels, comm.size, self.ids)
 
     @property
     def n(self) -> int:
@@ -165,22 +166,30 @@ class DeviceRows:
         """The first `rows` samples' inputs (of this process's shard)."""
         return self.X[: min(rows, self.n), ...]
 
+    def sample(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Host copies of the rows `rows` (inputs as training sees them, targets)."""
+        idx = self.backend.asarray(np.asarray(rows, dtype=np.int64))
+        xp = self.backend.xp
+        return self.backend.to_numpy(xp.take(self.X, idx, axis=0)), self.backend.to_numpy(xp.take(self.T, idx, axis=0))
+
     def will_need(self, blocks, block):
         pass
 
-    def batches(self, plan: Iterable[np.ndarray]) -> Iterator[tuple[Any, Any, int]]:
+    def batches(self, plan: Iterable[np.ndarray]) -> Iterator[tuple[Any, Any, Any, int]]:
         rows = list(plan)
         counts = [r.shape[0] for r in rows]
-        local = np.concatenate(rows) // self.size if rows else np.empty(0, np.int64)
-        idx = self.backend.asarray(local)  # one host-to-device copy per epoch
+        flat = np.concatenate(rows) if rows else np.empty(0, np.int64)
+        idx = self.backend.asarray(flat // self.size)  # one host-to-device copy per epoch
+        ids = self.backend.asarray(flat.astype(np.int32)) if self.ids else None  # and one for sample indices
         at = 0
         for count in counts:
             if count == 0:
-                yield None, None, 0
+                yield None, None, None, 0
                 continue
             sel = idx[at : at + count]
+            bid = None if ids is None else ids[at : at + count]
             at += count
-            yield self.kernels.take_rows(self.X, sel, "X"), self.kernels.take_rows(self.T, sel, "T"), count
+            yield self.kernels.take_rows(self.X, sel, "X"), self.kernels.take_rows(self.T, sel, "T"), bid, count
 
 
 def is_streamed(X: Any) -> bool:
@@ -216,7 +225,8 @@ class HostRows:
     maps or array-likes, never read whole. `rows` maps sample i to row rows[i] (a held-out
     split); `prepare_x`/`prepare_t` check and convert one batch on the host (errors name the
     rows); `upload` copies a host batch to the device. ``prefetch``: gather the next batch in a
-    background thread while the current one is used."""
+    background thread while the current one is used. ``ids``: give each batch its sample
+    indices on the device too (for dropout masks)."""
 
     def __init__(
         self,
@@ -229,7 +239,10 @@ class HostRows:
         prefetch: bool = True,
         reuse: bool = False,
         name: str = "X",
+        ids: bool = False,
     ):
+        if type(y).__module__.split(".")[0] == "pandas":  # by position, never by the index's labels
+            y = y.to_numpy()
         _check_rows_like(X, name, 2)
         _check_rows_like(y, name.replace("X", "y"))
         if y.shape[0] != X.shape[0]:
@@ -241,7 +254,7 @@ class HostRows:
             raise ValueError(f"{name} must hold at least one sample; got shape {tuple(X.shape)}")
         self.X, self.y, self.rows = X, y, rows
         self.prepare_x, self.prepare_t, self.upload = prepare_x, prepare_t, upload
-        self.prefetch, self.name = bool(prefetch), name
+        self.prefetch, self.name, self.ids = bool(prefetch), name, bool(ids)
         # NumPy arrays and memory maps are gathered straight into two alternating reused buffers
         self._host = NumPyKernels() if reuse and isinstance(X, np.ndarray) else None
         self._turn = 0
@@ -268,6 +281,7 @@ class HostRows:
             prefetch=self.prefetch,
             reuse=self._host is not None,
             name=name,
+            ids=self.ids,
         )
 
     def will_need(self, blocks, block):
@@ -284,11 +298,36 @@ class HostRows:
                 length = min(block, X.shape[0] - b * block) * row_bytes
                 os.posix_fadvise(f.fileno(), start, length, os.POSIX_FADV_WILLNEED)
 
-    def gather(self, rows: np.ndarray) -> tuple[Any, Any, int]:
+    def _check_files(self):
+        """A memory-mapped file that shrank since it was opened (truncated by another process)
+        would kill this one with a bus error on the next read: it is a ValueError naming it."""
+        for a in (self.X, self.y):
+            path = getattr(a, "filename", None) if isinstance(a, np.memmap) else None
+            if path is None:
+                continue
+            try:
+                size = os.stat(path).st_size
+            except OSError as exc:
+                raise ValueError(f"memory-mapped file {path!r} cannot be read any more ({exc})") from None
+            need = a.offset + a.nbytes
+            if size < need:
+                raise ValueError(
+                    f"memory-mapped file {path!r} was truncated while in use: {size:,} bytes, its array needs "
+                    f"{need:,}"
+                )
+
+    def raw(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows (sorted sample indices) of X and y as stored (no checks or conversion)."""
+        self._check_files()
+        file_rows = rows if self.rows is None else self.rows[rows]
+        return np.asarray(self.X[file_rows]), np.asarray(self.y[file_rows])
+
+    def gather(self, rows: np.ndarray) -> tuple[Any, Any, Any, int]:
         """One batch: the rows (sorted sample indices) read in order, checked, on the device."""
         count = int(rows.shape[0])
         if count == 0:
-            return None, None, 0
+            return None, None, None, 0
+        self._check_files()
         file_rows = rows if self.rows is None else self.rows[rows]
         where = f"rows {int(file_rows[0])}..{int(file_rows[-1])}"
         if self._host is not None:  # the step has used the other buffer's batch before this one is read
@@ -299,9 +338,10 @@ class HostRows:
         yb = np.asarray(self.y[file_rows])
         xb = self.prepare_x(xb, f"{self.name} ({where})")
         tb = self.prepare_t(yb, f"{self.name.replace('X', 'y')} ({where})")
-        return self.upload(xb), self.upload(tb), count
+        ids = self.upload(rows.astype(np.int32)) if self.ids else None
+        return self.upload(xb), self.upload(tb), ids, count
 
-    def batches(self, plan: Iterable[np.ndarray]) -> Iterator[tuple[Any, Any, int]]:
+    def batches(self, plan: Iterable[np.ndarray]) -> Iterator[tuple[Any, Any, Any, int]]:
         plan = iter(plan)
         first = next(plan, None)
         if first is None:
@@ -323,6 +363,18 @@ class HostRows:
         """The first `rows` samples' inputs on the device."""
         return self.gather(np.arange(min(rows, self.n)))[0]
 
-    def chunks(self, size: int = 4096) -> Iterator[tuple[Any, Any, int]]:
+    def sample(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Host copies of the rows `rows` (inputs as training sees them, targets)."""
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        file_rows = rows if self.rows is None else self.rows[rows]
+        xb, yb = np.asarray(self.X[file_rows]), np.asarray(self.y[file_rows])
+        return self.prepare_x(xb, self.name), self.prepare_t(yb, self.name.replace("X", "y"))
+
+    def chunks(self, size: int = 4096) -> Iterator[tuple[Any, Any, Any, int]]:
         """Every sample once, in order, `size` rows at a time (for evaluation)."""
         return self.batches(np.arange(s, min(s + size, self.n)) for s in range(0, self.n, size))
+
+    def raw_chunks(self, size: int) -> Iterator[np.ndarray]:
+        """Every sample's X row once, as stored, `size` rows at a time (for fitting transforms)."""
+        for s in range(0, self.n, size):
+            yield self.raw(np.arange(s, min(s + size, self.n)))[0]

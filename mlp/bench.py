@@ -461,6 +461,50 @@ def plot_scaling(result, folder):
     return paths
 
 
+def add_bench_arguments(b):
+    """The flags of ``mlp bench`` (every one documented; the defaults shown by --help)."""
+    from .cli import _number, _widths
+
+    b.add_argument("--out", default="bench-out", help="folder for report.md, results.json and plots")
+    b.add_argument(
+        "--quick",
+        action="store_true",
+        help="the small grid: the headline epoch at batch 128 and 1024 with 3 repeats, and a small scaling "
+        "study (add --no-scaling to skip it); about 4 minutes on 2 cores with numpy, torch and jax",
+    )
+    b.add_argument("--smoke", action="store_true", help="tiny sizes and one repeat, for tests")
+    b.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated backends (None: every available one but array_api_strict; --scaling-n: numpy)",
+    )
+    b.add_argument(
+        "--batch-sizes",
+        type=_widths,
+        default=None,
+        help="comma-separated batch sizes of the headline epochs (None: the grid's, 128,1024)",
+    )
+    b.add_argument("--n", type=_number(int), default=None, help="samples for the headline configuration")
+    b.add_argument("--sizes", type=_widths, default=None, help="headline architecture, e.g. 784,1024,1024,10")
+    b.add_argument("--no-scaling", action="store_true", help="skip the scaling study in n and |W|")
+    b.add_argument(
+        "--repeats",
+        type=_number(int),
+        default=None,
+        help="timed epochs per measurement after the warm-up one; the median is reported (None: 3 quick, 5 full)",
+    )
+    b.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
+    b.add_argument(
+        "--scaling-n",
+        action="store_true",
+        help="instead: epoch time in n from 10^3 to --scaling-n-max samples, streamed from a file on disk",
+    )
+    b.add_argument("--scaling-n-max", type=_number(int), default=None, help="largest n (None: 10^7)")
+    b.add_argument(
+        "--data-dir", default=None, help="where --scaling-n writes its dataset once (None: the system's temp folder)"
+    )
+
+
 def run_bench(args):
     mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
     if args.scaling_n:

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import io
 from .history import RunState
-from .model import saved_members
+from .saving import header_of, model_arrays, saved_members
 
 FORMAT = "mlp-checkpoint"
 
@@ -42,18 +42,20 @@ def _unflatten_state(structure, arrays, backend, dtype):
     }
 
 
-def save(path, model, opt, rng, history, run: RunState, loss=None):
-    """Write a checkpoint atomically (refusing non-finite weights)."""
+def save(path, model, opt, rng, history, run: RunState, loss=None, settings=None):
+    """Write a checkpoint atomically (refusing non-finite weights): the model (weights, state,
+    head, classes), the optimizer's state, the generator, the history, and the run's settings."""
     backend = model.backend
-    arrays = model.finite_weights()
+    arrays = model_arrays(model)
     structure, opt_arrays = _flatten_state(opt.state, backend)
     arrays.update(opt_arrays)
     if run.best_weights is not None:
         arrays.update({f"best_{i}": backend.to_numpy(w) for i, w in enumerate(run.best_weights)})
+        arrays.update({f"beststate_{i}": backend.to_numpy(s) for i, s in enumerate(run.best_state or [])})
     header = {
         "format": FORMAT,
         "version": io.VERSION,
-        **model.config(),
+        **header_of(model),
         "optimizer": {
             "class": type(opt).__name__,
             "t": int(opt.t),
@@ -65,6 +67,7 @@ def save(path, model, opt, rng, history, run: RunState, loss=None):
         "rng": rng.bit_generator.state,
         "history": history.as_dict(),
         "train": run.as_header(),
+        "run": settings,
     }
     io.write_npz(path, json.loads(json.dumps(header, default=_json_default)), arrays)
 
@@ -93,9 +96,15 @@ def _run_config(layers, optimizer, loss):
     return {"layers": {str(i): spec for i, spec in enumerate(layers)}, "optimizer": optimizer, "loss": loss}
 
 
-def _check_same_run(path, header, model, opt, loss):
+# the settings of a run that a resumed run must repeat, beyond its layers, optimizer and loss
+_RUN_KEYS = ("seed", "batch_size", "shuffle", "n", "n_features", "data")
+_RUN_NAMES = {"n": "training samples", "n_features": "features", "data": "data fingerprint"}
+
+
+def _check_same_run(path, header, model, opt, loss, settings=None):
     """The resumed run must be the run that wrote the checkpoint: same architecture (layers and
-    activations), optimizer, its settings and schedule, and loss."""
+    activations), optimizer, its settings and schedule, loss, batch size, shuffling, seed, and
+    data (its size, feature count and a fingerprint of rows chosen by the seed)."""
     shapes = [list(p.shape) for p in model.params]
     if header.get("shapes") != shapes:
         raise ValueError(
@@ -109,6 +118,12 @@ def _check_same_run(path, header, model, opt, loss):
     saved = _run_config(header["layers"], saved_opt, saved_loss if saved_loss is not None else now_loss)
     now = _run_config(model.config()["layers"], now_opt, now_loss)
     diff = _differences(saved, json.loads(json.dumps(now)))  # as JSON: tuples become lists, like the header's
+    saved_run = header.get("run")
+    if settings is not None and isinstance(saved_run, dict):
+        now_run = json.loads(json.dumps(settings, default=_json_default))
+        for key in _RUN_KEYS:
+            if saved_run.get(key) != now_run.get(key):
+                diff.append(f"{_RUN_NAMES.get(key, key)}: {saved_run.get(key)!r} in the checkpoint, {now_run.get(key)!r} in this run")
     if diff:
         raise ValueError(f"resume checkpoint {path!r} was written by a different run: " + "; ".join(diff))
 
@@ -116,7 +131,7 @@ def _check_same_run(path, header, model, opt, loss):
 def _members(header):
     """Every array a checkpoint's header declares (the model's, the optimizer's, the best weights)."""
     wanted = saved_members(header)
-    shapes = list(wanted.values())
+    shapes = [s for k, s in wanted.items() if k.startswith("param_")]
     opt, train = header.get("optimizer"), header.get("train")
     if not isinstance(opt, dict) or not isinstance(train, dict):
         raise ValueError("it has no optimizer or training state")
@@ -132,26 +147,34 @@ def _members(header):
         raise ValueError("its optimizer state does not match its parameters")
     if train.get("has_best") is True:
         wanted.update({f"best_{i}": s for i, s in enumerate(shapes)})
+        state_shapes = [wanted[k] for k in wanted if k.startswith("state_")]
+        wanted.update({f"beststate_{i}": s for i, s in enumerate(state_shapes)})
     return wanted
 
 
-def restore(path, model, opt, rng, history, loss=None) -> RunState:
+def restore(path, model, opt, rng, history, loss=None, settings=None) -> RunState:
     """Load a checkpoint into a fresh run's model, optimizer, generator and history; the run's state."""
     header, arrays = io.read_npz(path, FORMAT, _members)
-    _check_same_run(path, header, model, opt, loss)
+    _check_same_run(path, header, model, opt, loss, settings)
     try:
         shapes = [list(p.shape) for p in model.params]
         model.set_weights([arrays[f"param_{i}"] for i in range(len(shapes))])
+        n_state = len(header.get("state_shapes") or [])
+        if n_state:
+            model.set_state([arrays[f"state_{i}"] for i in range(n_state)])
         opt.t = int(header["optimizer"]["t"])
         opt.state = _unflatten_state(header["optimizer"]["state"], arrays, model.backend, model.dtype)
         opt.schedule.load_state_dict(header["optimizer"]["schedule"])
         rng.bit_generator.state = header["rng"]
+        saved_history = header["history"]
         for key in history.__dataclass_fields__:
-            setattr(history, key, header["history"][key])
+            if key in saved_history:
+                setattr(history, key, saved_history[key])
         t = header["train"]
-        best = None
+        best = best_state = None
         if t["has_best"]:
             best = [model.backend.asarray(arrays[f"best_{i}"], model.dtype, copy=True) for i in range(len(shapes))]
-        return RunState.from_header(t, best)
+            best_state = [model.backend.asarray(arrays[f"beststate_{i}"], model.dtype, copy=True) for i in range(n_state)]
+        return RunState.from_header(t, best, best_state)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"resume checkpoint {path!r} is damaged: {type(exc).__name__}: {exc}") from None

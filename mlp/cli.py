@@ -1,4 +1,4 @@
-"""The ``mlp`` command: ``mlp train`` and ``mlp bench``.
+"""The ``mlp`` command: ``mlp train``, ``mlp predict``, ``mlp export`` and ``mlp bench``.
 
 Bad flags and bad data files give a one-line error and exit status 2, no traceback.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -46,46 +47,71 @@ def _number(kind, zero=False, below_one=False):
     return parse
 
 
+def _version():
+    from . import __version__
+
+    return __version__
+
+
 def build_parser():
     from . import backends
     from .activations import ACTIVATIONS
     from .data import DATASETS
     from .losses import LOSSES
     from .optim import OPTIMIZERS
+    from .transforms import TRANSFORMS
 
     parser = _Parser(prog="mlp", description="Multi-layer perceptrons on any array-API backend.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"mlp {_version()}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{train,predict,export,bench}")
     defaults = argparse.ArgumentDefaultsHelpFormatter  # --help shows every default
     t = sub.add_parser(
         "train",
-        help="train an MLP and report test accuracy / MSE",
+        help="train an MLP and report its test metrics",
         formatter_class=defaults,
-        description="Defaults chosen by benchmarks/defaults_study.py over seven datasets (README).",
+        description="Defaults chosen by benchmarks/defaults_study.py over several datasets (README).",
     )
     src = t.add_mutually_exclusive_group()
     src.add_argument(
         "--data",
         metavar="PATH",
-        help=".npz (X_train, y_train[, X_test, y_test]), .csv, a folder of MNIST IDX files, or a folder of "
-        "X_train.npy, y_train.npy[, X_test.npy, y_test.npy] read as memory maps (data larger than memory)",
+        help=".npz (X_train, y_train[, X_test, y_test]), .csv or .parquet (a --label column; split 75/25), a "
+        "folder of MNIST IDX files, or a folder of X_train.npy, y_train.npy[, X_test.npy, y_test.npy] read as "
+        "memory maps (data larger than memory)",
     )
     src.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset")
-    t.add_argument("--label", default="label", help="label column of a .csv file")
+    t.add_argument("--label", default="label", help="label column of a .csv or .parquet file")
+    t.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        default=None,
+        help="None: inferred from the training targets (classification for text labels and whole numbers "
+        "0..K-1, 1..K or -1/1; regression otherwise), and said",
+    )
     t.add_argument(
         "--scale",
-        choices=["standard", "minmax", "none"],
+        choices=[*sorted(TRANSFORMS), "none"],
         default="standard",
-        help="feature scaling fitted on the training data",
+        help="feature scaling fitted on the training data, saved as part of the model",
     )
     t.add_argument("--backend", choices=list(backends.NAMES), default=None, help="None: cupy with a GPU, else numpy")
     t.add_argument("--hidden", type=_widths, default=[256, 256], help="hidden widths, comma-separated")
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation")
-    t.add_argument("--loss", choices=sorted(LOSSES), default=None, help="None: cross_entropy, or mse for regression")
+    t.add_argument("--norm", choices=["batch", "layer"], default=None, help="normalization after each hidden layer")
+    t.add_argument(
+        "--dropout", type=_number(float, zero=True, below_one=True), default=0.0, help="dropout rate of hidden layers"
+    )
+    t.add_argument(
+        "--loss",
+        choices=sorted(LOSSES),
+        default=None,
+        help="None: cross_entropy for classes, bce for multi-label 0/1 columns, mse for regression",
+    )
     t.add_argument(
         "--label-smoothing",
         type=_number(float, zero=True, below_one=True),
-        default=0.0,
-        help="label smoothing for cross-entropy",
+        default=None,
+        help="label smoothing, for the cross-entropy losses only (None: 0)",
     )
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="optimizer")
     t.add_argument(
@@ -95,7 +121,10 @@ def build_parser():
         help="learning rate; None: the optimizer's own, as in PyTorch (adam 0.001, sgd 0.01)",
     )
     t.add_argument(
-        "--momentum", type=_number(float, zero=True, below_one=True), default=0.9, help="momentum, for sgd and gd"
+        "--momentum",
+        type=_number(float, zero=True, below_one=True),
+        default=None,
+        help="momentum, for the optimizers that have one (sgd, gd); None: theirs (0)",
     )
     t.add_argument("--batch-size", type=_number(int), default=32, help="mini-batch size")
     t.add_argument(
@@ -110,7 +139,12 @@ def build_parser():
         "--seed", type=_number(int, zero=True), default=0, help="seed of the initial weights and the shuffling"
     )
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
-    t.add_argument("--weight-decay", type=_number(float, zero=True), default=0.0, help="L2 penalty on the weights")
+    t.add_argument(
+        "--weight-decay",
+        type=_number(float, zero=True),
+        default=None,
+        help="L2 penalty on the weights; None: the optimizer's own (adamw 0.01, the others 0)",
+    )
     t.add_argument(
         "--validation-fraction",
         type=_number(float, below_one=True),
@@ -119,52 +153,41 @@ def build_parser():
     )
     t.add_argument("--early-stopping", action="store_true", help="stop when the validation loss stops improving")
     t.add_argument("--plot", metavar="FILE", help="write loss (and validation) curves as a picture (.png, .svg, ...)")
-    t.add_argument("--save", metavar="FILE", help="save the trained model (.npz)")
+    t.add_argument("--save", metavar="FILE", help="save the trained model (.npz): the whole predictor")
     t.add_argument("--checkpoint", metavar="FILE", help="write a checkpoint every --checkpoint-every epochs")
     t.add_argument("--checkpoint-every", type=_number(int), default=1, help="epochs between checkpoints")
     t.add_argument("--resume", metavar="FILE", help="resume from a checkpoint")
     t.add_argument("--distributed", action="store_true", help="data-parallel over MPI ranks (run under mpirun)")
     t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--verbose", action="store_true", help="one line per epoch (loss, validation metrics, time)")
+
+    p = sub.add_parser(
+        "predict",
+        help="predict with a saved model: labels, probabilities or values",
+        formatter_class=defaults,
+        description="Reads raw features (the saved model applies its own scaling) and writes one row per sample.",
+    )
+    p.add_argument("model", metavar="MODEL.npz", help="a model saved by mlp train --save or model.save")
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        help=".csv or .parquet (the model's feature columns by name where it knows them, else every column but "
+        "--label), .npy (a 2-D array) or .npz (its X, X_test or X_train array)",
+    )
+    p.add_argument("--out", metavar="FILE", default=None, help="write .csv or .npy; None: CSV on standard output")
+    p.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
+    p.add_argument("--label", default="label", help="a label column of a .csv/.parquet to leave out of the features")
+    p.add_argument("--backend", choices=list(backends.NAMES), default="numpy", help="backend to predict on")
 
     e = sub.add_parser("export", help="write a saved model (.npz) as a standard ONNX graph")
     e.add_argument("model", metavar="MODEL.npz", help="a model saved by mlp train --save or model.save")
     e.add_argument("out", metavar="MODEL.onnx", help="the ONNX file to write")
 
-    b = sub.add_parser("bench", help="epoch-cost scaling study, GEMM roofline and peers", formatter_class=defaults)
-    b.add_argument("--out", default="bench-out", help="folder for report.md, results.json and plots")
-    b.add_argument(
-        "--quick", action="store_true", help="small grid (about 4 minutes on 2 cores, three backends, --no-scaling)"
-    )
-    b.add_argument("--smoke", action="store_true", help="tiny sizes, for tests")
-    b.add_argument(
-        "--backends",
-        default=None,
-        help="comma-separated backends (None: every available one but array_api_strict; --scaling-n: numpy)",
-    )
-    b.add_argument("--batch-sizes", type=_widths, default=None)
-    b.add_argument("--n", type=_number(int), default=None, help="samples for the headline configuration")
-    b.add_argument("--sizes", type=_widths, default=None, help="headline architecture, e.g. 784,1024,1024,10")
-    b.add_argument("--no-scaling", action="store_true", help="skip the scaling study")
-    b.add_argument("--repeats", type=_number(int), default=None)
-    b.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
-    b.add_argument(
-        "--scaling-n",
-        action="store_true",
-        help="instead: epoch time in n from 10^3 to --scaling-n-max samples, streamed from a file on disk",
-    )
-    b.add_argument("--scaling-n-max", type=_number(int), default=None, help="largest n (None: 10^7)")
-    b.add_argument(
-        "--data-dir", default=None, help="where --scaling-n writes its dataset once (None: the system's temp folder)"
-    )
+    from .bench import add_bench_arguments
+
+    add_bench_arguments(sub.add_parser("bench", help="epoch cost per backend, GEMM roofline, peers", formatter_class=defaults))
     return parser
-
-
-def _takes(factory, name) -> bool:
-    """Whether an optimizer has a setting called `name` that its name leaves open (a preset fixes its own)."""
-    import inspect
-
-    return isinstance(factory, type) and name in inspect.signature(factory).parameters
 
 
 def _fail(message):
@@ -175,9 +198,14 @@ def _fail(message):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         if args.command == "train":
             return run_train(args)
+        if args.command == "predict":
+            return run_predict(args)
         if args.command == "export":
             import mlp
 
@@ -204,37 +232,42 @@ def _check_outputs(args):
         if path is not None:
             check_writable(path, f"--{flag}")
     if args.plot is not None:
-        from matplotlib.backend_bases import FigureCanvasBase
-
+        try:
+            from matplotlib.backend_bases import FigureCanvasBase
+        except ImportError:
+            raise ValueError("--plot needs matplotlib: pip install mlp[plot]") from None
         ext = args.plot.rsplit(".", 1)[-1].lower() if "." in args.plot else ""
         formats = FigureCanvasBase.get_supported_filetypes()
         if ext not in formats:
             raise ValueError(f"--plot {args.plot!r} must end in a picture format, one of {sorted(formats)}")
 
 
+# -- mlp train -----------------------------------------------------------------------------
 def run_train(args):
     import mlp
 
     from . import backends, data
-    from .batches import is_streamed
 
     backend = backends.get(args.backend or backends.best())  # first: a missing backend answers at once
     _check_outputs(args)
     ds = data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)  # random_state 0
+    task, why = _task(args, ds)
     comm = None
     if args.distributed:
         from .distributed import MPIComm
 
         comm = MPIComm()
     is_root = comm is None or comm.rank == 0
-    scaler = data.SCALERS[args.scale]().fit(ds.X_train)
-    model, loss, opt = _model_loss_optimizer(args, ds, backend)
+    model, loss, opt = _model_loss_optimizer(args, ds, task, backend)
+    talk = is_root and not args.json
+    if talk:
+        print(f"task: {task} ({why})")
+        print(model.summary(compact=True), flush=True)
+    callbacks = [_EpochLines(args.epochs)] if args.verbose and talk else []
     t0 = time.perf_counter()
-    streamed = is_streamed(ds.X_train)
-    X_train = data.Transformed(ds.X_train, scaler.transform) if streamed else scaler.transform(ds.X_train)
     history = mlp.train(
         model,
-        X_train,
+        ds.X_train,
         ds.y_train,
         shuffle=args.shuffle,
         loss=loss,
@@ -244,74 +277,159 @@ def run_train(args):
         seed=args.seed,
         validation_fraction=args.validation_fraction,
         early_stopping=args.early_stopping,
-        progress=not args.no_progress and not args.json and is_root,
+        progress=not args.no_progress and talk and not args.verbose,
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         distributed=comm,
+        callbacks=callbacks,
     )
     backend.synchronize()
-    result = _evaluate(model, ds, scaler, history, time.perf_counter() - t0)
+    result = _evaluate(model, ds, task, why, history, time.perf_counter() - t0)
     if is_root:
-        _report(args, model, history, result)
+        _report(args, model, loss, history, result)
     return 0
 
 
-def _model_loss_optimizer(args, ds, backend):
-    """The model, loss and optimizer the flags ask for; the loss says which output and how many."""
+def _task(args, ds) -> tuple[str, str]:
+    """The task and why: the flag's, checked against the targets, or the inferred one."""
+    import numpy as np
+
+    if args.task is None:
+        if args.data is None:
+            return ds.task, f"the built-in {ds.name} dataset; --task overrides"
+        return ds.task, f"inferred: {ds.task_reason}; --task overrides"
+    y = np.asarray(ds.y_train)
+    if args.task == "regression" and y.dtype.kind in "USOb":
+        raise ValueError(f"--task regression needs numeric targets, but {ds.name}'s y holds text labels")
+    if args.task == "classification" and y.dtype.kind == "f" and not np.all(np.round(y) == y):
+        raise ValueError(
+            f"--task classification needs class labels, but {ds.name}'s y holds fractional values; use --task "
+            "regression"
+        )
+    ds.task = args.task
+    return args.task, "--task"
+
+
+def _model_loss_optimizer(args, ds, task, backend):
+    """The model, loss and optimizer the flags ask for; the loss says which output and how many.
+    Flags that the chosen loss or optimizer would ignore are errors naming both."""
+    import numpy as np
+
     import mlp
 
-    from .optim import OPTIMIZERS
+    from .optim import accepts
 
-    classification = ds.task == "classification"
-    loss = mlp.get_loss(args.loss or ("cross_entropy" if classification else "mse"), "--loss")
+    classification = task == "classification"
+    multilabel = classification and np.ndim(ds.y_train) == 2
+    name = args.loss or ("mse" if not classification else "bce" if multilabel else "cross_entropy")
+    loss = mlp.get_loss(name, "--loss")
     if classification != loss.classification:
-        kind, data_kind = ("regression", "class labels") if classification else ("classification", "real targets")
-        raise ValueError(f"--loss {args.loss} is a {kind} loss, but {ds.name} has {data_kind}")
-    n_targets = 1 if ds.y_train.ndim == 1 else ds.y_train.shape[1]
-    sizes = [ds.n_features, *args.hidden, loss.n_outputs(ds.n_outputs if classification else None, n_targets)]
-    model = mlp.MLP(sizes, args.activation, loss.output, backend=backend, dtype=args.dtype, seed=args.seed)
-    momentum = {"momentum": args.momentum} if _takes(OPTIMIZERS[args.optimizer], "momentum") else {}
-    opt = mlp.get_optimizer(args.optimizer, lr=args.lr, weight_decay=args.weight_decay, **momentum)
-    if args.label_smoothing and isinstance(loss, mlp.CrossEntropy) and not isinstance(loss, mlp.KLDivergence):
+        kind = "regression" if classification else "classification"
+        raise ValueError(
+            f"--loss {args.loss} is a {kind} loss, but the task is {task} ({ds.task_reason}); pass --task "
+            f"{'regression' if classification else 'classification'} to train a {kind} model"
+        )
+    if args.label_smoothing is not None:
+        if not isinstance(loss, mlp.CrossEntropy) or isinstance(loss, mlp.KLDivergence):
+            raise ValueError(
+                f"--label-smoothing applies to the cross-entropy losses only; --loss {loss.name} would ignore it"
+            )
         loss = type(loss)(label_smoothing=args.label_smoothing, from_logits=loss.from_logits)
+    classes = None
+    if classification and not multilabel:
+        classes = ds.classes
+        if ds.y_test is not None:
+            unseen = sorted({str(v) for v in np.setdiff1d(np.asarray(ds.y_test), classes).tolist()})
+            if unseen:
+                raise ValueError(f"{ds.name}: the test labels {unseen[:10]} never occur in the training labels")
+        n_out = loss.n_outputs(len(classes))
+    else:
+        n_out = 1 if np.ndim(ds.y_train) == 1 else ds.y_train.shape[1]
+    sizes = [ds.n_features, *args.hidden, n_out]
+    model = mlp.MLP(
+        sizes,
+        args.activation,
+        loss.output,
+        backend=backend,
+        dtype=args.dtype,
+        seed=args.seed,
+        scale=None if args.scale == "none" else args.scale,
+        dropout=args.dropout,
+        norm=args.norm,
+        classes=classes,
+    )
+    model.feature_names = ds.feature_names
+    settings = {}
+    if args.momentum is not None:
+        if not accepts(args.optimizer, "momentum"):
+            raise ValueError(
+                f"--momentum applies to optimizers with momentum (sgd, gd); --optimizer {args.optimizer} would "
+                "ignore it"
+            )
+        settings["momentum"] = args.momentum
+    if args.weight_decay is not None:
+        settings["weight_decay"] = args.weight_decay
+    opt = mlp.get_optimizer(args.optimizer, lr=args.lr, **settings)
     return model, loss, opt
 
 
-def _evaluate(model, ds, scaler, history, seconds) -> dict:
-    import numpy as np
+class _EpochLines:
+    """--verbose: one line per epoch, as Keras prints them."""
 
-    from . import data
-    from .metrics import accuracy, mean_squared_error
+    def __init__(self, epochs):
+        self.epochs, self.t = epochs, time.perf_counter()
 
+    def __call__(self, epoch, logs, model):
+        now = time.perf_counter()
+        parts = [f"{k}: {v:.4f}" for k, v in logs.items() if k != "lr"]
+        print(f"Epoch {epoch + 1}/{self.epochs} - {now - self.t:.2f}s - " + " - ".join(parts), flush=True)
+        self.t = now
+
+
+def _evaluate(model, ds, task, why, history, seconds) -> dict:
     backend = model.backend
     result = {
         "backend": backend.name,
         "device": str(backend.device),
         "dataset": ds.name,
-        "sizes": [model.n_features, *[layer.out_features for layer in model.layers if layer.out_features]],
+        "task": task,
+        "task_reason": why,
+        "sizes": [model.n_features, *[layer.out_features for layer in model.layers if layer.n_params and layer.out_features]],
         "epochs": history.epochs,
         "train_loss": history.loss[-1] if history.loss else None,
         "seconds": round(seconds, 3),
         "stop_reason": history.stop_reason,
+        "best_epoch": history.best_epoch,
+        "warnings": list(history.warnings),
     }
     if ds.X_test is not None:
-        score, metric = (accuracy, "test_accuracy") if ds.task == "classification" else (mean_squared_error, "test_mse")
-        total = 0.0
-        for s, e in data.row_chunks(ds.X_test):  # one chunk for in-memory data of up to 64 MB
-            out = model(scaler.transform(ds.X_test[s:e]))
-            total += score(backend.asarray(np.asarray(ds.y_test[s:e])), out) * (e - s)
-        result[metric] = total / ds.X_test.shape[0]
+        metrics = model.evaluate(ds.X_test, ds.y_test)  # the saved model's own predictions: raw data in
+        result["test_samples"] = int(ds.X_test.shape[0])
+        for key, value in metrics.items():
+            result[f"test_{key}"] = value
     if history.val_loss:
         result["val_loss"] = history.val_loss[-1]
+    if history.val_accuracy:
+        result["val_accuracy"] = history.val_accuracy[-1]
     return result
 
 
-def _report(args, model, history, result):
+_STOPS = {
+    "max_epochs": "ran every epoch asked for",
+    "early_stopping": "early stopping: the validation loss stopped improving",
+    "tol": "the training loss stopped improving by more than tol",
+    "callback": "a callback asked to stop",
+}
+
+
+def _report(args, model, loss, history, result):
     """Save, plot and print (rank 0 only)."""
+    written = []
     if args.save:
         model.save(args.save)
         result["saved"] = args.save
+        written.append(f"model {args.save}")
     if args.plot:
         from .plotting import plot_history
 
@@ -319,20 +437,139 @@ def _report(args, model, history, result):
         title = f"{result['dataset']}: {result['sizes']} {args.activation}, {b.name} ({b.device}), {args.dtype}"
         plot_history(history, args.plot, title)
         result["plot"] = args.plot
+        written.append(f"plot {args.plot}")
+    if args.checkpoint:
+        written.append(f"checkpoint {args.checkpoint}")
     if args.json:
         print(json.dumps(result))
         return
     b = model.backend
+    stop = _STOPS.get(history.stop_reason, history.stop_reason)
+    loss_note = " (½·MSE)" if loss.name == "mse" else ""
     lines = [
         f"{result['dataset']}: {result['sizes']} {args.activation}/{model.layers[-1].name} on {b.name} ({b.device}), "
         f"{args.dtype}",
-        f"{history.epochs} epochs in {result['seconds']:.2f} s, final training loss {result['train_loss']:.4f}",
+        f"trained {history.epochs} epochs in {result['seconds']:.2f} s ({stop})",
+        f"final training loss {result['train_loss']:.4f}{loss_note}",
     ]
+    if history.val_loss:
+        best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
+        val = f"validation loss {history.val_loss[-1]:.4f}"
+        if history.val_accuracy:
+            val += f", accuracy {history.val_accuracy[-1]:.4f}"
+        lines.append(val + best)
     if "test_accuracy" in result:
-        lines.append(f"test accuracy: {result['test_accuracy']:.4f}")
+        lines.append(f"test accuracy: {result['test_accuracy']:.4f} ({result['test_samples']} samples)")
+    if "test_label_accuracy" in result:
+        lines.append(f"test per-label accuracy: {result['test_label_accuracy']:.4f}")
     if "test_mse" in result:
-        lines.append(f"test MSE: {result['test_mse']:.4f}")
+        lines.append(f"test MSE: {result['test_mse']:.4f}, R²: {result['test_r2']:.4f} ({result['test_samples']} samples)")
+    for w in history.warnings:
+        lines.append(f"warning: {w}")
+    if written:
+        lines.append("wrote " + ", ".join(written))
     print("\n".join(lines))
+
+
+# -- mlp predict -------------------------------------------------------------------------------
+def _read_features(path, model, label):
+    """The feature matrix of DATA for `model`: by column name where the model knows its feature
+    names, else by position; another feature count is an error naming both."""
+    import numpy as np
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"data file {path!r} does not exist")
+    if path.endswith((".csv", ".parquet", ".pq")):
+        from .tables import read_table
+
+        columns = read_table(path)
+        if model.feature_names is not None:
+            missing = [c for c in model.feature_names if c not in columns]
+            if missing:
+                raise ValueError(f"{path}: it lacks the model's feature columns {missing[:10]}")
+            names = model.feature_names
+        else:
+            names = [c for c in columns if c != label]
+        from .data import _numeric_column
+
+        X = np.column_stack([_numeric_column(path, c, columns[c]) for c in names])
+    elif path.endswith(".npy"):
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    elif path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as z:
+            key = next((k for k in ("X", "X_test", "X_train") if k in z.files), None)
+            if key is None:
+                raise ValueError(f"{path}: an .npz for prediction needs an array X (or X_test, X_train); it has {z.files}")
+            X = z[key]
+    else:
+        raise ValueError(f"data file {path!r} must be .csv, .parquet, .npy or .npz")
+    if X.ndim != 2 or X.shape[1] != model.n_features:
+        got = X.shape[1] if X.ndim == 2 else f"shape {X.shape}"
+        raise ValueError(f"{path}: the model takes {model.n_features} features; the data has {got}")
+    return X
+
+
+def run_predict(args):
+    import numpy as np
+
+    import mlp
+
+    from .data import row_chunks
+
+    model = mlp.load(args.model, backend=args.backend)
+    X = _read_features(args.data, model, args.label)
+    head = model.output_head()
+    if args.proba and not head.classification:
+        raise ValueError(f"--proba needs a classifier; {args.model!r} is a regressor")
+    parts = []
+    for s, e in row_chunks(X):
+        rows = np.asarray(X[s:e])
+        if not head.classification:
+            out = np.asarray(model.backend.to_numpy(model(rows)))
+        elif args.proba:
+            out = model.predict_proba(rows)
+        else:
+            out = model.predict_labels(rows)
+        parts.append(out)
+    out = np.concatenate(parts)
+    if head.classification and args.proba:
+        labels = model.classes if model.classes is not None and head.kind != "multilabel" else None
+        names = [f"p_{c}" for c in (labels if labels is not None else range(out.shape[1]))]
+    elif head.classification:
+        names = ["label"] if out.ndim == 1 else [f"label_{j}" for j in range(out.shape[1])]
+    else:
+        names = ["prediction"] if out.shape[1] == 1 else [f"prediction_{j}" for j in range(out.shape[1])]
+    if out.ndim == 2 and out.shape[1] == 1 and not args.proba:
+        out = out[:, 0]
+    _write_predictions(args.out, out, names)
+    return 0
+
+
+def _write_predictions(path, out, names):
+    import csv
+    import io
+
+    import numpy as np
+
+    from .io import atomic_write
+
+    if path is not None and path.endswith(".npy"):
+        atomic_write(path, lambda f: np.save(f, out, allow_pickle=False))
+        print(f"wrote {out.shape[0]} predictions to {path}", file=sys.stderr)
+        return
+    if path is not None and not path.endswith(".csv"):
+        raise ValueError(f"--out {path!r} must end in .csv or .npy")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(names)
+    rows = out.reshape(out.shape[0], -1)
+    w.writerows(r.tolist() for r in rows)
+    if path is None:
+        sys.stdout.write(buf.getvalue())
+        return
+    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+    print(f"wrote {out.shape[0]} predictions to {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

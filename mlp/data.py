@@ -1,9 +1,10 @@
 """Data: the embedded digits, small generators, and user files (.npz, .csv, MNIST IDX, and
 folders of .npy arrays opened as memory maps).
 
-Everything is local: the digits ship inside scikit-learn, the rest is generated.
-``Standardizer`` is fitted on training data only, reading it in chunks (a memory map is never
-loaded whole); ``Transformed`` applies a fitted scaler to the rows training reads.
+Everything is local: the digits ship inside scikit-learn, the rest is generated. Feature
+scaling is part of the model (``mlp.transforms``); ``Transformed`` applies any function to the
+rows training reads. The task (classification or regression) of a file is inferred one way for
+every format (``infer_task``), and the CLI's ``--task`` overrides it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import numpy as np
 
 __all__ = [
     "Dataset",
-    "Standardizer",
-    "MinMaxScaler",
-    "SCALERS",
+    "infer_task",
     "load_dataset",
     "load_file",
     "DATASETS",
@@ -37,12 +36,25 @@ __all__ = [
 CHUNK_BYTES = 64 << 20  # rows read at a time when a pass over the data is needed
 
 
-def row_chunks(X, chunk_bytes=CHUNK_BYTES):
-    """(start, stop) row ranges of about `chunk_bytes` each, covering X."""
+def row_chunks(X, chunk_bytes=None):
+    """(start, stop) row ranges of about `chunk_bytes` (default CHUNK_BYTES) of float64 each, covering X."""
+    chunk_bytes = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
     n = X.shape[0]
-    row_bytes = max(1, int(np.prod(X.shape[1:], dtype=np.int64)) * np.dtype(X.dtype).itemsize)
+    row_bytes = max(1, int(np.prod(X.shape[1:], dtype=np.int64)) * 8)
     step = max(1, chunk_bytes // row_bytes)
     return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+
+def host_chunks(X, backend=None, n_features=None, name="X"):
+    """X's rows as checked float64 host arrays, a chunk of about CHUNK_BYTES at a time: host data,
+    memory maps and array-likes are read by row ranges, device arrays copied over by chunks."""
+    from ._validation import check_host_X, is_host_data
+
+    for s, e in row_chunks(X):
+        part = X[s:e]
+        if not is_host_data(part) and backend is not None:
+            part = backend.to_numpy(part)
+        yield check_host_X(part, n_features, f"{name} (rows {s}..{e - 1})")
 
 
 @dataclass
@@ -53,67 +65,62 @@ class Dataset:
     y_test: np.ndarray | None = None
     task: str = "classification"  # or "regression"
     name: str = ""
+    feature_names: list | None = None
+    task_reason: str = "the dataset's own task"
 
     @property
     def n_features(self):
         return self.X_train.shape[1]
 
     @property
-    def n_outputs(self):
-        if self.task == "classification":
-            return int(max(self.y_train.max(), -1 if self.y_test is None else self.y_test.max())) + 1
-        return 1 if self.y_train.ndim == 1 else self.y_train.shape[1]
+    def multilabel(self) -> bool:
+        return self.task == "classification" and np.ndim(self.y_train) == 2
+
+    @property
+    def classes(self) -> np.ndarray | None:
+        """The sorted distinct labels of the training targets (single-label classification)."""
+        if self.task != "classification" or self.multilabel:
+            return None
+        return np.unique(np.asarray(self.y_train))
 
 
-class Standardizer:
-    """x ← (x - mean) / std with statistics of the training data (std 0 → 1)."""
-
-    def fit(self, X):
-        """Mean and standard deviation in float64, chunk by chunk (Chan et al.'s pairwise update)."""
-        n, mean, m2 = 0, 0.0, 0.0
-        for s, e in row_chunks(X):
-            c = np.asarray(X[s:e], dtype=np.float64)
-            cm = c.mean(axis=0)
-            cm2 = ((c - cm) ** 2).sum(axis=0)
-            k = e - s
-            delta = cm - mean
-            mean = mean + delta * (k / (n + k))
-            m2 = m2 + cm2 + delta**2 * (n * k / (n + k))
-            n += k
-        self.mean_ = np.asarray(mean, dtype=np.float64)
-        std = np.sqrt(m2 / n)
-        self.scale_ = np.where(std > 0, std, 1.0)
-        return self
-
-    def transform(self, X):
-        return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
-
-    def fit_transform(self, X):
-        return self.fit(X).transform(X)
+MAX_CLASSES = 10_000
 
 
-class MinMaxScaler(Standardizer):
-    """x ← (x - min) / (max - min) with the training data's range (a constant column → 0)."""
+def infer_task(y) -> tuple[str, str]:
+    """(task, why) from the training targets, the same for every file format:
 
-    def fit(self, X):
-        lo = hi = None
-        for s, e in row_chunks(X):
-            c = np.asarray(X[s:e], dtype=np.float64)
-            lo = c.min(axis=0) if lo is None else np.minimum(lo, c.min(axis=0))
-            hi = c.max(axis=0) if hi is None else np.maximum(hi, c.max(axis=0))
-        self.mean_ = lo
-        span = hi - lo
-        self.scale_ = np.where(span > 0, span, 1.0)
-        return self
+    - text or boolean labels: classification;
+    - one column of whole numbers forming 0..K-1, 1..K or {-1, 1} (K <= 10,000): classification;
+    - columns of 0/1 values only: multi-label classification;
+    - anything else (other whole numbers, such as ages 20-80, or fractional values): regression.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "USOb":
+        kinds = {"U": "text", "S": "text", "O": "text", "b": "boolean"}
+        return "classification", f"y holds {kinds[y.dtype.kind]} labels"
+    if y.dtype.kind not in "iuf":
+        return "regression", f"y holds {y.dtype} values"
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        return "regression", "y holds NaN or infinity"
+    whole = y.dtype.kind in "iu" or bool(np.all(np.round(y) == y))
+    if not whole:
+        return "regression", "y holds fractional values"
+    values = np.unique(y)
+    if y.ndim == 2:
+        if set(values.tolist()) <= {0, 1}:
+            return "classification", f"y holds {y.shape[1]} columns of 0/1 labels (multi-label)"
+        return "regression", f"y holds {y.shape[1]} columns of real values"
+    k = values.shape[0]
+    lo, hi = values[0], values[-1]
+    contiguous = (lo in (0, 1) and hi - lo + 1 == k) or set(values.tolist()) == {-1, 1}
+    if contiguous and k <= MAX_CLASSES:
+        return "classification", f"y holds {k} whole-number labels {_span(values)}"
+    return "regression", f"y holds {k} whole numbers {_span(values)}, not class labels 0..K-1 or 1..K"
 
 
-class Identity(Standardizer):
-    def fit(self, X):
-        self.mean_, self.scale_ = np.zeros(X.shape[1]), np.ones(X.shape[1])
-        return self
-
-
-SCALERS = {"minmax": MinMaxScaler, "standard": Standardizer, "none": Identity}
+def _span(values):
+    return f"{values[0]:g}..{values[-1]:g}" if values.shape[0] > 2 else "{" + ", ".join(f"{v:g}" for v in values) + "}"
 
 
 class Transformed:
@@ -197,22 +204,22 @@ def load_dataset(name, seed=0) -> Dataset:
 
 
 # -- user files ------------------------------------------------------------------
-def _task_of(y):
-    y = np.asarray(y)
-    if np.issubdtype(y.dtype, np.integer) or (y.ndim == 1 and np.all(np.mod(y, 1) == 0) and len(np.unique(y)) <= 100):
-        return "classification"
-    return "regression"
-
-
 def _check_xy(X, y, path, part):
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"{path}: X_{part} must be a 2-D numeric array; got shape {X.shape}, dtype {X.dtype}")
     if y.shape[:1] != X.shape[:1]:
         raise ValueError(f"{path}: y_{part} must have {X.shape[0]} rows to match X_{part}; got shape {y.shape}")
+    if y.ndim not in (1, 2) or y.dtype.kind not in "iufbUS":
+        raise ValueError(f"{path}: y_{part} must be a 1-D or 2-D array of numbers or labels; got dtype {y.dtype}")
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{path}: X_{part} holds NaN or infinity")
     return X.astype(np.float64), y
+
+
+def _dataset(X_tr, y_tr, X_te, y_te, name, feature_names=None) -> Dataset:
+    task, why = infer_task(y_tr)
+    return Dataset(X_tr, y_tr, X_te, y_te, task, name, feature_names, why)
 
 
 def load_npz(path) -> Dataset:
@@ -220,16 +227,24 @@ def load_npz(path) -> Dataset:
 
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path}: cannot read as .npz (not a zip archive)")
+    arrays = {}
     try:
         with np.load(path, allow_pickle=False) as data:
             files = set(data.files)
             if not {"X_train", "y_train"} <= files:
                 raise ValueError(f"{path}: an .npz dataset needs arrays X_train and y_train; it has {sorted(files)}")
-            arrays = {k: data[k] for k in files}
+            for k in sorted(files & set(NPY_PARTS)):
+                try:
+                    arrays[k] = data[k]
+                except ValueError as exc:  # object arrays need pickle, which is never allowed
+                    raise ValueError(f"{path}: array {k} cannot be read ({exc}); store numbers or strings") from None
     except ValueError:
         raise
     except Exception as exc:
         raise ValueError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
+    for k in ("X_train", "X_test"):
+        if k in arrays and arrays[k].dtype.kind not in "iufb":
+            raise ValueError(f"{path}: array {k} holds {arrays[k].dtype} values; features must be numbers")
     X_tr, y_tr = _check_xy(arrays["X_train"], arrays["y_train"], path, "train")
     X_te = y_te = None
     if "X_test" in arrays:
@@ -238,46 +253,68 @@ def load_npz(path) -> Dataset:
         X_te, y_te = _check_xy(arrays["X_test"], arrays["y_test"], path, "test")
         if X_te.shape[1] != X_tr.shape[1]:
             raise ValueError(f"{path}: X_test has {X_te.shape[1]} features but X_train has {X_tr.shape[1]}")
-    return Dataset(X_tr, y_tr, X_te, y_te, _task_of(y_tr), os.path.basename(path))
+    return _dataset(X_tr, y_tr, X_te, y_te, os.path.basename(path))
 
 
 def load_csv(path, label="label", test_size=0.25, seed=0) -> Dataset:
-    """A CSV with a header row; column `label` is the target, the others the features."""
-    import csv
+    """A CSV with a header row; column `label` is the target (numbers or text labels), the others
+    the features (numbers). Split 75/25 (random_state `seed`)."""
+    from .tables import read_table
 
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read as CSV ({exc})") from None
-    if len(rows) < 2:
-        raise ValueError(f"{path}: a CSV dataset needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    if label not in header:
-        raise ValueError(f"{path}: no label column {label!r}; columns are {header}")
-    try:
-        data = np.array([[float(v) for v in r] for r in rows[1:] if r], dtype=np.float64)
-    except ValueError as exc:
-        raise ValueError(f"{path}: every value must be a number ({exc})") from None
-    if data.ndim != 2 or data.shape[1] != len(header):
-        raise ValueError(f"{path}: rows must have {len(header)} values like the header")
-    j = header.index(label)
-    X, y = np.delete(data, j, axis=1), data[:, j]
-    task = _task_of(y)
-    if task == "classification":
-        y = y.astype(np.int64)
+    columns = read_table(path)
+    names = list(columns)
+    if label not in columns:
+        raise ValueError(f"{path}: no label column {label!r}; columns are {names}")
+    features = [c for c in names if c != label]
+    if not features:
+        raise ValueError(f"{path}: it has only the label column {label!r}; a dataset needs feature columns too")
+    X = np.column_stack([_numeric_column(path, c, columns[c]) for c in features])
+    y = columns[label]
+    if y.dtype.kind == "O":
+        y = y.astype(str)
+    if y.dtype.kind in "iuf" and not np.all(np.isfinite(y.astype(np.float64))):
+        raise ValueError(f"{path}: label column {label!r} holds blank or non-finite values")
     X, y = _check_xy(X, y, path, "train")
+    if X.shape[0] < 2:
+        raise ValueError(f"{path}: it is split 75/25 into training and test rows, so it needs at least 2 data rows")
     X_tr, X_te, y_tr, y_te = _split(X, y, test_size, seed, False)
-    return Dataset(X_tr, y_tr, X_te, y_te, task, os.path.basename(path))
+    return _dataset(X_tr, y_tr, X_te, y_te, os.path.basename(path), features)
+
+
+def _numeric_column(path, name, values):
+    if values.dtype.kind not in "iufb":
+        bad = next((i for i, v in enumerate(values.tolist()) if not _is_number(v)), 0)
+        raise ValueError(
+            f"{path}: feature column {name!r} holds text ({str(values[bad])!r} in data row {bad + 1}); features must be "
+            "numbers"
+        )
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(f"{path}: feature column {name!r} has a blank or non-finite value in data row {bad + 1}")
+    return values
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _read_idx(path):
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"{path}: cannot read ({exc})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: IDX header declares {ndim} dimensions but the file ends after {len(raw)} bytes")
     shape = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
@@ -296,13 +333,20 @@ def load_idx(folder) -> Dataset:
                     return p
         raise ValueError(f"{folder}: no {stem}[.gz] file")
 
-    X_tr = _read_idx(find("train-images-idx3-ubyte"))
-    X_tr = X_tr.reshape(X_tr.shape[0], -1)
-    y_tr = _read_idx(find("train-labels-idx1-ubyte")).astype(np.int64)
-    X_te = _read_idx(find("t10k-images-idx3-ubyte"))
-    X_te = X_te.reshape(X_te.shape[0], -1)
-    y_te = _read_idx(find("t10k-labels-idx1-ubyte")).astype(np.int64)
-    return Dataset(X_tr.astype(np.float64) / 255, y_tr, X_te.astype(np.float64) / 255, y_te, "classification", "mnist")
+    parts = {}
+    for part, prefix in (("train", "train"), ("test", "t10k")):
+        images, labels = find(f"{prefix}-images-idx3-ubyte"), find(f"{prefix}-labels-idx1-ubyte")
+        X, y = _read_idx(images), _read_idx(labels)
+        if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"{folder}: {os.path.basename(labels)} holds {y.shape[0] if y.ndim else 0} labels but "
+                f"{os.path.basename(images)} holds {X.shape[0]} images; they must match"
+            )
+        parts[part] = (X.reshape(X.shape[0], -1).astype(np.float64) / 255, y.astype(np.int64))
+    (X_tr, y_tr), (X_te, y_te) = parts["train"], parts["test"]
+    if X_te.shape[1] != X_tr.shape[1]:
+        raise ValueError(f"{folder}: test images have {X_te.shape[1]} pixels but training images {X_tr.shape[1]}")
+    return _dataset(X_tr, y_tr, X_te, y_te, "mnist")
 
 
 NPY_PARTS = ("X_train", "y_train", "X_test", "y_test")
@@ -343,10 +387,9 @@ def load_npy_folder(folder) -> Dataset:
             f"{folder}: X_test.npy has {arrays['X_test'].shape[1]} features but X_train.npy has "
             f"{arrays['X_train'].shape[1]}"
         )
-    y = arrays["y_train"]
-    task = "classification" if y.dtype.kind in "iub" and y.ndim == 1 else "regression"
     name = os.path.basename(os.path.normpath(folder))
-    return Dataset(arrays["X_train"], y, arrays.get("X_test"), arrays.get("y_test"), task, name)
+    y = np.asarray(arrays["y_train"])  # the labels are read (the task, the classes); the features stay on disk
+    return _dataset(arrays["X_train"], y, arrays.get("X_test"), arrays.get("y_test"), name)
 
 
 def load_file(path, label="label", seed=0) -> Dataset:

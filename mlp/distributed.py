@@ -34,8 +34,12 @@ class LocalComm:
 
     rank, size = 0, 1
 
-    def setup(self, model, n):
-        """Agree on the parameters and the sample count (one process: nothing to agree on)."""
+    def setup(self, model, n, settings=None):
+        """Agree on the parameters, state and run settings (one process: nothing to agree on)."""
+
+    def allsum(self, x):
+        """Sums over every process's batch rows (BatchNorm's statistics): here, the local sums."""
+        return x
 
     def shard(self, model, X, T):
         """This process's samples of in-memory data (one process: all of them)."""
@@ -93,13 +97,18 @@ class MPIComm:
         return buf
 
     # -- training hooks ------------------------------------------------------------------------
-    def setup(self, model, n):
-        """Broadcast rank 0's parameters; check that every rank has the same `n` samples."""
+    def setup(self, model, n, settings=None):
+        """Broadcast rank 0's parameters and state; check that every rank runs the same run: the
+        same `n` samples and the same settings (seed, batch size, shuffling, layers, dtypes, loss,
+        optimizer, data fingerprint). A difference is an error naming the rank and both values."""
         backend, xp = model.backend, model.xp
-        for i, p in enumerate(model.params):
-            host = np.ascontiguousarray(backend.to_numpy(p), dtype=np.float64 if p.dtype == xp.float64 else np.float32)
-            self.bcast(host)
-            model.params[i] = backend.asarray(host, model.dtype, copy=True)
+        for arrays in (model.params, model.state):
+            for i, p in enumerate(arrays):
+                dtype = np.float64 if p.dtype == xp.float64 else np.float32
+                host = np.ascontiguousarray(backend.to_numpy(p), dtype=dtype)
+                self.bcast(host)
+                arrays[i] = backend.asarray(host, model.dtype, copy=True)
+        model._input_host = None
         sizes = np.array([n], dtype=np.int64)
         counts = np.empty(self.size, dtype=np.int64)
         self._wait(self.comm.Iallgather(sizes, counts), "dataset size check")
@@ -107,6 +116,43 @@ class MPIComm:
             raise ValueError(f"every rank must pass the same dataset to train (n={n}); ranks got {counts.tolist()}")
         if n < self.size:
             raise ValueError(f"{n} samples cannot be sharded over {self.size} processes")
+        if settings is not None:
+            self._same_settings(settings)
+
+    def _gather_bytes(self, data: bytes, what: str) -> list[bytes]:
+        mine = np.frombuffer(data, dtype=np.uint8)
+        lengths = np.empty(self.size, dtype=np.int64)
+        self._wait(self.comm.Iallgather(np.array([mine.size], dtype=np.int64), lengths), what)
+        out = np.empty(int(lengths.sum()), dtype=np.uint8)
+        self._wait(self.comm.Iallgatherv(mine, [out, lengths.tolist()]), what)
+        bounds = np.concatenate([[0], np.cumsum(lengths)])
+        return [out[a:b].tobytes() for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def _same_settings(self, settings: dict):
+        import json
+
+        mine = json.dumps(settings, sort_keys=True, default=str).encode()
+        ranks = [json.loads(b) for b in self._gather_bytes(mine, "run settings check")]
+        ref = ranks[0]
+        for r, other in enumerate(ranks[1:], start=1):
+            for key in sorted(set(ref) | set(other)):
+                if ref.get(key) != other.get(key):
+                    a, b = json.dumps(other.get(key))[:200], json.dumps(ref.get(key))[:200]
+                    raise ValueError(
+                        f"the ranks do not run the same training: rank {r}'s {key} is {a}, rank 0's is {b}; "
+                        "every rank must pass the same settings and data"
+                    )
+
+    def allsum(self, x):
+        """x summed over every rank (a small device array: BatchNorm's per-feature sums)."""
+        from array_api_compat import array_namespace, device, is_numpy_array
+
+        from . import backends
+
+        host = x if is_numpy_array(x) else backends.infer(x).to_numpy(x)
+        buf = np.ascontiguousarray(host, dtype=np.float64)
+        self.allreduce_sum(buf, "batch statistics all-reduce")
+        return array_namespace(x).asarray(buf.astype(host.dtype), device=device(x))
 
     def shard(self, model, X, T):
         """This rank's rows (rank, rank + size, ...) of in-memory data; streamed data is read by

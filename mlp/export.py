@@ -51,8 +51,10 @@ class Graph:
 def to_onnx(model, path) -> str:
     """Write `model` (a Sequential or MLP) to `path` as an ONNX model; returns the path.
 
-    Input "X" is (batch, n_features) in the model's dtype, output "Y" is what ``model(X)``
-    returns. Raises ValueError naming the first layer ONNX cannot express."""
+    Input "X" is (batch, n_features) raw data in the model's dtype (the input transforms are
+    nodes of the graph, computed in that dtype), output "Y" is what ``model(X)`` returns
+    (inference mode: running statistics, no dropout). Raises ValueError naming the first layer
+    ONNX cannot express."""
     try:
         import onnx
         from onnx import TensorProto, helper
@@ -64,14 +66,16 @@ def to_onnx(model, path) -> str:
     dtype = np.dtype(model.backend.dtype_name(model.dtype))
     graph = Graph(dtype)
     weights = [w.astype(dtype) for w in model.get_weights()]
+    state = [s.astype(dtype) for s in model.get_state()]
     x = "X"
-    for i, (layer, sl) in enumerate(zip(model.layers, model._slices)):
+    for i, (layer, sl, ss) in enumerate(zip(model.layers, model._slices, model._state_slices)):
         try:
-            x = layer.onnx(graph, x, weights[sl])
+            x = layer.onnx(graph, x, weights[sl], state[ss])
         except NotImplementedError:
             raise ValueError(
                 f"layers[{i}] ({layer!r}) has no ONNX form, so the model cannot be exported; layers that have "
-                "one: Dense, Maxout and the built-in activations"
+                "one: Dense, Maxout, the normalization layers, Dropout, the input transforms and the built-in "
+                "activations"
             ) from None
     elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[dtype]
     graph.nodes.append(helper.make_node("Identity", [x], ["Y"]))

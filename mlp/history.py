@@ -16,11 +16,15 @@ class History:
     loss: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
     val_accuracy: list = field(default_factory=list)
+    val_label_accuracy: list = field(default_factory=list)
     lr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     epochs: int = 0
     best_epoch: int | None = None
     stop_reason: str = "max_epochs"
+    initial_loss: float | None = None  # the first batch's loss: the initial weights'
+    skipped_steps: int = 0  # float16 loss scaling: steps skipped on overflowing gradients
+    warnings: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -35,6 +39,7 @@ class RunState:
     best: float = math.inf
     bad: int = 0
     best_weights: list | None = None
+    best_state: list | None = None
 
     def as_header(self) -> dict:
         return {
@@ -45,5 +50,6 @@ class RunState:
         }
 
     @classmethod
-    def from_header(cls, h: dict, best_weights: list | None) -> RunState:
-        return cls(int(h["epoch"]), math.inf if h["best"] is None else float(h["best"]), int(h["bad"]), best_weights)
+    def from_header(cls, h: dict, best_weights: list | None, best_state: list | None = None) -> RunState:
+        best = math.inf if h["best"] is None else float(h["best"])
+        return cls(int(h["epoch"]), best, int(h["bad"]), best_weights, best_state)

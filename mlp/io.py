@@ -24,7 +24,7 @@ import numpy as np
 
 __all__ = ["write_npz", "atomic_write", "read_npz", "check_writable", "VERSION"]
 
-VERSION = 1
+VERSION = 2
 
 
 _TMP_SUFFIX = ".mlp-tmp"

@@ -1,10 +1,17 @@
 """Layers with parameters: Dense (s = xW + b) and Maxout, and the Layer contract.
 
-A layer does not own its parameters: the model holds the flat list ``[W1, b1, W2, b2, ...]``
-and hands each layer its slice. ``forward(params, x, kernels, training)`` keeps what
-``backward`` needs; ``backward(params, delta, kernels, sinks, need_input_grad)`` returns the
-gradient for the layer's input (None when not asked for) and, per parameter, what it put in
-that parameter's :class:`GradSink`: G = xᵀδ for W and Σδ over the batch for b.
+A layer does not own its arrays: the model holds the flat lists ``params = [W1, b1, W2, b2,
+...]`` (trainable) and ``state`` (non-trainable: running statistics, a fitted scaler's mean
+and scale), and hands each layer its slices.
+
+- ``forward(params, state, x, ctx) -> (out, new_state)``: state in, state out. The caller
+  decides whether the new state is kept (a training step keeps it; ``value_and_grad`` and
+  finite differences do not), so a compiled step (JAX) carries it in and out like the
+  parameters. ``ctx`` (a :class:`Context`) says the mode (``training``: batch statistics,
+  dropout), whether to keep what ``backward`` needs (``keep``), and gives the kernels.
+- ``backward(params, delta, ctx, sinks, need_input_grad) -> (input gradient, sunk)``: the
+  gradient for the layer's input (None when not asked for) and, per parameter, what it put
+  in that parameter's :class:`GradSink`: G = xᵀδ for W and Σδ over the batch for b.
 
 Every Layer subclass registers itself by class name in ``LAYERS``, which is where saving and
 loading find it: a new layer is one class, nowhere else.
@@ -12,7 +19,7 @@ loading find it: a new layer is one class, nowhere else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,9 +27,9 @@ from array_api_compat import array_namespace, device
 
 from ._validation import check_positive_int
 from .backends.kernels import GENERIC, Array, Kernels, scale_add
-from .init import initialize
+from .init import initial_bias, initialize
 
-__all__ = ["Layer", "Dense", "Maxout", "GradSink", "FRESH", "LAYERS"]
+__all__ = ["Layer", "Dense", "Maxout", "GradSink", "Context", "FRESH", "LAYERS", "EVAL", "LocalStats"]
 
 
 @dataclass(frozen=True)
@@ -44,17 +51,64 @@ class GradSink:
 
 FRESH = GradSink()
 
+
+class LocalStats:
+    """Sums over the samples of a batch, for layers that need batch statistics (BatchNorm).
+    One process: the batch is all here, the sum is the local sum. ``mlp.distributed``'s
+    communicator has the same method summing over every process, so that statistics are
+    those of the global batch and two processes compute what one does."""
+
+    def allsum(self, x: Array) -> Array:
+        return x
+
+
+LOCAL_STATS = LocalStats()
+
+
+@dataclass
+class Context:
+    """How a forward (and backward) pass runs.
+
+    ``training``: the mode (batch statistics in normalization layers, dropout on);
+    ``keep``: keep what backward needs (False at inference); ``kernels``: the array kernels;
+    ``step`` and ``seed``: the optimizer's step count and the run's seed, from which dropout
+    masks are drawn; ``rows``: the batch's sample indices (a device int32 array, for dropout
+    masks that follow the sample, not its position); ``count``/``total``: this process's and
+    the global batch's sample counts; ``stats``: sums across processes; ``layer``: the index
+    of the layer being run and ``dtype`` the variable dtype (both set by the model)."""
+
+    training: bool = False
+    keep: bool = False
+    kernels: Kernels = GENERIC
+    step: Any = 0
+    seed: int = 0
+    rows: Array | None = None
+    count: int | None = None
+    total: int | None = None
+    stats: Any = field(default=LOCAL_STATS)
+    layer: int = 0
+    dtype: Any = None  # the model's variable dtype (statistics are computed in it)
+
+
+EVAL = Context()  # inference: no batch statistics, no dropout, nothing kept
+
 LAYERS: dict[str, type] = {}
 
 
 class Layer:
-    """Base class. ``n_params`` parameters; ``in_features``/``out_features`` when known."""
+    """Base class. ``n_params`` parameters and ``n_state`` state arrays; ``in_features``/
+    ``out_features`` when known (``out_features`` None: same as the input)."""
 
     n_params: int = 0
+    n_state: int = 0
     in_features: int | None = None
     out_features: int | None = None
     # the initializer a preceding layer with weights defaults to (activations set it)
     default_init: ClassVar[str | None] = None
+    # a pass needs the batch's sample indices (ctx.rows: dropout masks that follow the sample)
+    needs_rows: ClassVar[bool] = False
+    # a training pass computes statistics over the batch (ctx.stats: summed over processes)
+    batch_statistics: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -74,14 +128,22 @@ class Layer:
         """The shapes of the parameters ``build`` makes (layers with parameters say it without building)."""
         return [tuple(p.shape) for p in self.build(np.random.default_rng(0), "zeros")]
 
-    def forward(self, params: list, x: Array, kernels: Kernels = GENERIC, training: bool = True) -> Array:
+    def build_state(self) -> list[np.ndarray]:
+        """Initial state as host arrays (running statistics at their start, a scaler's identity)."""
+        return []
+
+    def state_shapes(self) -> list[tuple]:
+        return [tuple(s.shape) for s in self.build_state()]
+
+    def forward(self, params: list, state: list, x: Array, ctx: Context = EVAL) -> tuple[Array, list]:
+        """(output, new state) for input x."""
         raise NotImplementedError
 
     def backward(
         self,
         params: list,
         delta: Array,
-        kernels: Kernels = GENERIC,
+        ctx: Context = EVAL,
         sinks: list | None = None,
         need_input_grad: bool = True,
     ) -> tuple[Array | None, list]:
@@ -89,13 +151,22 @@ class Layer:
         every gradient comes back in a fresh array."""
         raise NotImplementedError
 
+    def output_features(self, n_in: int) -> int:
+        """The width of the output for an input of width `n_in`."""
+        return n_in if self.out_features is None else self.out_features
+
+    def flops(self, n_in: int, first: bool = False) -> int:
+        """Floating-point operations per sample of a training step (forward and backward) through
+        this layer for inputs of width `n_in`; `first`: no input gradient is computed."""
+        return 0
+
     def config(self) -> dict:
         """Constructor arguments, for saving the architecture."""
         return {}
 
-    def onnx(self, graph, x: str, params: list[np.ndarray]) -> str:
-        """Add this layer's ONNX nodes to `graph` (an ``mlp.export.Graph``) reading the tensor
-        named `x`; returns the output's name. NotImplementedError where ONNX cannot express it."""
+    def onnx(self, graph, x: str, params: list[np.ndarray], state: list[np.ndarray]) -> str:
+        """Add this layer's ONNX nodes (inference) to `graph` (an ``mlp.export.Graph``) reading the
+        tensor named `x`; returns the output's name. NotImplementedError where ONNX cannot express it."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -121,25 +192,33 @@ class Dense(Layer):
 
     def build(self, rng, default_init):
         W = initialize(self.init or default_init, rng, self.in_features, self.out_features)
-        return [W, np.zeros(self.out_features)] if self.bias else [W]
+        if not self.bias:
+            return [W]
+        return [W, initial_bias(self.init or default_init, rng, self.in_features, self.out_features)]
 
     def param_shapes(self):
         return [(self.in_features, self.out_features), (self.out_features,)][: self.n_params]
 
-    def forward(self, params, x, kernels=GENERIC, training=True):
-        if training:
+    def forward(self, params, state, x, ctx=EVAL):
+        if ctx.keep:
             self._x = x
-        return kernels.affine(x, params[0], params[1] if self.bias else None, (self, "s") if training else None)
+        s = ctx.kernels.affine(x, params[0], params[1] if self.bias else None, (self, "s") if ctx.keep else None)
+        return s, state
 
-    def backward(self, params, delta, kernels=GENERIC, sinks=None, need_input_grad=True):
+    def backward(self, params, delta, ctx=EVAL, sinks=None, need_input_grad=True):
         x, self._x = self._x, None
+        k = ctx.kernels
         sinks = sinks or (FRESH,) * self.n_params
         # the input gradient first: a sink may update W in place right after
-        dx = kernels.matmul(delta, params[0].T, (self, "dx")) if need_input_grad else None
-        grads = [kernels.accumulate_tn(x, delta, sinks[0].target, sinks[0].alpha, sinks[0].beta)]
+        dx = k.matmul(delta, params[0].T, (self, "dx")) if need_input_grad else None
+        grads = [k.accumulate_tn(x, delta, sinks[0].target, sinks[0].alpha, sinks[0].beta)]
         if self.bias:
-            grads.append(kernels.accumulate_colsum(delta, sinks[1].target, sinks[1].alpha, sinks[1].beta))
+            grads.append(k.accumulate_colsum(delta, sinks[1].target, sinks[1].alpha, sinks[1].beta))
         return dx, grads
+
+    def flops(self, n_in, first=False):
+        macs = self.in_features * self.out_features
+        return 2 * macs * (2 if first else 3)  # forward, weight gradient, input gradient
 
     def config(self):
         return {
@@ -149,7 +228,7 @@ class Dense(Layer):
             "bias": self.bias,
         }
 
-    def onnx(self, graph, x, params):
+    def onnx(self, graph, x, params, state):
         W = graph.const(params[0], "W")
         if not self.bias:
             return graph.node("MatMul", [x, W])
@@ -171,23 +250,25 @@ class Maxout(Layer):
         self.init = init
 
     def build(self, rng, default_init):
-        W = initialize(self.init or default_init, rng, self.in_features, self.out_features * self.k)
-        return [W, np.zeros(self.out_features * self.k)]
+        init = self.init or default_init
+        W = initialize(init, rng, self.in_features, self.out_features * self.k)
+        return [W, initial_bias(init, rng, self.in_features, self.out_features * self.k)]
 
     def param_shapes(self):
         return [(self.in_features, self.out_features * self.k), (self.out_features * self.k,)]
 
-    def forward(self, params, x, kernels=GENERIC, training=True):
+    def forward(self, params, state, x, ctx=EVAL):
         xp = array_namespace(x)
-        s = xp.reshape(kernels.affine(x, params[0], params[1]), (x.shape[0], self.out_features, self.k))
-        if training:
+        s = xp.reshape(ctx.kernels.affine(x, params[0], params[1]), (x.shape[0], self.out_features, self.k))
+        if ctx.keep:
             self._x, self._s = x, s
-        return xp.max(s, axis=2)
+        return xp.max(s, axis=2), state
 
-    def backward(self, params, delta, kernels=GENERIC, sinks=None, need_input_grad=True):
+    def backward(self, params, delta, ctx=EVAL, sinks=None, need_input_grad=True):
         xp = array_namespace(delta)
         x, s = self._x, self._s
         self._x = self._s = None
+        k = ctx.kernels
         sinks = sinks or (FRESH, FRESH)
         winner = xp.argmax(s, axis=2)  # first maximum on ties
         mask = xp.expand_dims(winner, axis=2) == xp.arange(self.k, device=device(s))  # one-hot by comparison
@@ -195,10 +276,14 @@ class Maxout(Layer):
         ds = xp.reshape(ds, (delta.shape[0], self.out_features * self.k))
         dx = ds @ params[0].T if need_input_grad else None
         grads = [
-            kernels.accumulate_tn(x, ds, sinks[0].target, sinks[0].alpha, sinks[0].beta),
-            kernels.accumulate_colsum(ds, sinks[1].target, sinks[1].alpha, sinks[1].beta),
+            k.accumulate_tn(x, ds, sinks[0].target, sinks[0].alpha, sinks[0].beta),
+            k.accumulate_colsum(ds, sinks[1].target, sinks[1].alpha, sinks[1].beta),
         ]
         return dx, grads
+
+    def flops(self, n_in, first=False):
+        macs = self.in_features * self.out_features * self.k
+        return 2 * macs * (2 if first else 3)
 
     def config(self):
         return {
@@ -208,7 +293,7 @@ class Maxout(Layer):
             "init": _init_config(self.init),
         }
 
-    def onnx(self, graph, x, params):
+    def onnx(self, graph, x, params, state):
         s = graph.node("Gemm", [x, graph.const(params[0], "W"), graph.const(params[1], "b")])
         pieces = graph.node("Reshape", [s, graph.const([-1, self.out_features, self.k], "shape", np.int64)])
         return graph.node("ReduceMax", [pieces], axes=[2], keepdims=0)

@@ -19,6 +19,7 @@ from array_api_compat import array_namespace
 
 from . import activations as act
 from ._validation import cast_finite
+from .heads import Head
 from .numerics import one_hot, sigmoid, signed_labels, softplus, zero_like
 from .registry import register
 
@@ -68,6 +69,10 @@ class Loss:
         """How many outputs the model needs: for labels of `n_classes` classes, or for
         real targets of width `n_targets` (n_classes None)."""
         return n_targets if n_classes is None else n_classes
+
+    def head(self, n_outputs: int) -> Head:
+        """What the outputs of a model trained with this loss mean (labels, probabilities)."""
+        return Head("regression", "values")
 
     def fuses(self, layer) -> bool:
         return not self.from_logits and self.fused_with is not None and type(layer) is self.fused_with
@@ -193,6 +198,9 @@ class BinaryCrossEntropy(Loss):
             )
         return 1
 
+    def head(self, n_outputs):
+        return Head("binary" if n_outputs == 1 else "multilabel", "logits" if self.from_logits else "probability")
+
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
         t = super().prepare(y, n_outputs, backend, dtype, name)
         _check_range(backend.xp, t, 0, 1, f"{name} for loss {self.name!r}", "targets (labels 0/1 or probabilities)")
@@ -248,6 +256,9 @@ class CrossEntropy(Loss):
             raise ValueError(f"label_smoothing must be a number in [0, 1); got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
         self.from_logits = bool(from_logits)
+
+    def head(self, n_outputs):
+        return Head("classes", "logits" if self.from_logits else "distribution")
 
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
         from ._validation import to_backend
@@ -332,6 +343,9 @@ class _SignedTargets(Loss):
     """Targets in {-1, +1} (0/1 labels are read as -1/+1)."""
 
     classification = True
+
+    def head(self, n_outputs):
+        return Head("binary" if n_outputs == 1 else "multilabel", "signed")
 
     def n_outputs(self, n_classes, n_targets=1):
         if n_classes is not None and n_classes > 2:

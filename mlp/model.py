@@ -1,31 +1,34 @@
-"""Models: a Sequential stack of layers, MLP from an architecture vector, value_and_grad,
-and saving/loading them.
+"""Models: a Sequential stack of layers, MLP from an architecture vector, value_and_grad.
 
-The model owns the flat parameter list ``params = [W1, b1, W2, b2, ...]`` on its
-backend and device, and hands each layer its slice. Forward runs left to right,
-backward right to left; the first layer's input gradient is never computed.
+The model owns two flat lists on its backend and device: the trainable ``params = [W1, b1,
+W2, b2, ...]`` and the non-trainable ``state`` (running statistics, a fitted input
+transform's shift and scale), and hands each layer its slices. Forward runs left to right
+and returns the new state beside the output (the caller keeps it or not); backward runs
+right to left, and the first layer's input gradient is never computed.
+
+A model also knows what its outputs mean (``head``, from the loss it is trained with), its
+class labels (``classes``: any values, returned by ``predict_labels``) and, where it was
+trained from named columns, their names (``feature_names``); all are saved with it.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backends as _backends
-from . import io
-from ._validation import check_seed, check_X
+from ._validation import cast_host, check_host_rows, check_host_X, check_seed, check_X, is_host_data
 from .activations import Activation, get_activation
 from .backends.kernels import GENERIC, Kernels
-from .layers import LAYERS, Dense, GradSink, Layer
+from .heads import Head, as_head
+from .layers import Context, Dense, GradSink, Layer
 from .losses import Loss, get_loss
 from .numerics import check_same_count
+from .transforms import Transform, get_transform
 
-__all__ = ["Sequential", "MLP", "value_and_grad", "load"]
-
-FORMAT = "mlp-model"
+__all__ = ["Sequential", "MLP", "value_and_grad"]
 
 
 class Sequential:
@@ -34,7 +37,11 @@ class Sequential:
     ``Sequential(Dense(2, 8), Tanh(), Dense(8, 1), backend="numpy", dtype="float64", seed=0)``.
     Parameters are drawn on the host from `seed` (``init`` is the default for layers that
     name none) and copied to the backend's device. `backend` is a name, a Backend, or an
-    array: the model then lives on that array's backend and device.
+    array: the model then lives on that array's backend and device. ``compute_dtype``
+    ('bfloat16', 'float16') runs products and activations in that type while the weights
+    and optimizer state stay in ``dtype`` (mixed precision). ``classes``: the class labels
+    (any values) that output indices 0..K-1 stand for. ``head``: what the outputs mean
+    (default: from the loss the model is trained with).
     """
 
     def __init__(
@@ -45,6 +52,9 @@ class Sequential:
         seed: int | None = 0,
         init: str | float | Any = "glorot_uniform",
         device: Any = None,
+        compute_dtype: str | None = None,
+        classes: Sequence | None = None,
+        head: Head | str | None = None,
     ):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
@@ -56,124 +66,277 @@ class Sequential:
         self.layers = list(layers)
         self.backend = _resolve_backend(backend, device)
         self.dtype = self.backend.dtype(dtype)
+        self.compute_dtype = self.dtype if compute_dtype is None else self.backend.compute_dtype(compute_dtype)
         self.init = init
         self.seed = seed
-        dims = [(i, layer) for i, layer in enumerate(layers) if layer.in_features is not None]
-        if not dims:
-            raise ValueError("layers must include a layer with parameters (Dense or Maxout)")
-        for (i, a), (j, b) in zip(dims, dims[1:]):
-            if a.out_features != b.in_features:
-                raise ValueError(
-                    f"layers[{j}] expects {b.in_features} input features but layers[{i}] gives {a.out_features}"
-                )
-        self.n_features = dims[0][1].in_features
-        self.n_outputs = dims[-1][1].out_features
+        self.n_features, self.n_outputs, self._widths = _chain(self.layers)
+        if not any(layer.n_params for layer in self.layers):
+            raise ValueError("layers must include a layer with parameters (Dense, Maxout, ...)")
         rng = np.random.default_rng(check_seed(seed))
-        self.params = []
-        self._slices = []
+        self.params, self.state = [], []
+        self._slices, self._state_slices = [], []
         for layer in self.layers:
-            start = len(self.params)
+            start, s0 = len(self.params), len(self.state)
             self.params += [self.backend.asarray(p, self.dtype, copy=True) for p in layer.build(rng, init)]
+            self.state += [self.backend.asarray(s, self.dtype, copy=True) for s in layer.build_state()]
             self._slices.append(slice(start, len(self.params)))
-        self._first_param_layer = dims[0][0]
+            self._state_slices.append(slice(s0, len(self.state)))
+        self._first_param_layer = next(i for i, layer in enumerate(self.layers) if layer.n_params)
+        self._n_input = next((i for i, layer in enumerate(self.layers) if not isinstance(layer, Transform)), 0)
+        self._input_host = None  # float64 host copies of the input stage's state
+        self.needs_rows = any(layer.needs_rows for layer in self.layers)
+        self.batch_statistics = any(layer.batch_statistics for layer in self.layers)
+        self.classes = None if classes is None else _check_classes(classes, self.n_outputs)
+        self.head = None if head is None else as_head(head)
+        self.feature_names = None
 
     # -- forward and backward ------------------------------------------------
     @property
     def xp(self):
         return self.backend.xp
 
-    def forward(self, X, training: bool = True, stop: int | None = None, kernels: Kernels = GENERIC):
-        """Run layers[:stop] on a validated array; keep what backward needs if training."""
-        out = X
-        for layer, sl in zip(self.layers[:stop], self._slices[:stop]):
-            out = layer.forward(self.params[sl], out, kernels, training)
-        return out
+    @property
+    def mixed_precision(self) -> bool:
+        return self.compute_dtype != self.dtype
 
-    def backward(
-        self, delta, stop: int | None = None, kernels: Kernels = GENERIC, sinks: list[GradSink] | None = None
-    ) -> list:
-        """Backpropagate δ through layers[:stop] (right to left). Per parameter, what backward
-        put in its sink (``sinks``, from the optimizer), or without sinks the gradient itself."""
+    def compute_params(self, params: list | None = None) -> list:
+        """The parameters in the compute dtype (the parameters themselves without mixed precision)."""
+        params = self.params if params is None else params
+        if not self.mixed_precision:
+            return params
+        return [self.xp.astype(p, self.compute_dtype) for p in params]
+
+    def apply(self, X, ctx: Context | None = None, stop: int | None = None, params: list | None = None):
+        """(output, new state) of layers[input stage:stop] on prepared rows X (``prepare_input``).
+        The model's state is not changed: the caller keeps the new state or not."""
+        ctx = Context() if ctx is None else ctx
+        ctx.dtype = self.dtype
+        params = self.params if params is None else params
+        state = self.state
+        new_state = list(state)
+        out = X
+        if self.mixed_precision and out.dtype != self.compute_dtype:
+            out = self.xp.astype(out, self.compute_dtype)
+        stop = len(self.layers) if stop is None else stop
+        for i in range(self._n_input, stop):
+            ctx.layer = i
+            ss = self._state_slices[i]
+            out, new_state[ss] = self.layers[i].forward(params[self._slices[i]], state[ss], out, ctx)
+        return out, new_state
+
+    def backward(self, delta, ctx: Context, stop: int | None = None, sinks: list | None = None, params=None) -> list:
+        """Backpropagate δ through layers[:stop] (right to left), after a forward pass with
+        ``ctx.keep``. Per parameter, what backward put in its sink (``sinks``, from the optimizer),
+        or without sinks the gradient itself."""
+        params = self.params if params is None else params
         grads = [None] * len(self.params)
         n = len(self.layers) if stop is None else stop
-        for i in range(n - 1, -1, -1):
+        for i in range(n - 1, self._first_param_layer - 1, -1):
+            ctx.layer = i
             sl = self._slices[i]
             delta, grads[sl] = self.layers[i].backward(
-                self.params[sl], delta, kernels, None if sinks is None else sinks[sl], i > self._first_param_layer
+                params[sl], delta, ctx, None if sinks is None else sinks[sl], i > self._first_param_layer
             )
-            if delta is None:
-                break
         return grads
 
-    def loss_and_grads(self, loss: Loss, X, T, kernels: Kernels = GENERIC, sinks: list[GradSink] | None = None):
-        """Loss (a 0-d device array) and gradients (or sink contents) for validated X and prepared targets T."""
+    def loss_and_grads(self, loss: Loss, X, T, ctx: Context | None = None, sinks: list[GradSink] | None = None):
+        """(loss as a 0-d device array, gradients or sink contents, new state) for prepared X and
+        targets T, in training mode unless `ctx` says otherwise. With mixed precision the loss
+        is computed in the variable dtype, and the gradients come back in it (sinks unused)."""
+        ctx = Context(training=True, keep=True) if ctx is None else ctx
         fused = loss.fuses(self.layers[-1])
         stop = len(self.layers) - 1 if fused else None
-        out = self.forward(X, True, stop, kernels)
+        params = self.compute_params()
+        out, new_state = self.apply(X, ctx, stop, params)
+        mixed = self.mixed_precision
+        if mixed:
+            out = self.xp.astype(out, self.dtype)  # the loss in float32: a precision island
         value, delta = (loss.fused_value_and_gradient if fused else loss.value_and_gradient)(out, T)
-        return value, self.backward(delta, stop, kernels, sinks)
+        if mixed:
+            grads = self.backward(self.xp.astype(delta, self.compute_dtype), ctx, stop, None, params)
+            return value, [self.xp.astype(g, self.dtype) for g in grads], new_state
+        return value, self.backward(delta, ctx, stop, sinks, params), new_state
 
     def predict_with_logits(self, X, loss: Loss):
-        """(output, logits or None) for validated X: one forward pass, stopping before the last
-        layer where `loss` takes the logits."""
-        if not loss.fuses(self.layers[-1]):
-            return self.forward(X, training=False), None
-        logits = self.forward(X, False, len(self.layers) - 1)
-        return self.layers[-1].apply(logits), logits
+        """(output, logits or None) for prepared X in inference mode: one forward pass, stopping
+        before the last layer where `loss` takes the logits; in the variable dtype."""
+        fused = loss.fuses(self.layers[-1])
+        out, _ = self.apply(X, Context(), len(self.layers) - 1 if fused else None)
+        if self.mixed_precision:
+            out = self.xp.astype(out, self.dtype)
+        if not fused:
+            return out, None
+        return self.layers[-1].apply(out), out
 
-    def check_input(self, X, name="X"):
-        return check_X(X, self.backend, self.dtype, self.n_features, name)
+    # -- inputs: validation and the input stage ----------------------------------------------
+    def prepare_input(self, X, name: str = "X"):
+        """X checked (2-D, finite, ``n_features`` columns), through the input stage (the leading
+        fitted transforms), in the model's dtype on its device. Host data goes through the input
+        stage on the host in float64, then is cast and copied over; device data is transformed
+        on the device."""
+        if is_host_data(X):
+            return self.backend.asarray(self.prepare_host(X, name))
+        Xd = check_X(X, self.backend, self.dtype, self.n_features, name)
+        for i in range(self._n_input):
+            Xd, _ = self.layers[i].forward([], self.state[self._state_slices[i]], Xd)
+        return Xd
+
+    check_input = prepare_input
+
+    def prepare_host(self, X, name: str = "X") -> np.ndarray:
+        """Host rows checked, through the input stage (in float64), cast to the model's dtype on
+        the host: what ``prepare_input`` copies to the device."""
+        if self._n_input:
+            host = self.input_stage_host(check_host_X(X, self.n_features, name))
+        else:
+            host = check_host_rows(X, self.n_features, name)
+        return cast_host(host, self.backend, self.dtype, name)
+
+    def input_stage_host(self, X: np.ndarray) -> np.ndarray:
+        """Host float64 rows through the input stage, in float64."""
+        if not self._n_input:
+            return X
+        if self._input_host is None:
+            self._input_host = [
+                [np.asarray(self.backend.to_numpy(s), dtype=np.float64) for s in self.state[self._state_slices[i]]]
+                for i in range(self._n_input)
+            ]
+        for i in range(self._n_input):
+            X, _ = self.layers[i].forward([], self._input_host[i], X)
+        return X
+
+    def unfitted_transforms(self) -> list[int]:
+        """Indices of the input stage's transforms that have not been fitted (no rows seen)."""
+        self.input_stage_host(np.zeros((0, self.n_features)))  # fills the host copies
+        return [i for i in range(self._n_input) if self._input_host[i][2][0] == 0]
+
+    def adapt(self, X, seed: int = 0):
+        """Fit the input stage's transforms on X (host or device rows, read in chunks): each on
+        the output of the transforms before it. Returns the model."""
+        from .data import host_chunks
+
+        if not self._n_input:
+            return self
+        n = int(X.shape[0])
+        if n == 0:
+            raise ValueError("X must hold at least one sample to fit the model's input transforms")
+        for i in range(self._n_input):
+            layer = self.layers[i]
+
+            def chunks(i=i):
+                for c in host_chunks(X, self.backend, self.n_features):
+                    for j in range(i):
+                        c, _ = self.layers[j].forward([], self._input_host[j], c)
+                    yield c
+
+            self.input_stage_host(np.zeros((0, self.n_features)))
+            fitted = layer.fit(chunks(), n, seed)
+            for k, s in enumerate(fitted):
+                self.state[self._state_slices[i].start + k] = self.backend.asarray(s, self.dtype, copy=True)
+            self._input_host[i] = [np.asarray(s, dtype=np.float64) for s in fitted]
+        return self
 
     def __call__(self, X):
-        """The model's output for X (host or backend data), without keeping activations."""
-        return self.forward(self.check_input(X), training=False)
+        """The model's output for X (host or backend data), in inference mode."""
+        out, _ = self.apply(self.prepare_input(X))
+        return self.xp.astype(out, self.dtype) if self.mixed_precision else out
 
     predict = __call__
+
+    # -- what the outputs mean -----------------------------------------------------------------
+    def output_head(self) -> Head:
+        """The head that reads this model's outputs: the one set by training (or given), else the
+        one its last layer implies (softmax: classes; sigmoid: binary or multilabel; several
+        scores: classes by argmax). One unbounded output needs a trained or given head."""
+        if self.head is not None:
+            return self.head
+        kind = getattr(self.layers[-1], "outputs", "real")
+        if kind == "distribution":
+            return Head("classes", "distribution")
+        if kind == "probability":
+            return Head("binary" if self.n_outputs == 1 else "multilabel", "probability")
+        if self.n_outputs >= 2:
+            return Head("classes", "logits")
+        raise ValueError(
+            "this model has one unbounded output, which can be a regression value or a logit: train it with a "
+            "loss (mlp.train sets model.head), or set model.head (e.g. mlp.Head('binary', 'logits'))"
+        )
+
+    def predict_labels(self, X) -> np.ndarray:
+        """Predicted labels on the host: ``classes[i]`` for the predicted index i where the model
+        has class labels, else the indices (a 0/1 indicator matrix for multilabel heads)."""
+        head = self.output_head()
+        if not head.classification:
+            raise ValueError("this model is a regressor (its head is 'regression'): use model(X) for its values")
+        labels = self.backend.to_numpy(head.labels(self(X)))
+        if self.classes is not None and head.kind != "multilabel":
+            return self.classes[labels]
+        return labels
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities on the host: (n, K), (n, 2) for one binary output (label 0, label 1),
+        (n, k) per label for a multilabel head."""
+        head = self.output_head()
+        p = head.proba(self(X))
+        if p is None:
+            raise ValueError(f"this model's outputs ({head.output} {head.kind}) are not probabilities or logits")
+        return np.asarray(self.backend.to_numpy(p))
+
+    def evaluate(self, X, y) -> dict:
+        """Metrics of the model's predictions on (X, y) as its head reads them: accuracy (and for
+        multilabel heads the mean per-label accuracy) for classifiers, MSE and R² for regressors."""
+        from .metrics import evaluate
+
+        return evaluate(self, X, y)
 
     # -- conveniences ------------------------------------------------------------
     @property
     def n_params(self) -> int:
-        """|W|: the number of weights and biases."""
+        """|W|: the number of weights and biases (trainable parameters)."""
         return int(sum(int(np.prod(p.shape)) for p in self.params))
 
     def get_weights(self):
         """The parameters as NumPy arrays (copies on the host)."""
         return [np.array(self.backend.to_numpy(p)) for p in self.params]
 
+    def get_state(self):
+        """The state (running statistics, fitted transforms) as NumPy arrays (host copies)."""
+        return [np.array(self.backend.to_numpy(s)) for s in self.state]
+
     def set_weights(self, weights):
-        """Replace the parameters by host arrays of the same shapes (written through the slots)."""
-        weights = list(weights)
-        if len(weights) != len(self.params):
-            raise ValueError(f"weights must hold {len(self.params)} arrays; got {len(weights)}")
-        for i, (w, p) in enumerate(zip(weights, self.params)):
-            w = np.asarray(w)
-            if tuple(w.shape) != tuple(p.shape):
-                raise ValueError(f"weights[{i}] must have shape {tuple(p.shape)}; got {tuple(w.shape)}")
-            self.params[i] = self.backend.asarray(w, self.dtype, copy=True)
+        """Replace the parameters by host arrays of the same shapes (written through the slots).
+        Refuses NaN, infinity, complex values, other shapes, and values beyond the model dtype."""
+        self.params[:] = _checked_arrays(weights, self.params, self.backend, self.dtype, "weights")
+
+    def set_state(self, state):
+        """Replace the state by host arrays of the same shapes (checked like ``set_weights``)."""
+        self.state[:] = _checked_arrays(state, self.state, self.backend, self.dtype, "state")
+        self._input_host = None
+
+    def summary(self, compact: bool = False) -> str:
+        """Each layer with its output shape and parameter count, the total |W|, the floating-point
+        operations per sample of a training step, dtype, backend and device."""
+        from .summary import summary
+
+        return summary(self, compact)
 
     def config(self) -> dict:
-        """The architecture: layer types and settings, dtype and parameter shapes."""
+        """The architecture: layer types and settings, dtypes and array shapes."""
         return {
             "layers": [{"type": type(layer).__name__, "config": layer.config()} for layer in self.layers],
             "dtype": self.backend.dtype_name(self.dtype),
+            "compute_dtype": self.backend.dtype_name(self.compute_dtype),
             "n_params": len(self.params),
             "shapes": [list(p.shape) for p in self.params],
+            "state_shapes": [list(s.shape) for s in self.state],
         }
 
-    def finite_weights(self, what: str = "model") -> dict:
-        """The parameters as host arrays named param_0, param_1, ...; refuses NaN or infinity in
-        the weights, and weights whose outputs overflow on unit-scale inputs (0 and ±1)."""
-        weights = self.get_weights()
-        for i, w in enumerate(weights):
-            if not np.all(np.isfinite(w)):
-                raise ValueError(f"{what} parameter {i} holds NaN or infinity; refusing to save it")
-        probe = np.stack([np.zeros(self.n_features), np.ones(self.n_features), -np.ones(self.n_features)])
-        if not np.all(np.isfinite(self.backend.to_numpy(self(probe)))):
-            raise ValueError(
-                f"{what}'s outputs overflow to NaN or infinity on unit-scale inputs (0 and ±1): its weights are "
-                f"too large for {self.backend.dtype_name(self.dtype)}; refusing to save it"
-            )
-        return {f"param_{i}": w for i, w in enumerate(weights)}
+    def save(self, path):
+        """Write the architecture, weights, state, head, class labels and feature names to `path`
+        (.npz), atomically."""
+        from .saving import save
+
+        save(self, path)
 
     def to_onnx(self, path) -> str:
         """Write the model as a standard ONNX graph (needs ``pip install mlp[onnx]``)."""
@@ -181,34 +344,8 @@ class Sequential:
 
         return to_onnx(self, path)
 
-    def save(self, path):
-        """Write the architecture and weights to `path` (.npz), atomically."""
-        io.write_npz(path, {"format": FORMAT, "version": io.VERSION, **self.config()}, self.finite_weights())
-
-    @classmethod
-    def from_config(cls, header: dict, arrays: dict, backend="numpy", device=None, dtype=None, path="file"):
-        """A Sequential from a saved architecture (checked by ``saved_members``) and its parameter arrays."""
-        where = repr(os.fspath(path))
-        try:
-            layers = [LAYERS[spec["type"]](**spec["config"]) for spec in header["layers"]]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{where} holds an invalid architecture: {type(exc).__name__}: {exc}") from None
-        declared = [tuple(s) for s in header["shapes"]]
-        built = [tuple(s) for layer in layers for s in layer.param_shapes()]
-        if built != declared:  # before anything is allocated
-            raise ValueError(f"{where} holds weights whose shapes {declared} do not match its architecture {built}")
-        weights = [arrays[f"param_{i}"] for i in range(len(declared))]
-        if not all(np.all(np.isfinite(w)) for w in weights):
-            raise ValueError(f"{where} holds weights with NaN or infinity")
-        try:
-            model = Sequential(*layers, backend=backend, dtype=dtype or header["dtype"], device=device, init="zeros")
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where} holds an invalid architecture: {exc}") from None
-        model.set_weights(weights)
-        return model
-
     def to(self, backend, device=None):
-        """A copy of this model on another backend (same weights)."""
+        """A copy of this model on another backend (same weights and state)."""
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.layers = [type(layer).__new__(type(layer)) for layer in self.layers]
@@ -216,7 +353,11 @@ class Sequential:
             new.__dict__.update({k: v for k, v in old.__dict__.items() if not k.startswith("_")})
         clone.backend = _backends.get(backend, device)
         clone.dtype = clone.backend.dtype(self.backend.dtype_name(self.dtype))
+        cdt = self.backend.dtype_name(self.compute_dtype)
+        clone.compute_dtype = clone.dtype if cdt == self.backend.dtype_name(self.dtype) else clone.backend.compute_dtype(cdt)
         clone.params = [clone.backend.asarray(w, clone.dtype, copy=True) for w in self.get_weights()]
+        clone.state = [clone.backend.asarray(s, clone.dtype, copy=True) for s in self.get_state()]
+        clone._input_host = None
         return clone
 
     def __repr__(self):
@@ -224,6 +365,71 @@ class Sequential:
         return (
             f"{type(self).__name__}({inner}; backend={self.backend.name}, dtype={self.backend.dtype_name(self.dtype)})"
         )
+
+
+def _chain(layers) -> tuple[int, int, list[int]]:
+    """(input width, output width, each layer's output width): widths must agree along the stack."""
+    first = next((i for i, layer in enumerate(layers) if layer.in_features is not None), None)
+    if first is None:
+        raise ValueError("layers must include a layer with a known input width (Dense, Maxout, a transform, ...)")
+    n_in = layers[first].in_features
+    n, widths, previous = n_in, [], None
+    for i, layer in enumerate(layers):
+        if layer.in_features is not None and layer.in_features != n:
+            where = f"layers[{previous}] gives {n}" if previous is not None else f"the input has {n}"
+            raise ValueError(f"layers[{i}] expects {layer.in_features} input features but {where}")
+        n = layer.output_features(n)
+        widths.append(n)
+        if layer.out_features is not None or layer.in_features is not None:
+            previous = i
+    return n_in, n, widths
+
+
+def _checked_arrays(arrays, current, backend, dtype, what):
+    """Host arrays for the slots of `current`: same count and shapes, real and finite, and finite
+    in `dtype` (no overflow when cast); on the backend's device."""
+    arrays = list(arrays)
+    if len(arrays) != len(current):
+        raise ValueError(f"{what} must hold {len(current)} arrays; got {len(arrays)}")
+    out = []
+    name = backend.dtype_name(dtype)
+    for i, (w, p) in enumerate(zip(arrays, current)):
+        if not (hasattr(w, "shape") and hasattr(w, "dtype")):
+            w = np.asarray(w)
+        w = np.asarray(backend.to_numpy(w) if not isinstance(w, np.ndarray) else w)
+        if w.dtype.kind == "c":
+            raise TypeError(f"{what}[{i}] holds complex values ({w.dtype}); expected real numbers")
+        if w.dtype.kind not in "fiub":
+            raise TypeError(f"{what}[{i}] must hold real numbers; got dtype {w.dtype}")
+        if tuple(w.shape) != tuple(p.shape):
+            raise ValueError(f"{what}[{i}] must have shape {tuple(p.shape)}; got {tuple(w.shape)}")
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"{what}[{i}] holds NaN or infinity")
+        with np.errstate(over="ignore"):
+            cast = w.astype(name)
+        if not np.all(np.isfinite(cast)):
+            raise ValueError(
+                f"{what}[{i}] holds values beyond the range of {name} (largest {float(np.max(np.abs(w))):.3g}): they "
+                f"would overflow to infinity; keep the model in float64"
+            )
+        out.append(backend.asarray(cast, dtype, copy=True))
+    return out
+
+
+def _check_classes(classes, n_outputs) -> np.ndarray:
+    """Class labels as a 1-D NumPy array of distinct plain values (str, int, float or bool)."""
+    values = list(classes)
+    if not values or not all(isinstance(v, (str, int, float, bool, np.generic)) for v in values):
+        raise TypeError("classes must be a non-empty sequence of plain labels (strings, integers, floats or bools)")
+    arr = np.asarray(values)
+    if arr.dtype == object or arr.ndim != 1:
+        raise TypeError(f"classes must all be of one kind (all strings, or all numbers); got {values[:5]!r}")
+    if len(np.unique(arr)) != len(arr):
+        raise ValueError(f"classes must be distinct; got {values!r}")
+    k = 2 if n_outputs == 1 else n_outputs
+    if len(arr) != k:
+        raise ValueError(f"classes must name {k} labels for a model with {n_outputs} outputs; got {len(arr)}")
+    return arr
 
 
 def _resolve_backend(backend, device):
@@ -244,8 +450,11 @@ def _resolve_backend(backend, device):
 class MLP(Sequential):
     """A multi-layer perceptron from its architecture vector [d0, d1, ..., dL].
 
-    Hidden layers use `activation`, the last layer `output` (default identity).
-    ``init`` defaults to He for the ReLU family and Glorot uniform otherwise.
+    Hidden layers: Dense, then ``norm`` ("batch": BatchNorm, "layer": LayerNorm), then
+    `activation`, then ``Dropout(dropout)`` where dropout > 0; the last layer is Dense and
+    `output` (default identity). ``scale`` ("standard", "minmax", "robust") puts a fitted input
+    transform in front, so that the model takes raw data. ``init`` defaults to He for the ReLU
+    family and Glorot uniform otherwise.
     """
 
     def __init__(
@@ -259,7 +468,16 @@ class MLP(Sequential):
         seed: int | None = 0,
         init: str | float | Any = None,
         device: Any = None,
+        dropout: float = 0.0,
+        norm: str | None = None,
+        scale: str | Transform | None = None,
+        compute_dtype: str | None = None,
+        classes: Sequence | None = None,
+        head: Head | str | None = None,
     ):
+        from .dropout import Dropout
+        from .norm import get_norm
+
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
             raise TypeError(f"sizes must be a list of layer widths [d0, ..., dL]; got {type(sizes).__name__}")
         sizes = list(sizes)
@@ -267,15 +485,23 @@ class MLP(Sequential):
             raise ValueError(f"sizes must list at least the input and output widths [d0, d1]; got {sizes}")
         hidden = get_activation(activation, "activation")
         out = get_activation(output, "output")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}")
         layers = []
+        if scale is not None:
+            layers.append(get_transform(scale, sizes[0]) if isinstance(scale, str) else scale)
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
             layers.append(Dense(a, b))
             last = i == len(sizes) - 2
+            if not last and norm is not None:
+                layers.append(get_norm(norm, b))
             layers.append(
                 get_activation(output if last else activation)
                 if isinstance(output if last else activation, str)
                 else _copy_activation(out if last else hidden)
             )
+            if not last and dropout:
+                layers.append(Dropout(dropout))
         self.sizes = sizes
         self.activation = hidden.name
         self.output = out.name
@@ -286,6 +512,9 @@ class MLP(Sequential):
             seed=seed,
             init=init if init is not None else hidden.default_init,
             device=device,
+            compute_dtype=compute_dtype,
+            classes=classes,
+            head=head,
         )
 
 
@@ -295,54 +524,28 @@ def _copy_activation(a: Activation) -> Activation:
     return new
 
 
-def value_and_grad(model: Sequential, loss: Loss | str, X: Any, y: Any) -> tuple[float, list]:
+def value_and_grad(model: Sequential, loss: Loss | str, X: Any, y: Any, training: bool = True) -> tuple[float, list]:
     """(loss as a Python float, gradients aligned with ``model.params``) on the batch (X, y).
 
     `loss` is a Loss or its name. The canonical pairs (softmax + cross-entropy, sigmoid +
     binary cross-entropy, identity + squared error) use the fused gradient from the logits.
+    ``training``: batch statistics and dropout (with step 0 and seed 0) as in a training step;
+    the model's state (running statistics) is never changed.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
     loss = get_loss(loss)
     loss.check_model(model)
-    X = model.check_input(X)
+    X = model.prepare_input(X)
     T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
     check_same_count(X, T)
-    value, grads = model.loss_and_grads(loss, X, T)
+    ctx = Context(training=bool(training), keep=True, kernels=GENERIC, count=X.shape[0], total=X.shape[0])
+    if model.needs_rows:
+        ctx.rows = model.backend.asarray(np.arange(X.shape[0], dtype=np.int32))
+    value, grads, _ = model.loss_and_grads(loss, X, T, ctx)
     return float(value), grads
 
 
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def saved_members(header: dict) -> dict[str, tuple]:
-    """The parameter members a saved model's header declares, after checking that header:
-    known layer types with flat settings, a float dtype, and parameter shapes of positive
-    integers (nothing is allocated here)."""
-    layers = header.get("layers")
-    if not isinstance(layers, list) or not 1 <= len(layers) <= 100_000:
-        raise ValueError("its 'layers' must be a non-empty list")
-    for spec in layers:
-        ok = isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("config"), dict)
-        if not ok or spec["type"] not in LAYERS:
-            raise ValueError(f"its layer {str(spec)[:80]} is not a known layer type with settings")
-        if not all(isinstance(k, str) and isinstance(v, _SCALARS) for k, v in spec["config"].items()):
-            raise ValueError(f"its layer {spec['type']} has settings that are not plain values")
-    if header.get("dtype") not in ("float32", "float64"):
-        raise ValueError(f"its dtype must be 'float32' or 'float64'; got {str(header.get('dtype'))[:40]!r}")
-    shapes, n = header.get("shapes"), header.get("n_params")
-    if not (isinstance(n, int) and isinstance(shapes, list) and len(shapes) == n):
-        raise ValueError("its 'shapes' must list one shape per parameter ('n_params')")
-    for s in shapes:
-        if not (isinstance(s, list) and 1 <= len(s) <= 2 and all(type(d) is int and d >= 1 for d in s)):
-            raise ValueError(f"its parameter shape {str(s)[:40]} is not a list of one or two positive integers")
-    return {f"param_{i}": tuple(s) for i, s in enumerate(shapes)}
-
-
-def load(
-    path: str | os.PathLike, backend: str | _backends.Backend = "numpy", device: Any = None, dtype: str | None = None
-) -> Sequential:
-    """The model saved at `path`, on `backend` (any backend, whichever saved it). Files are
-    checked before anything is allocated: a damaged or foreign file is a ValueError naming it."""
-    header, arrays = io.read_npz(path, FORMAT, saved_members)
-    return Sequential.from_config(header, arrays, backend, device, dtype, path)
+def kernels_context(kernels: Kernels, training: bool = True) -> Context:
+    """A training-step context with these kernels (for tests and custom loops)."""
+    return Context(training=training, keep=True, kernels=kernels)

@@ -23,7 +23,7 @@ from .layers import GradSink
 from .registry import register
 from .schedules import Constant, get_schedule
 
-__all__ = ["Optimizer", "SGD", "GradientDescent", "Adam", "AdamW", "RMSProp", "OPTIMIZERS", "get_optimizer"]
+__all__ = ["Optimizer", "SGD", "GradientDescent", "Adam", "AdamW", "RMSProp", "OPTIMIZERS", "get_optimizer", "accepts"]
 
 
 # name -> factory: each optimizer class registers its name and its presets (aliases with settings)
@@ -279,6 +279,17 @@ class RMSProp(Optimizer):
         v[i] *= self.alpha
         v[i] += (1 - self.alpha) * (g * g)
         params[i] -= lr * g / (xp.sqrt(v[i]) + self.eps)
+
+
+def accepts(name: str, setting: str) -> bool:
+    """Whether the optimizer called `name` has a setting `setting` that its name leaves open (a
+    preset such as 'nesterov' fixes its own)."""
+    import inspect
+
+    factory = OPTIMIZERS.get(name)
+    if not isinstance(factory, type):
+        return False
+    return any(setting in inspect.signature(c.__init__).parameters for c in factory.__mro__ if "__init__" in c.__dict__)
 
 
 def get_optimizer(optimizer: Optimizer | str, **kw) -> Optimizer:

@@ -5,13 +5,18 @@
 (divergence check, validation, stopping rules, checkpoint, callbacks). The loss is
 accumulated on the device and read once per epoch: nothing in the inner loop
 synchronizes with the host. One process or many (MPI) run the same loop.
+
+A step carries the model's state (running statistics) in and out like its parameters:
+snapshots, restores, checkpoints and the compiled JAX step copy both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -21,22 +26,28 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from . import checkpoint as ckpt
-from ._validation import check_positive_float, check_positive_int, check_seed, check_X
+from ._validation import check_positive_float, check_positive_int, check_seed, host_array
 from .backends.kernels import GENERIC, Kernels
 from .batches import Batches, BlockShuffle, DeviceRows, HostRows, as_order, is_streamed
 from .distributed import as_comm
 from .history import History, RunState
+from .layers import Context
 from .losses import Loss, default_loss, get_loss
+from .metrics import encode_labels
 from .model import Sequential
 from .numerics import check_same_count, copy_params
-from .optim import Optimizer, get_optimizer
+from .optim import OPTIMIZERS, Optimizer, accepts, get_optimizer
 
-__all__ = ["train", "History", "DivergenceError"]
+__all__ = ["train", "History", "DivergenceError", "TrainingWarning"]
 
 
 class DivergenceError(ValueError, FloatingPointError):
     """The loss or a gradient became NaN or infinite; the model keeps its last finite weights.
     A ValueError (the settings or the data caused it) and a FloatingPointError."""
+
+
+class TrainingWarning(UserWarning):
+    """Training ran but made the model worse (the last epoch's loss above the first's)."""
 
 
 def train(
@@ -70,77 +81,114 @@ def train(
     """Train `model` on (X, y) and return its History.
 
     `loss` and `optimizer` are objects or names (``lr``/``momentum`` set a named
-    optimizer's settings). The default loss is the cross-entropy that fits the model's
+    optimizer's settings; with an optimizer object they are an error, since the object has
+    its own). The default loss is the cross-entropy that fits the model's
     last layer: ``cross_entropy`` on a softmax, ``bce`` on a sigmoid, and on unbounded
     scores ``softmax_cross_entropy`` (as PyTorch's CrossEntropyLoss takes logits). A
     probability loss on a model that cannot output probabilities, or a logits loss on
-    one that already does, is an error. ``batch_size=None`` is full-batch gradient descent, 1 is plain
+    one that already does, is an error. The loss sets ``model.head`` (what its outputs mean).
+    ``batch_size=None`` is full-batch gradient descent, 1 is plain
     SGD. ``shuffle``: a full random permutation each epoch (True, the default), file order
     (False), or ``"blocks"``/``BlockShuffle(block, window)`` for data read from disk (see
-    ``mlp.batches``). ``validation=(X_val, y_val)`` or ``validation_fraction`` holds data out; with
-    ``early_stopping`` training stops when the validation loss has not improved by
-    ``tol`` for ``n_iter_no_change`` epochs and the best weights are restored. Without
+    ``mlp.batches``). ``validation=(X_val, y_val)`` or ``validation_fraction`` holds data out
+    (not both); with ``early_stopping`` training stops when the validation loss has not improved by
+    ``tol`` for ``n_iter_no_change`` epochs and the best weights (and state) are restored. Without
     it, a ``tol`` stops training when the training loss improves by less than ``tol``
     for ``n_iter_no_change`` epochs (|L(W^k) - L(W^(k-1))| < tol). A callback
     ``f(epoch, logs, model)`` that returns True stops training. ``fast=False`` uses the
     generic array-API kernels instead of the backend's own (for comparisons).
+
+    Class labels: where the model has ``classes``, y holds those labels (any values); y of
+    strings sets ``model.classes`` to its sorted distinct values. A model whose input stage (a
+    ``Standardize``, ``MinMax`` or ``RobustScale`` in front) is not fitted yet is fitted on the
+    training rows first.
 
     Data larger than memory: X and y may be NumPy memory maps (``np.load(path, mmap_mode="r")``)
     or any host array-like with a shape, a dtype and row indexing (h5py, zarr); training then
     reads them batch by batch (``stream``, on by default for such data; ``stream=True`` streams
     in-memory NumPy data too, e.g. to a GPU with less memory than the data), each batch's rows
     in file order, checked as they are read. ``prefetch=True`` gathers the next batch in a
-    background thread while the current one computes (off by default: it measured no faster
-    on a 2-core CPU, where the step's BLAS threads already use every core).
+    background thread while the current one computes (default: the backend's choice; on for GPUs,
+    whose copies then overlap the step, off on CPUs, where it measured no faster).
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
     loss = default_loss(model) if loss is None else get_loss(loss)
     loss.check_model(model)
-    opt = get_optimizer(optimizer, lr=lr, **({"momentum": momentum} if momentum is not None else {}))
+    opt = _optimizer(optimizer, lr, momentum)
     rules = StoppingRules.check(epochs, tol, n_iter_no_change, early_stopping)
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"callbacks must be callables f(epoch, logs, model); got {type(cb).__name__}")
+    callbacks = _check_callbacks(callbacks)
+    if validation is not None and validation_fraction is not None:
+        raise ValueError(
+            f"validation and validation_fraction={validation_fraction} both hold data out: give one "
+            "(validation=(X_val, y_val) uses those samples; validation_fraction splits the training data)"
+        )
     if early_stopping and validation is None and validation_fraction is None:
         validation_fraction = 0.1
+    if checkpoint is not None:
+        from .io import check_writable
 
+        check_writable(checkpoint, "checkpoint")  # before any work, not after the last epoch
     order = as_order(shuffle)  # an unknown shuffle is an error before any work
-    rng = np.random.default_rng(check_seed(seed))
+    seed = check_seed(seed)
+    rng = np.random.default_rng(seed)
+    mask_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 31))
     kernels = model.backend.kernels() if fast else GENERIC
     comm = as_comm(distributed)
-    prefetch = False if prefetch is None else bool(prefetch)  # measured: no gain on CPUs (benchmarks/results)
-    source, held_out = _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast)
-    n = source.n  # the global count
-    comm.setup(model, n)
-    source = source.shard(model, comm, kernels)
-    batches = Batches(source, n, batch_size, order, rng, comm.rank, comm.size)
-    step = Step(model, loss, opt, kernels, comm, fast)
-    history, run = History(), RunState()
-    if resume is not None:
-        run = ckpt.restore(resume, model, opt, rng, history, loss)
-    saver = None if checkpoint is None or comm.rank != 0 else (checkpoint, checkpoint_every, loss)
+    prefetch = model.backend.prefetch_default if prefetch is None else bool(prefetch)
+    model.head = loss.head(model.n_outputs)
+    with model.backend.context():
+        source, held_out = _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast)
+        n = source.n  # the global count
+        fingerprint = _fingerprint(source, n, seed)
+        settings = _run_settings(model, loss, opt, batch_size, order, seed, n, fingerprint)
+        comm.setup(model, n, settings)
+        source = source.shard(model, comm, kernels)
+        batches = Batches(source, n, batch_size, order, rng, comm.rank, comm.size)
+        if model.batch_statistics and 1 in batches.sizes:
+            raise ValueError(
+                f"batch_size={batches.batch_size} leaves a batch of 1 sample out of {n}, on which the batch "
+                "statistics of BatchNorm are undefined; choose a batch size that does not"
+            )
+        step = Step(model, loss, opt, kernels, comm, fast, mask_seed)
+        history, run = History(), RunState()
+        if resume is not None:
+            run = ckpt.restore(resume, model, opt, rng, history, loss, settings)
+            if run.epoch > rules.epochs:
+                raise ValueError(
+                    f"resume checkpoint {os.fspath(resume)!r} has already trained {run.epoch} epochs, more than "
+                    f"epochs={rules.epochs}: ask for at least {run.epoch} epochs"
+                )
+        saver = None if checkpoint is None or comm.rank != 0 else (checkpoint, checkpoint_every, loss, settings)
+        _loop(model, loss, opt, step, batches, source, held_out, history, run, rules, saver, rng, callbacks, comm,
+              progress, n)
+    return history
 
-    good = copy_params(model.params)  # weights whose loss was finite, restored if training diverges
-    with _progress_bar(progress and comm.rank == 0, epochs, run.epoch) as bar, comm.guard():
-        for epoch in range(run.epoch, epochs):
+
+def _loop(model, loss, opt, step, batches, source, held_out, history, run, rules, saver, rng, callbacks, comm,
+          progress, n):
+    good = _snapshot(model)  # weights whose loss was finite, restored if training diverges
+    with _progress_bar(progress and comm.rank == 0, rules.epochs, run.epoch) as bar, comm.guard():
+        for epoch in range(run.epoch, rules.epochs):
             t0 = time.perf_counter()
             lr_e = opt.lr_at(epoch)
-            start = copy_params(model.params)
+            start = _snapshot(model)
             try:
-                values = [step(xb, tb, count, total, lr_e) for xb, tb, count, total in batches.epoch()]
+                values = [step(*batch, lr_e) for batch in batches.epoch()]
             except (ValueError, TypeError) as exc:  # bad rows found while streaming: nothing half-trained
                 if not isinstance(source, HostRows) or isinstance(exc, DivergenceError):
                     raise
                 opt.reset()
-                model.params[:] = start
+                _restore(model, start)
                 raise type(exc)(f"{exc}; the model keeps its weights from the start of epoch {epoch + 1}") from None
             epoch_loss = _mean_loss(values, batches.sizes, n, model.params)
             if not math.isfinite(epoch_loss):
                 _diverged(model, opt, good, start, values, epoch, lr_e)
+            if epoch == run.epoch and history.initial_loss is None:
+                history.initial_loss = float(values[0])  # the first batch's loss: the initial weights'
             good = start  # its first batch's loss was finite
             logs = {"loss": epoch_loss, "lr": lr_e, **_validate(model, loss, held_out)}
             stop = _end_of_epoch(
@@ -149,51 +197,154 @@ def train(
             if stop:
                 break
     if rules.early_stopping and held_out is not None and run.best_weights is not None:
-        model.params[:] = run.best_weights
+        _restore(model, (run.best_weights, run.best_state or model.state))
     opt.t = int(opt.t)  # a device scalar after a compiled step
     _check_outputs(model, source.head(1024), opt, good)
-    return history
+    _warn_if_worse(history, opt)
+
+
+def _optimizer(optimizer, lr, momentum) -> Optimizer:
+    """The optimizer: an object as it is (``lr``/``momentum`` beside it are an error naming both),
+    or a name with ``lr``/``momentum`` as its settings (``momentum`` only where it has one)."""
+    if isinstance(optimizer, Optimizer):
+        given = [f"{k}={v!r}" for k, v in (("lr", lr), ("momentum", momentum)) if v is not None]
+        if given:
+            raise ValueError(
+                f"optimizer is an Optimizer object ({optimizer!r}) with its own settings, so {' and '.join(given)} "
+                "would be ignored: set them on the object (e.g. mlp.SGD(lr, momentum=...)), or name the optimizer "
+                "(optimizer='sgd')"
+            )
+        return optimizer
+    if momentum is not None and isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        if not accepts(optimizer, "momentum"):
+            raise ValueError(
+                f"optimizer {optimizer!r} has no momentum setting, so momentum={momentum!r} would be ignored; "
+                "use optimizer='sgd' (or 'nesterov') for momentum"
+            )
+    return get_optimizer(optimizer, lr=lr, **({"momentum": momentum} if momentum is not None else {}))
+
+
+def _check_callbacks(callbacks):
+    if callable(callbacks) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(
+            f"callbacks must be a list of callables f(epoch, logs, model); got {type(callbacks).__name__} "
+            "(pass [f] for one callback)"
+        )
+    for cb in callbacks:
+        if not callable(cb):
+            raise TypeError(f"callbacks must be callables f(epoch, logs, model); got {type(cb).__name__}")
+    return list(callbacks)
+
+
+def _snapshot(model) -> tuple[list, list]:
+    return copy_params(model.params), copy_params(model.state)
+
+
+def _restore(model, snapshot):
+    params, state = snapshot
+    model.params[:] = params
+    model.state[:] = state
+
+
+class _RowView:
+    """Rows `rows` of host data or an array-like, read by row ranges (for fitting transforms)."""
+
+    def __init__(self, X, rows):
+        self.X, self.rows = X, rows
+        self.shape = (int(rows.shape[0]), *X.shape[1:])
+
+    def __getitem__(self, sl):
+        return np.asarray(self.X[np.sort(self.rows[sl])])
+
+
+def _targets(model, loss, y, name="y"):
+    """Host labels through the model's classes; string labels set the model's classes."""
+    if not loss.classification or not (hasattr(y, "shape") or isinstance(y, (list, tuple))):
+        return y
+    from ._validation import is_host_data
+
+    if not is_host_data(y) or is_streamed(y):
+        return y
+    y = host_array(y, name, numeric=False)
+    if y.ndim == 1 and model.classes is None and y.dtype.kind in "USOb" and y.dtype.kind != "b":
+        from .model import _check_classes
+
+        model.classes = _check_classes(np.unique(y), model.n_outputs)
+    return encode_labels(model, y, name) if model.classes is not None and y.ndim == 1 else y
 
 
 def _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast):
-    """(training rows, held-out data or None): validated, targets prepared, split where asked.
-    Data stays on the host and is read by batches where it is streamed (HostRows); otherwise
-    it goes to the device whole (DeviceRows, with the held-out part as (Xv, Tv))."""
+    """(training rows, held-out data or None): validated, targets prepared, split where asked, the
+    input stage fitted on the training rows where it is not fitted yet. Data stays on the host and
+    is read by batches where it is streamed (HostRows); otherwise it goes to the device whole
+    (DeviceRows, with the held-out part as (Xv, Tv))."""
     streamed = _streamed(X, stream, "X")
+    y = _targets(model, loss, y)
+    n = _count(X)
+    train_rows = val_rows = None
+    if validation_fraction is not None:
+        fraction = check_positive_float(validation_fraction, "validation_fraction")
+        n_val = int(round(n * fraction))
+        if not 1 <= n_val < n:
+            raise ValueError(
+                f"validation_fraction={fraction} leaves {n_val} of {n} samples for validation; "
+                "it must leave at least one sample on each side"
+            )
+        perm = rng.permutation(n)
+        train_rows, val_rows = np.sort(perm[n_val:]), np.sort(perm[:n_val])  # each part in row order
+    if model.unfitted_transforms():
+        model.adapt(X if train_rows is None else _RowView(X, train_rows) if _can_view(X) else _take(model, X, train_rows))
     if streamed:
         source = _host_rows(model, loss, X, y, prefetch, fast, "X")
+        held = None
+        if train_rows is not None:
+            source, held = source.subset(train_rows, "X"), source.subset(val_rows, "validation X")
     else:
-        Xd = model.check_input(X)
+        Xd = model.prepare_input(X)
         T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
         check_same_count(Xd, T)
-        source = DeviceRows(Xd, T, model.backend)
+        held = None
+        if train_rows is not None:
+            xp, tr, va = model.xp, model.backend.asarray(train_rows), model.backend.asarray(val_rows)
+            held = (xp.take(Xd, va, axis=0), xp.take(T, va, axis=0))
+            Xd, T = xp.take(Xd, tr, axis=0), xp.take(T, tr, axis=0)
+        source = DeviceRows(Xd, T, model.backend, ids=model.needs_rows)
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise TypeError("validation must be a pair (X_val, y_val)")
+        yv = _targets(model, loss, validation[1], "validation y")
         if _streamed(validation[0], stream, "validation X"):
-            return source, _host_rows(model, loss, validation[0], validation[1], prefetch, False, "validation X")
-        Xv = model.check_input(validation[0], "validation X")
-        Tv = loss.prepare(validation[1], model.n_outputs, model.backend, model.dtype, "validation y")
+            return source, _host_rows(model, loss, validation[0], yv, prefetch, False, "validation X")
+        Xv = model.prepare_input(validation[0], "validation X")
+        Tv = loss.prepare(yv, model.n_outputs, model.backend, model.dtype, "validation y")
         check_same_count(Xv, Tv, "validation X", "validation y")
         return source, (Xv, Tv)
-    if validation_fraction is None:
-        return source, None
-    fraction = check_positive_float(validation_fraction, "validation_fraction")
-    n = source.n
-    n_val = int(round(n * fraction))
-    if not 1 <= n_val < n:
-        raise ValueError(
-            f"validation_fraction={fraction} leaves {n_val} of {n} samples for validation; "
-            "it must leave at least one sample on each side"
-        )
-    perm = rng.permutation(n)
-    train_rows, val_rows = np.sort(perm[n_val:]), np.sort(perm[:n_val])  # each part in row order
-    if streamed:
-        return source.subset(train_rows, "X"), source.subset(val_rows, "validation X")
-    xp, tr, va = model.xp, model.backend.asarray(train_rows), model.backend.asarray(val_rows)
-    Xd, T = source.X, source.T
-    source = DeviceRows(xp.take(Xd, tr, axis=0), xp.take(T, tr, axis=0), model.backend)
-    return source, (xp.take(Xd, va, axis=0), xp.take(T, va, axis=0))
+    return source, held
+
+
+def _count(X) -> int:
+    """The number of rows of X (an error naming X where it has no rows)."""
+    shape = getattr(X, "shape", None)
+    if shape is None:
+        shape = np.shape(host_array(X, "X"))
+    if len(shape) != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features); got {len(shape)}-D shape {tuple(shape)}")
+    return int(shape[0])
+
+
+def _can_view(X) -> bool:
+    from ._validation import is_host_data
+
+    return is_host_data(X) and hasattr(X, "shape") and hasattr(X, "__getitem__") and not hasattr(X, "iloc")
+
+
+def _take(model, X, rows):
+    """Rows of device data (or a host table) for fitting transforms."""
+    from ._validation import is_host_data
+
+    if is_host_data(X):
+        return host_array(X, "X")[rows]
+    return model.xp.take(X, model.backend.asarray(rows), axis=0)
 
 
 def _streamed(X, stream, name) -> bool:
@@ -212,44 +363,109 @@ def _streamed(X, stream, name) -> bool:
 
 
 def _host_rows(model, loss, X, y, prefetch, fast, name) -> HostRows:
-    """Rows of host data read batch by batch: each batch checked and cast on the host, then copied over."""
+    """Rows of host data read batch by batch: each batch checked, through the input stage and
+    cast on the host, then copied over."""
     from . import backends
 
     host = backends.get("numpy")
     dtype = np.dtype(model.backend.dtype_name(model.dtype))
+
+    def prepare_t(yb, where):
+        return loss.prepare(encode_labels(model, yb, where), model.n_outputs, host, dtype, where)
+
     return HostRows(
         X,
         y,
-        lambda xb, where: check_X(xb, host, dtype, model.n_features, where),
-        lambda yb, where: loss.prepare(yb, model.n_outputs, host, dtype, where),
+        model.prepare_host,
+        prepare_t,
         model.backend.upload,
         prefetch=prefetch,
-        reuse=fast and model.backend.name == "numpy",
+        reuse=fast and model.backend.shares_host_memory,
         name=name,
+        ids=model.needs_rows,
     )
+
+
+def _fingerprint(source, n, seed) -> str:
+    """A digest of the training data: its size and up to 16 rows chosen by the seed (inputs as
+    training sees them, and targets), so that a resumed run can tell it has other data."""
+    pick = np.sort(np.random.default_rng(0 if seed is None else seed).choice(n, size=min(n, 16), replace=False))
+    xs, ts = source.sample(pick)
+    h = hashlib.sha256()
+    for a in (np.asarray(xs, dtype=np.float64), np.asarray(ts, dtype=np.float64)):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _run_settings(model, loss, opt, batch_size, order, seed, n, fingerprint) -> dict:
+    """What makes a run this run: the settings every MPI rank must share and a resumed run must repeat."""
+    shuffle = order if isinstance(order, str) else {"block": order.block, "window": order.window}
+    return {
+        "seed": seed,
+        "batch_size": batch_size,
+        "shuffle": shuffle,
+        "n": n,
+        "n_features": model.n_features,
+        "layers": model.config()["layers"],
+        "dtype": model.config()["dtype"],
+        "compute_dtype": model.config()["compute_dtype"],
+        "loss": {"class": type(loss).__name__, **loss.config()},
+        "optimizer": opt.config(),
+        "data": fingerprint,
+    }
 
 
 class Step:
     """One mini-batch step: forward, backward into the optimizer's sinks, combine across
-    processes, update. Returns the batch's mean loss (on the device with one process)."""
+    processes, update; the model's new state kept. Returns the batch's mean loss (on the device
+    with one process)."""
 
-    def __init__(self, model: Sequential, loss: Loss, opt: Optimizer, kernels: Kernels, comm: Any, fast: bool):
-        self.model, self.loss, self.opt, self.kernels, self.comm = model, loss, opt, kernels, comm
-        self.run = model.backend.compile_step(self.step, model, opt) if fast and comm.size == 1 else self.step
+    def __init__(
+        self, model: Sequential, loss: Loss, opt: Optimizer, kernels: Kernels, comm: Any, fast: bool, seed: int = 0
+    ):
+        self.model, self.loss, self.opt, self.kernels, self.comm, self.seed = model, loss, opt, kernels, comm, seed
+        self.run = model.backend.compile_step(self.step, model, opt, loss, seed) if fast and comm.size == 1 else self.step
 
-    def __call__(self, xb, tb, count: int, total: int, lr: float):
-        return self.run(xb, tb, count, total, lr)
+    def __call__(self, xb, tb, rows, count: int, total: int, lr: float):
+        return self.run(xb, tb, rows, count, total, lr)
 
-    def step(self, xb, tb, count: int, total: int, lr: float):
-        params = self.model.params
-        sinks = self.opt.sinks(params, lr)
-        if count:
-            value, sunk = self.model.loss_and_grads(self.loss, xb, tb, self.kernels, sinks)
+    def step(self, xb, tb, rows, count: int, total: int, lr: float):
+        model, opt = self.model, self.opt
+        params = model.params
+        sinks = opt.sinks(params, lr)
+        if count or model.batch_statistics:  # batch statistics: every process takes part in their sums
+            if not count:
+                xb, tb = self._empty()
+            ctx = Context(
+                training=True,
+                keep=True,
+                kernels=self.kernels,
+                step=opt.t,
+                seed=self.seed,
+                rows=rows,
+                count=count,
+                total=total,
+                stats=self.comm,
+            )
+            with np.errstate(invalid="ignore", divide="ignore") if not count else nullcontext():
+                value, sunk, new_state = model.loss_and_grads(self.loss, xb, tb, ctx, sinks)
+            if model.mixed_precision:  # raw gradients in the variable dtype: the unfused update
+                sunk = [sink.receive(g) for sink, g in zip(sinks, sunk)]
+            model.state[:] = new_state
+            if not count:
+                value, sunk = None, [s.target for s in sinks]
         else:  # this process owns none of the batch
             value, sunk = None, [s.target for s in sinks]
-        value, sunk = self.comm.combine(self.model, value, sunk, count, total)
-        self.opt.update(params, sunk, lr, self.kernels)
+        value, sunk = self.comm.combine(model, value, sunk, count, total)
+        opt.update(params, sunk, lr, self.kernels)
         return value
+
+    def _empty(self):
+        m = self.model
+        xp = m.xp
+        width = m._widths[m._n_input - 1] if m._n_input else m.n_features
+        make = m.backend.zeros
+        return make((0, width), m.dtype), make((0, m.n_outputs), m.dtype)
 
 
 def _mean_loss(values, sizes, n, params) -> float:
@@ -268,7 +484,7 @@ def _diverged(model, opt, good, start, values, epoch, lr):
     already failed), reset the optimizer, and raise."""
     opt.reset()  # its state (momentum, moments) is no longer finite
     bad = next((i for i, v in enumerate(values) if not math.isfinite(float(v))), None)
-    model.params[:] = good if bad == 0 else start
+    _restore(model, good if bad == 0 else start)
     if bad is None:
         where = f"the weights became NaN or infinite in the last update of epoch {epoch + 1}"
     else:
@@ -280,12 +496,13 @@ def _diverged(model, opt, good, start, values, epoch, lr):
 
 
 def _check_outputs(model, X, opt, good):
-    """The trained model's outputs on some training samples `X` are finite, or training diverged."""
+    """The trained model's outputs on some training samples `X` (prepared rows) are finite, or
+    training diverged."""
     xp = model.xp
-    out = model.forward(X, training=False)
+    out, _ = model.apply(X)
     if not bool(xp.all(xp.isfinite(out))):
         opt.reset()
-        model.params[:] = good
+        _restore(model, good)
         raise DivergenceError(
             "training diverged: after the last update the model's outputs overflow to NaN or infinity on the "
             "training data; the model keeps the last weights whose loss was finite. Lower the learning rate, or "
@@ -293,25 +510,51 @@ def _check_outputs(model, X, opt, good):
         )
 
 
+def _warn_if_worse(history, opt, margin=0.01):
+    """A run whose last epoch's loss is more than 1% above its first epoch's, or above the initial
+    weights' (the first batch's loss), made the model worse: say so, with the learning rate and the
+    ratio (kept in ``history.warnings`` too, for the CLI)."""
+    if not history.loss:
+        return
+    last = history.loss[-1]
+    refs = [(history.initial_loss, "the initial weights'")]
+    if len(history.loss) > 1:
+        refs.append((history.loss[0], "the first epoch's"))
+    worse = [(ref, what) for ref, what in refs if ref is not None and ref > 0 and last > ref * (1 + margin)]
+    if not worse:
+        return
+    ref, what = max(worse, key=lambda r: last / r[0])
+    message = (
+        f"training made the loss worse: the last epoch's loss {last:.4g} is {last / ref:.3g}x {what} loss "
+        f"{ref:.4g} (lr={opt.lr:g}); the learning rate is likely too high"
+    )
+    history.warnings.append(message)
+    warnings.warn(message, TrainingWarning, stacklevel=3)
+
+
 def _validate(model, loss, held_out) -> dict:
-    """Validation loss (and accuracy for a classification loss) on held-out data: one forward
-    pass, or one per chunk of streamed data."""
+    """Validation loss (and accuracy where the loss trains a classifier; for a multilabel head
+    the exact-match accuracy and the per-label one) on held-out data: one forward pass, or one
+    per chunk of streamed data. Counts are exact on every backend."""
     if held_out is None:
         return {}
-    from .metrics import accuracy
-
-    chunks = held_out.chunks() if isinstance(held_out, HostRows) else [(*held_out, held_out[0].shape[0])]
-    total, correct, n = 0.0, 0.0, 0
-    for Xv, Tv, count in chunks:
+    head = model.head
+    chunks = held_out.chunks() if isinstance(held_out, HostRows) else [(held_out[0], held_out[1], None, held_out[0].shape[0])]
+    total, correct, per_label, n = 0.0, 0, 0, 0
+    for Xv, Tv, _, count in chunks:
         out, logits = model.predict_with_logits(Xv, loss)
         value = loss.fused_value_and_gradient(logits, Tv)[0] if logits is not None else loss.value(out, Tv)
         total += float(value) * count
-        if loss.classification:
-            correct += accuracy(Tv, out) * count
+        if head.classification:
+            exact, labels = head.correct(out, Tv)
+            correct += int(exact)
+            per_label += 0 if labels is None else int(labels)
         n += count
     logs = {"val_loss": total / n}
-    if loss.classification:
+    if head.classification:
         logs["val_accuracy"] = correct / n
+        if head.kind == "multilabel":
+            logs["val_label_accuracy"] = per_label / (n * model.n_outputs)
     return logs
 
 
@@ -342,6 +585,7 @@ class StoppingRules:
             history.best_epoch = history.epochs
             if early:
                 run.best_weights = copy_params(model.params)
+                run.best_state = copy_params(model.state)
         if self.tol is None and not early:
             return False
         run.bad = 0 if improved else run.bad + 1
@@ -355,10 +599,9 @@ def _end_of_epoch(history, run, model, opt, logs, seconds, rules, saver, rng, ca
     """Record the epoch, apply the stopping rules, checkpoint, call back. True: stop."""
     history.loss.append(logs["loss"])
     history.lr.append(logs["lr"])
-    if "val_loss" in logs:
-        history.val_loss.append(logs["val_loss"])
-    if "val_accuracy" in logs:
-        history.val_accuracy.append(logs["val_accuracy"])
+    for key in ("val_loss", "val_accuracy", "val_label_accuracy"):
+        if key in logs:
+            getattr(history, key).append(logs[key])
     history.seconds.append(seconds)
     history.epochs = run.epoch + 1
     early = rules.early_stopping and "val_loss" in logs
@@ -370,9 +613,9 @@ def _end_of_epoch(history, run, model, opt, logs, seconds, rules, saver, rng, ca
         bar.update(1)
     run.epoch += 1
     if saver is not None:
-        path, every, loss = saver
+        path, every, loss, settings = saver
         if run.epoch % every == 0 or stop or run.epoch == rules.epochs:
-            ckpt.save(path, model, opt, rng, history, run, loss)
+            ckpt.save(path, model, opt, rng, history, run, loss, settings)
     if any(cb(run.epoch - 1, logs, model) for cb in callbacks):
         history.stop_reason = "callback"
         stop = True

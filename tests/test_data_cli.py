@@ -15,19 +15,20 @@ import mlp
 from mlp import data, metrics
 
 
-def test_digits_split_and_standardizer():
+def test_digits_split_and_scaling():
     ds = data.digits()
     assert ds.X_train.shape == (1347, 64) and ds.X_test.shape == (450, 64)
     from sklearn.datasets import load_digits
 
     per_class = np.bincount(load_digits().target)
     assert np.all(np.abs(np.bincount(ds.y_test) - per_class / 4) <= 1)  # stratified 75/25
-    sc = data.Standardizer().fit(ds.X_train)
-    Z = sc.transform(ds.X_train)
+    model = mlp.Sequential(mlp.Standardize(64), mlp.Dense(64, 10), dtype="float64").adapt(ds.X_train)
+    Z = model.input_stage_host(ds.X_train)
     np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-10)
-    assert np.all(np.isfinite(sc.transform(ds.X_test)))  # constant pixels get scale 1
-    mm = data.MinMaxScaler().fit(ds.X_train).transform(ds.X_train)
-    assert mm.min() == 0 and mm.max() == 1
+    assert np.all(np.isfinite(model.input_stage_host(ds.X_test)))  # constant pixels get scale 1
+    mm = mlp.Sequential(mlp.MinMax(64), mlp.Dense(64, 10), dtype="float64").adapt(ds.X_train)
+    Z = mm.input_stage_host(ds.X_train)
+    assert Z.min() == 0 and Z.max() == 1
 
 
 def test_generators():
@@ -51,8 +52,8 @@ def test_npz_csv_and_idx_files(tmp_path, rng):
     assert ds.X_train.shape[1] == 2 and ds.task == "classification"
     with pytest.raises(ValueError, match="no label column 'target'"):
         data.load_file(tmp_path / "d.csv", label="target")
-    (tmp_path / "t.csv").write_text("a,label\n1,x\n")
-    with pytest.raises(ValueError, match="every value must be a number"):
+    (tmp_path / "t.csv").write_text("a,label\nx,1\n2,0\n3,1\n4,0\n")
+    with pytest.raises(ValueError, match="feature column 'a' holds text \\('x' in data row 1\\)"):
         data.load_file(tmp_path / "t.csv")
     mnist = tmp_path / "mnist"
     mnist.mkdir()

@@ -50,6 +50,14 @@ def _cases(b, dtype, rng):
         + [((D, fresh(bias), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0), (2.5, 0.3)]],
         "axpy": [((-0.25, Wd, fresh(c)), {}), ((0.5, B, fresh(bias)), {})],
         "take_rows": [((X, b.asarray(np.array([4, 0, 36, 4]))), {}), ((X, b.asarray(np.array([1, 2]))), {"key": "X"})],
+        "multiply": [((X, fresh(x)), {}), ((X, fresh(x)), {"key": "mul"}), ((D, B[:1]), {"key": "mul2"})],
+        "dropout_mask": [
+            ((rows, 11, salt, rate, X.dtype), kw)
+            for rows in (b.asarray(np.array([0, 5, 3, 1 << 30, 7], dtype=np.int32)),)
+            for salt in (0, -123456789, 2**31 - 1)
+            for rate in (0.0, 0.1, 0.5, 0.9)
+            for kw in ({}, {"key": "drop"})
+        ],
     }
     return k, cases
 
@@ -57,7 +65,7 @@ def _cases(b, dtype, rng):
 def _generic_args(b, args):
     """The same arguments as fresh copies: the generic kernels must see the inputs before any
     override worked in place on them."""
-    return tuple(b.asarray(b.to_numpy(a), copy=True) if hasattr(a, "shape") else a for a in args)
+    return tuple(b.asarray(b.to_numpy(a), copy=True) if hasattr(a, "__array_namespace__") or b.owns(a) else a for a in args)
 
 
 def test_every_kernel_method_has_a_case(rng):
@@ -141,7 +149,8 @@ def test_kernel_gradients_equal_value_and_grad(fast_backend, rng):
     _, ref = mlp.value_and_grad(model, "cross_entropy", X, y)
     loss = mlp.get_loss("cross_entropy")
     T = loss.prepare(y, 3, model.backend, model.dtype)
-    _, grads = model.loss_and_grads(loss, model.check_input(X), T, fast_backend.kernels())
+    ctx = mlp.Context(training=True, keep=True, kernels=fast_backend.kernels())
+    _, grads, _ = model.loss_and_grads(loss, model.check_input(X), T, ctx)
     for a, b in zip(grads, ref):
         np.testing.assert_allclose(fast_backend.to_numpy(a), fast_backend.to_numpy(b), rtol=1e-12, atol=1e-14)
 
@@ -149,11 +158,11 @@ def test_kernel_gradients_equal_value_and_grad(fast_backend, rng):
 class Square(mlp.Layer):
     """A user's layer written against the plain contract: no kernels, no sinks used."""
 
-    def forward(self, params, x, kernels=GENERIC, training=True):
+    def forward(self, params, state, x, ctx=mlp.layers.EVAL):
         self._x = x
-        return x * x
+        return x * x, state
 
-    def backward(self, params, delta, kernels=GENERIC, sinks=None, need_input_grad=True):
+    def backward(self, params, delta, ctx=mlp.layers.EVAL, sinks=None, need_input_grad=True):
         return 2 * self._x * delta, []
 
 

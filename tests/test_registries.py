@@ -70,7 +70,7 @@ def test_a_new_activation_on_the_command_line(tmp_path, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["epochs"] == 1
-    assert type(mlp.load(tmp_path / "m.npz").layers[1]) is Swish
+    assert type(mlp.load(tmp_path / "m.npz").layers[2]) is Swish  # after the input scaling and the first Dense
 
 
 def test_a_layer_name_cannot_shadow_another_module():

@@ -88,7 +88,8 @@ def test_array_like_is_read_by_batches_in_row_order(classes):
     Xr, yr = Rows(X), Rows(y)
     assert is_streamed(Xr)
     m, _ = _train(Xr, yr)
-    training = Xr.reads[:-1]  # the last read is the output check on the first rows
+    assert Xr.reads[0].shape == (16,)  # the data's fingerprint: 16 rows chosen by the seed
+    training = Xr.reads[1:-1]  # the last read is the output check on the first rows
     assert len(training) == 3 * 10  # 301 rows, batch 32: ten reads per epoch, none of the whole array
     for rows in training:
         assert rows.shape[0] <= 32 and np.all(np.diff(rows) > 0)
@@ -105,7 +106,7 @@ class _Source:
 
     def batches(self, plan):
         for rows in plan:
-            yield rows, None, rows.shape[0]
+            yield rows, None, None, rows.shape[0]
 
     def __init__(self):
         self.windows = []
@@ -117,7 +118,7 @@ def test_block_shuffle_visits_every_row_once_from_few_blocks(n, block, window, B
     batches = Batches(src, n, B, BlockShuffle(block, window), np.random.default_rng(0))
     orders = []
     for _ in range(2):
-        got = [rows for rows, _, _, _ in batches.epoch()]
+        got = [rows for rows, _, _, _, _ in batches.epoch()]
         assert [r.shape[0] for r in got] == batches.sizes
         order = np.concatenate(got)
         np.testing.assert_array_equal(np.sort(order), np.arange(n))
@@ -132,7 +133,7 @@ def test_block_shuffle_mixes_within_windows_only():
     """Rows of one batch come from the window's blocks: with one block per window, a batch is one block."""
     batches = Batches(_Source(), 1000, 100, BlockShuffle(100, 1), np.random.default_rng(1))
     starts = []
-    for rows, _, _, _ in batches.epoch():
+    for rows, _, _, _, _ in batches.epoch():
         np.testing.assert_array_equal(rows, np.arange(rows[0], rows[0] + 100))  # one whole block, in row order
         starts.append(int(rows[0]))
     assert sorted(starts) == list(range(0, 1000, 100)) != starts  # every block, in a random order
@@ -212,22 +213,24 @@ def test_host_rows_chunks_cover_every_row_once(classes):
     X, y = classes
     src = HostRows(X, y, lambda a, w: a, lambda a, w: a, lambda a: a)
     got = list(src.chunks(64))
-    assert [c for _, _, c in got] == [64, 64, 64, 64, 45]
-    np.testing.assert_array_equal(np.concatenate([x for x, _, _ in got]), X)
+    assert [c for _, _, _, c in got] == [64, 64, 64, 64, 45]
+    np.testing.assert_array_equal(np.concatenate([x for x, _, _, _ in got]), X)
 
 
-def test_chunked_scalers_equal_whole_array_statistics(rng):
+def test_chunked_transforms_equal_whole_array_statistics(rng):
     X = rng.normal(3.0, 2.0, size=(1000, 4)) * np.array([1, 10, 1e-3, 0])
-    for chunk in (1 << 30, 800):  # one chunk, and 25 chunks of 40 rows
+    for chunk in (1 << 30, 1280):  # one chunk, and 25 chunks of 40 rows
         data.CHUNK_BYTES, old = chunk, data.CHUNK_BYTES
         try:
-            sc = data.Standardizer().fit(X)
-            mm = data.MinMaxScaler().fit(X)
+            sc = mlp.Sequential(mlp.Standardize(4), mlp.Dense(4, 1), dtype="float64").adapt(X).get_state()
+            mm = mlp.Sequential(mlp.MinMax(4), mlp.Dense(4, 1), dtype="float64").adapt(X).get_state()
+            assert len(list(data.host_chunks(X))) == (1 if chunk > 1 << 20 else 25)
         finally:
             data.CHUNK_BYTES = old
-        np.testing.assert_allclose(sc.mean_, X.mean(axis=0), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(sc.scale_, np.where(X.std(axis=0) > 0, X.std(axis=0), 1), rtol=1e-10)
-        np.testing.assert_array_equal(mm.mean_, X.min(axis=0))
+        np.testing.assert_allclose(sc[0], X.mean(axis=0), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(sc[1], np.where(X.std(axis=0) > 0, X.std(axis=0), 1), rtol=1e-10)
+        np.testing.assert_array_equal(mm[0], X.min(axis=0))
+        assert sc[2][0] == mm[2][0] == 1000  # rows fitted on
 
 
 def test_transformed_reads_only_the_rows_asked(classes):
