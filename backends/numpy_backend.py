@@ -99,7 +99,7 @@ class NumPyKernels(BufferedKernels):
     def _columns(self, n):
         cols = self._buffers.get(("columns", n))
         if cols is None:
-            cols = self._buffers[("columns", n)] = (np.arange(n, dtype=np.uint32) * np.uint32(_GOLDEN & 0xFFFFFFFF))
+            cols = self._buffers[("columns", n)] = np.arange(n, dtype=np.uint32) * np.uint32(_GOLDEN & 0xFFFFFFFF)
         return cols
 
 

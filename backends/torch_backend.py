@@ -82,6 +82,9 @@ class TorchBackend(Backend):
     def kernels(self):
         return TorchKernels(self.torch, self.xp, self.device)
 
+    def native_dtype(self, name):
+        return getattr(self.torch, name)
+
     def to_numpy(self, x):
         return x.detach().cpu().numpy()
 

@@ -39,6 +39,7 @@ from .losses import (
     get_loss,
 )
 from .model import MLP, Sequential, value_and_grad
+from .multiplicative import Multiplicative
 from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, AdamW, GradientDescent, Optimizer, RMSProp, get_optimizer
 from .perceptron import Perceptron
@@ -60,6 +61,7 @@ __all__ = [
     "Dense",
     "Maxout",
     "Dropout",
+    "Multiplicative",
     "BatchNorm",
     "LayerNorm",
     "Transform",

@@ -77,7 +77,9 @@ def host_array(x, name, numeric=True):
                 columns = getattr(x, "dtypes", None)
                 if columns is not None and hasattr(columns, "items"):
                     for col, dt in columns.items():
-                        if not (np.issubdtype(np.dtype(getattr(dt, "numpy_dtype", object)), np.number) or dt == bool):
+                        if not (
+                            np.issubdtype(np.dtype(getattr(dt, "numpy_dtype", object)), np.number) or str(dt) == "bool"
+                        ):
                             raise TypeError(f"{name} column {col!r} holds {dt} values; expected numbers") from None
                 raise TypeError(f"{name} must hold numbers; got dtype {getattr(x, 'dtype', 'mixed')}") from None
         return x.to_numpy()

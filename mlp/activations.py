@@ -50,6 +50,8 @@ class NotDifferentiableError(TypeError):
 class Activation(Layer):
     """Base: subclasses set ``name`` and implement ``apply`` and ``derivative_times``."""
 
+    abstract = True  # not a layer of its own: its subclasses are
+
     name: ClassVar[str] = "?"
     aliases: ClassVar[dict] = {}  # alias -> constructor arguments
     default_init: ClassVar[str] = "glorot_uniform"

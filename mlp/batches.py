@@ -162,9 +162,10 @@ class DeviceRows:
     def n(self) -> int:
         return int(self.X.shape[0])
 
-    def head(self, rows: int) -> Any:
-        """The first `rows` samples' inputs (of this process's shard)."""
-        return self.X[: min(rows, self.n), ...]
+    def head(self, rows: int, targets: bool = False) -> Any:
+        """The first `rows` samples' inputs (of this process's shard), with their targets if asked."""
+        m = min(rows, self.n)
+        return (self.X[:m, ...], self.T[:m, ...]) if targets else self.X[:m, ...]
 
     def sample(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host copies of the rows `rows` (inputs as training sees them, targets)."""
@@ -312,8 +313,7 @@ class HostRows:
             need = a.offset + a.nbytes
             if size < need:
                 raise ValueError(
-                    f"memory-mapped file {path!r} was truncated while in use: {size:,} bytes, its array needs "
-                    f"{need:,}"
+                    f"memory-mapped file {path!r} was truncated while in use: {size:,} bytes, its array needs {need:,}"
                 )
 
     def raw(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -359,9 +359,10 @@ class HostRows:
                 yield ready
             yield pending.result()
 
-    def head(self, rows: int) -> Any:
-        """The first `rows` samples' inputs on the device."""
-        return self.gather(np.arange(min(rows, self.n)))[0]
+    def head(self, rows: int, targets: bool = False) -> Any:
+        """The first `rows` samples' inputs on the device, with their targets if asked."""
+        xb, tb, _, _ = self.gather(np.arange(min(rows, self.n)))
+        return (xb, tb) if targets else xb
 
     def sample(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Host copies of the rows `rows` (inputs as training sees them, targets)."""

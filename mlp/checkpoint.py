@@ -123,7 +123,8 @@ def _check_same_run(path, header, model, opt, loss, settings=None):
         now_run = json.loads(json.dumps(settings, default=_json_default))
         for key in _RUN_KEYS:
             if saved_run.get(key) != now_run.get(key):
-                diff.append(f"{_RUN_NAMES.get(key, key)}: {saved_run.get(key)!r} in the checkpoint, {now_run.get(key)!r} in this run")
+                name, was, now = _RUN_NAMES.get(key, key), saved_run.get(key), now_run.get(key)
+                diff.append(f"{name}: {was!r} in the checkpoint, {now!r} in this run")
     if diff:
         raise ValueError(f"resume checkpoint {path!r} was written by a different run: " + "; ".join(diff))
 
@@ -174,7 +175,9 @@ def restore(path, model, opt, rng, history, loss=None, settings=None) -> RunStat
         best = best_state = None
         if t["has_best"]:
             best = [model.backend.asarray(arrays[f"best_{i}"], model.dtype, copy=True) for i in range(len(shapes))]
-            best_state = [model.backend.asarray(arrays[f"beststate_{i}"], model.dtype, copy=True) for i in range(n_state)]
+            best_state = [
+                model.backend.asarray(arrays[f"beststate_{i}"], model.dtype, copy=True) for i in range(n_state)
+            ]
         return RunState.from_header(t, best, best_state)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"resume checkpoint {path!r} is damaged: {type(exc).__name__}: {exc}") from None

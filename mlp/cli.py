@@ -186,7 +186,9 @@ def build_parser():
 
     from .bench import add_bench_arguments
 
-    add_bench_arguments(sub.add_parser("bench", help="epoch cost per backend, GEMM roofline, peers", formatter_class=defaults))
+    add_bench_arguments(
+        sub.add_parser("bench", help="epoch cost per backend, GEMM roofline, peers", formatter_class=defaults)
+    )
     return parser
 
 
@@ -395,7 +397,10 @@ def _evaluate(model, ds, task, why, history, seconds) -> dict:
         "dataset": ds.name,
         "task": task,
         "task_reason": why,
-        "sizes": [model.n_features, *[layer.out_features for layer in model.layers if layer.n_params and layer.out_features]],
+        "sizes": [
+            model.n_features,
+            *[layer.out_features for layer in model.layers if layer.n_params and layer.out_features],
+        ],
         "epochs": history.epochs,
         "train_loss": history.loss[-1] if history.loss else None,
         "seconds": round(seconds, 3),
@@ -463,7 +468,9 @@ def _report(args, model, loss, history, result):
     if "test_label_accuracy" in result:
         lines.append(f"test per-label accuracy: {result['test_label_accuracy']:.4f}")
     if "test_mse" in result:
-        lines.append(f"test MSE: {result['test_mse']:.4f}, R²: {result['test_r2']:.4f} ({result['test_samples']} samples)")
+        lines.append(
+            f"test MSE: {result['test_mse']:.4f}, R²: {result['test_r2']:.4f} ({result['test_samples']} samples)"
+        )
     for w in history.warnings:
         lines.append(f"warning: {w}")
     if written:
@@ -500,7 +507,9 @@ def _read_features(path, model, label):
         with np.load(path, allow_pickle=False) as z:
             key = next((k for k in ("X", "X_test", "X_train") if k in z.files), None)
             if key is None:
-                raise ValueError(f"{path}: an .npz for prediction needs an array X (or X_test, X_train); it has {z.files}")
+                raise ValueError(
+                    f"{path}: an .npz for prediction needs an array X (or X_test, X_train); it has {z.files}"
+                )
             X = z[key]
     else:
         raise ValueError(f"data file {path!r} must be .csv, .parquet, .npy or .npz")

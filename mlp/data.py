@@ -285,8 +285,8 @@ def _numeric_column(path, name, values):
     if values.dtype.kind not in "iufb":
         bad = next((i for i, v in enumerate(values.tolist()) if not _is_number(v)), 0)
         raise ValueError(
-            f"{path}: feature column {name!r} holds text ({str(values[bad])!r} in data row {bad + 1}); features must be "
-            "numbers"
+            f"{path}: feature column {name!r} holds text ({str(values[bad])!r} in data row {bad + 1}); "
+            "features must be numbers"
         )
     values = values.astype(np.float64)
     if not np.all(np.isfinite(values)):

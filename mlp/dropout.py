@@ -37,7 +37,9 @@ class Dropout(Layer):
             xp = array_namespace(x)
             rows = xp.arange(x.shape[0], dtype=xp.int32, device=device(x))
         salt = dropout_salt(ctx.seed, ctx.layer, ctx.step)
-        mask = ctx.kernels.dropout_mask(rows, x.shape[1], salt, self.rate, x.dtype, (self, "mask") if ctx.keep else None)
+        mask = ctx.kernels.dropout_mask(
+            rows, x.shape[1], salt, self.rate, x.dtype, (self, "mask") if ctx.keep else None
+        )
         if ctx.keep:
             self._mask = mask
         return ctx.kernels.multiply(x, mask, (self, "out") if ctx.keep else None), state

@@ -86,7 +86,7 @@ class Head:
         if self.kind == "binary":
             return xp.astype(xp.reshape(T, (-1,)) > (0.0 if self.output == "signed" else 0.5), xp.int32)
         if self.kind == "multilabel":
-            return xp.astype(T > (0.0 if self.output == "signed" else 0.5), xp.int32)
+            return xp.astype((0.0 if self.output == "signed" else 0.5) < T, xp.int32)
         return None
 
     def correct(self, out, T):

@@ -22,7 +22,8 @@ class History:
     epochs: int = 0
     best_epoch: int | None = None
     stop_reason: str = "max_epochs"
-    initial_loss: float | None = None  # the first batch's loss: the initial weights'
+    initial_loss: float | None = None  # the initial weights' loss on up to 1,024 training samples
+    final_loss: float | None = None  # the trained model's loss on the same samples
     skipped_steps: int = 0  # float16 loss scaling: steps skipped on overflowing gradients
     warnings: list = field(default_factory=list)
 

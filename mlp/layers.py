@@ -112,6 +112,8 @@ class Layer:
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
+        if cls.__name__.startswith("_") or cls.__dict__.get("abstract", False):
+            return  # a private or abstract base class is not a layer files can name
         previous = LAYERS.get(cls.__name__)
         if previous is not None and previous.__module__ != cls.__module__:
             raise TypeError(

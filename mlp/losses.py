@@ -137,6 +137,10 @@ class Loss:
         """Value and gradient w.r.t. the logits, for a model ending in ``fused_with``."""
         raise NotImplementedError
 
+    def fused_value(self, logits, t):
+        """The value alone from the logits (evaluation: no gradient computed)."""
+        return self.fused_value_and_gradient(logits, t)[0]
+
     def config(self):
         return {}
 
@@ -162,6 +166,9 @@ class SquaredError(Loss):
 
     def fused_value_and_gradient(self, logits, t):
         return self.value_and_gradient(logits, t)
+
+    def fused_value(self, logits, t):
+        return self.value(logits, t)
 
 
 def _check_range(xp, t, lo, hi, name, what):

@@ -111,7 +111,7 @@ class Sequential:
         The model's state is not changed: the caller keeps the new state or not."""
         ctx = Context() if ctx is None else ctx
         ctx.dtype = self.dtype
-        params = self.params if params is None else params
+        params = self.compute_params() if params is None else params
         state = self.state
         new_state = list(state)
         out = X
@@ -354,7 +354,9 @@ class Sequential:
         clone.backend = _backends.get(backend, device)
         clone.dtype = clone.backend.dtype(self.backend.dtype_name(self.dtype))
         cdt = self.backend.dtype_name(self.compute_dtype)
-        clone.compute_dtype = clone.dtype if cdt == self.backend.dtype_name(self.dtype) else clone.backend.compute_dtype(cdt)
+        clone.compute_dtype = (
+            clone.dtype if cdt == self.backend.dtype_name(self.dtype) else clone.backend.compute_dtype(cdt)
+        )
         clone.params = [clone.backend.asarray(w, clone.dtype, copy=True) for w in self.get_weights()]
         clone.state = [clone.backend.asarray(s, clone.dtype, copy=True) for s in self.get_state()]
         clone._input_host = None
@@ -487,6 +489,8 @@ class MLP(Sequential):
         out = get_activation(output, "output")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}")
+        if norm is not None:
+            get_norm(norm, 1)  # an unknown norm is an error whatever the depth
         layers = []
         if scale is not None:
             layers.append(get_transform(scale, sizes[0]) if isinstance(scale, str) else scale)

@@ -21,10 +21,9 @@ from .layers import EVAL, FRESH, Layer
 __all__ = ["BatchNorm", "LayerNorm", "NORMS", "get_norm"]
 
 
-def _island(x, like):
-    """x in the dtype of `like` (an array or a dtype: the variable dtype) where it differs: a
-    float32 island under a 16-bit compute dtype."""
-    dtype = getattr(like, "dtype", like)
+def _island(x, dtype):
+    """x in `dtype` (the variable dtype) where it differs: a float32 island under a 16-bit
+    compute dtype."""
     return x if x.dtype == dtype else array_namespace(x).astype(x, dtype)
 
 
@@ -71,11 +70,11 @@ class BatchNorm(_AffineNorm):
     def forward(self, params, state, x, ctx=EVAL):
         xp = array_namespace(x)
         mean, var = state
-        gamma, beta = _island(params[0], mean), _island(params[1], mean)
-        xf = _island(x, mean)
+        gamma, beta = _island(params[0], mean.dtype), _island(params[1], mean.dtype)
+        xf = _island(x, mean.dtype)
         if not ctx.training:
             y = (xf - mean) / xp.sqrt(var + self.eps) * gamma + beta
-            return _island(y, x), state
+            return _island(y, x.dtype), state
         n = ctx.total if ctx.total is not None else x.shape[0]
         mu = ctx.stats.allsum(xp.sum(xf, axis=0)) / n
         xc = xf - mu
@@ -86,25 +85,25 @@ class BatchNorm(_AffineNorm):
             self._xhat, self._inv, self._gamma = xhat, inv, gamma
         m = self.momentum
         new = [(1 - m) * mean + m * mu, (1 - m) * var + m * batch_var * (n / max(n - 1, 1))]
-        return _island(xhat * gamma + beta, x), new
+        return _island(xhat * gamma + beta, x.dtype), new
 
     def backward(self, params, delta, ctx=EVAL, sinks=None, need_input_grad=True):
         xp = array_namespace(delta)
         xhat, inv, gamma = self._xhat, self._inv, self._gamma
         self._xhat = self._inv = self._gamma = None
-        d = _island(delta, xhat)
-        grads = self._affine_grads(ctx.kernels, d, xhat, sinks)
-        if not need_input_grad:
-            return None, grads
-        # δ here is d(this process's mean loss)/dy; the batch's sums are weighted by each
-        # process's count, so that the input gradient is the one-process gradient's share
-        count = ctx.count if ctx.count is not None else d.shape[0]
-        n = ctx.total if ctx.total is not None else d.shape[0]
-        g = d * gamma
-        scale = 1.0 / (max(count, 1) * n)
-        a = ctx.stats.allsum(count * xp.sum(g, axis=0)) * scale
-        b = ctx.stats.allsum(count * xp.sum(g * xhat, axis=0)) * scale
-        return _island(inv * (g - a - xhat * b), delta), grads
+        d = _island(delta, xhat.dtype)
+        dx = None
+        if need_input_grad:  # first: a sink may update γ in place right after
+            # δ here is d(this process's mean loss)/dy; the batch's sums are weighted by each
+            # process's count, so that the input gradient is the one-process gradient's share
+            count = ctx.count if ctx.count is not None else d.shape[0]
+            n = ctx.total if ctx.total is not None else d.shape[0]
+            g = d * gamma
+            scale = 1.0 / (max(count, 1) * n)
+            a = ctx.stats.allsum(count * xp.sum(g, axis=0)) * scale
+            b = ctx.stats.allsum(count * xp.sum(g * xhat, axis=0)) * scale
+            dx = _island(inv * (g - a - xhat * b), delta.dtype)
+        return dx, self._affine_grads(ctx.kernels, d, xhat, sinks)
 
     def config(self):
         return {"num_features": self.in_features, "momentum": self.momentum, "eps": self.eps}
@@ -112,7 +111,9 @@ class BatchNorm(_AffineNorm):
     def onnx(self, graph, x, params, state):
         scale = params[0] / np.sqrt(state[1] + self.eps)
         shift = params[1] - state[0] * scale
-        return graph.node("Add", [graph.node("Mul", [x, graph.const(scale, "bn_scale")]), graph.const(shift, "bn_shift")])
+        return graph.node(
+            "Add", [graph.node("Mul", [x, graph.const(scale, "bn_scale")]), graph.const(shift, "bn_shift")]
+        )
 
 
 class LayerNorm(_AffineNorm):
@@ -129,19 +130,19 @@ class LayerNorm(_AffineNorm):
         xhat = xc * inv
         if ctx.keep:
             self._xhat, self._inv, self._gamma = xhat, inv, gamma
-        return _island(xhat * gamma + beta, x), state
+        return _island(xhat * gamma + beta, x.dtype), state
 
     def backward(self, params, delta, ctx=EVAL, sinks=None, need_input_grad=True):
         xp = array_namespace(delta)
         xhat, inv, gamma = self._xhat, self._inv, self._gamma
         self._xhat = self._inv = self._gamma = None
-        d = _island(delta, xhat)
-        grads = self._affine_grads(ctx.kernels, d, xhat, sinks)
-        if not need_input_grad:
-            return None, grads
-        g = d * gamma
-        dx = inv * (g - xp.mean(g, axis=1, keepdims=True) - xhat * xp.mean(g * xhat, axis=1, keepdims=True))
-        return _island(dx, delta), grads
+        d = _island(delta, xhat.dtype)
+        dx = None
+        if need_input_grad:  # first: a sink may update γ in place right after
+            g = d * gamma
+            dx = inv * (g - xp.mean(g, axis=1, keepdims=True) - xhat * xp.mean(g * xhat, axis=1, keepdims=True))
+            dx = _island(dx, delta.dtype)
+        return dx, self._affine_grads(ctx.kernels, d, xhat, sinks)
 
     def config(self):
         return {"num_features": self.in_features, "eps": self.eps}

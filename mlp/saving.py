@@ -158,7 +158,9 @@ def from_header(header: dict, arrays: dict, backend="numpy", device=None, dtype=
         model.head = Head(**header["head"])
     if header.get("classes") is not None:
         c = header["classes"]
-        model.classes = np.asarray(c["values"], dtype={"str": str, "int": np.int64, "float": np.float64, "bool": bool}[c["kind"]])
+        model.classes = np.asarray(
+            c["values"], dtype={"str": str, "int": np.int64, "float": np.float64, "bool": bool}[c["kind"]]
+        )
     if header.get("feature_names") is not None:
         model.feature_names = list(header["feature_names"])
     return model

@@ -36,7 +36,9 @@ def read_table(path) -> dict[str, np.ndarray]:
 
             table = pc.read_csv(path)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read as {'Parquet' if path.endswith(('.parquet', '.pq')) else 'CSV'} ({exc})") from None
+        raise ValueError(
+            f"{path}: cannot read as {'Parquet' if path.endswith(('.parquet', '.pq')) else 'CSV'} ({exc})"
+        ) from None
     names = [n.strip() for n in table.column_names]
     seen = set()
     for n in names:

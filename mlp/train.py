@@ -141,7 +141,9 @@ def train(
     prefetch = model.backend.prefetch_default if prefetch is None else bool(prefetch)
     model.head = loss.head(model.n_outputs)
     with model.backend.context():
-        source, held_out = _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast)
+        source, held_out = _training_data(
+            model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast
+        )
         n = source.n  # the global count
         fingerprint = _fingerprint(source, n, seed)
         settings = _run_settings(model, loss, opt, batch_size, order, seed, n, fingerprint)
@@ -163,14 +165,37 @@ def train(
                     f"epochs={rules.epochs}: ask for at least {run.epoch} epochs"
                 )
         saver = None if checkpoint is None or comm.rank != 0 else (checkpoint, checkpoint_every, loss, settings)
-        _loop(model, loss, opt, step, batches, source, held_out, history, run, rules, saver, rng, callbacks, comm,
-              progress, n)
+        _loop(
+            model,
+            loss,
+            opt,
+            step,
+            batches,
+            source,
+            held_out,
+            history,
+            run,
+            rules,
+            saver,
+            rng,
+            callbacks,
+            comm,
+            progress,
+            n,
+        )
     return history
 
 
-def _loop(model, loss, opt, step, batches, source, held_out, history, run, rules, saver, rng, callbacks, comm,
-          progress, n):
+def _loop(
+    model, loss, opt, step, batches, source, held_out, history, run, rules, saver, rng, callbacks, comm, progress, n
+):
     good = _snapshot(model)  # weights whose loss was finite, restored if training diverges
+    try:  # the same rows before and after: did training make things worse?
+        probe = source.head(1024, targets=True)
+    except (ValueError, TypeError):
+        probe = None  # bad streamed rows: the epoch that reads them says where, with the weights kept
+    if history.initial_loss is None and probe is not None:
+        history.initial_loss = _probe_loss(model, loss, probe)
     with _progress_bar(progress and comm.rank == 0, rules.epochs, run.epoch) as bar, comm.guard():
         for epoch in range(run.epoch, rules.epochs):
             t0 = time.perf_counter()
@@ -187,8 +212,6 @@ def _loop(model, loss, opt, step, batches, source, held_out, history, run, rules
             epoch_loss = _mean_loss(values, batches.sizes, n, model.params)
             if not math.isfinite(epoch_loss):
                 _diverged(model, opt, good, start, values, epoch, lr_e)
-            if epoch == run.epoch and history.initial_loss is None:
-                history.initial_loss = float(values[0])  # the first batch's loss: the initial weights'
             good = start  # its first batch's loss was finite
             logs = {"loss": epoch_loss, "lr": lr_e, **_validate(model, loss, held_out)}
             stop = _end_of_epoch(
@@ -199,7 +222,10 @@ def _loop(model, loss, opt, step, batches, source, held_out, history, run, rules
     if rules.early_stopping and held_out is not None and run.best_weights is not None:
         _restore(model, (run.best_weights, run.best_state or model.state))
     opt.t = int(opt.t)  # a device scalar after a compiled step
-    _check_outputs(model, source.head(1024), opt, good)
+    if probe is None:
+        probe = source.head(1024, targets=True)
+    _check_outputs(model, probe[0], opt, good)
+    history.final_loss = _probe_loss(model, loss, probe)
     _warn_if_worse(history, opt)
 
 
@@ -215,12 +241,12 @@ def _optimizer(optimizer, lr, momentum) -> Optimizer:
                 "(optimizer='sgd')"
             )
         return optimizer
-    if momentum is not None and isinstance(optimizer, str) and optimizer in OPTIMIZERS:
-        if not accepts(optimizer, "momentum"):
-            raise ValueError(
-                f"optimizer {optimizer!r} has no momentum setting, so momentum={momentum!r} would be ignored; "
-                "use optimizer='sgd' (or 'nesterov') for momentum"
-            )
+    known = isinstance(optimizer, str) and optimizer in OPTIMIZERS
+    if momentum is not None and known and not accepts(optimizer, "momentum"):
+        raise ValueError(
+            f"optimizer {optimizer!r} has no momentum setting, so momentum={momentum!r} would be ignored; "
+            "use optimizer='sgd' (or 'nesterov') for momentum"
+        )
     return get_optimizer(optimizer, lr=lr, **({"momentum": momentum} if momentum is not None else {}))
 
 
@@ -293,7 +319,9 @@ def _training_data(model, loss, X, y, validation, validation_fraction, rng, stre
         perm = rng.permutation(n)
         train_rows, val_rows = np.sort(perm[n_val:]), np.sort(perm[:n_val])  # each part in row order
     if model.unfitted_transforms():
-        model.adapt(X if train_rows is None else _RowView(X, train_rows) if _can_view(X) else _take(model, X, train_rows))
+        model.adapt(
+            X if train_rows is None else _RowView(X, train_rows) if _can_view(X) else _take(model, X, train_rows)
+        )
     if streamed:
         source = _host_rows(model, loss, X, y, prefetch, fast, "X")
         held = None
@@ -424,7 +452,9 @@ class Step:
         self, model: Sequential, loss: Loss, opt: Optimizer, kernels: Kernels, comm: Any, fast: bool, seed: int = 0
     ):
         self.model, self.loss, self.opt, self.kernels, self.comm, self.seed = model, loss, opt, kernels, comm, seed
-        self.run = model.backend.compile_step(self.step, model, opt, loss, seed) if fast and comm.size == 1 else self.step
+        self.run = (
+            model.backend.compile_step(self.step, model, opt, loss, seed) if fast and comm.size == 1 else self.step
+        )
 
     def __call__(self, xb, tb, rows, count: int, total: int, lr: float):
         return self.run(xb, tb, rows, count, total, lr)
@@ -462,7 +492,6 @@ class Step:
 
     def _empty(self):
         m = self.model
-        xp = m.xp
         width = m._widths[m._n_input - 1] if m._n_input else m.n_features
         make = m.backend.zeros
         return make((0, width), m.dtype), make((0, m.n_outputs), m.dtype)
@@ -510,23 +539,26 @@ def _check_outputs(model, X, opt, good):
         )
 
 
+def _probe_loss(model, loss, probe) -> float:
+    """The loss (inference mode) on the probe rows: the same rows before and after training."""
+    X, T = probe
+    out, logits = model.predict_with_logits(X, loss)
+    value = loss.fused_value(logits, T) if logits is not None else loss.value(out, T)
+    return float(model.backend.to_numpy(value))
+
+
 def _warn_if_worse(history, opt, margin=0.01):
-    """A run whose last epoch's loss is more than 1% above its first epoch's, or above the initial
-    weights' (the first batch's loss), made the model worse: say so, with the learning rate and the
-    ratio (kept in ``history.warnings`` too, for the CLI)."""
-    if not history.loss:
+    """A run whose final loss on the probe rows (up to 1,024 training samples, in inference mode)
+    is more than 1% above the initial weights' loss on the same rows made the model worse: say so,
+    with the learning rate and the ratio (kept in ``history.warnings`` too, for the CLI). The same
+    rows before and after, without dropout: epoch means (other weights on each batch) or a first
+    batch (other samples) would warn on noise."""
+    now, ref = history.final_loss, history.initial_loss
+    if now is None or not ref or ref <= 0 or not now > ref * (1 + margin):
         return
-    last = history.loss[-1]
-    refs = [(history.initial_loss, "the initial weights'")]
-    if len(history.loss) > 1:
-        refs.append((history.loss[0], "the first epoch's"))
-    worse = [(ref, what) for ref, what in refs if ref is not None and ref > 0 and last > ref * (1 + margin)]
-    if not worse:
-        return
-    ref, what = max(worse, key=lambda r: last / r[0])
     message = (
-        f"training made the loss worse: the last epoch's loss {last:.4g} is {last / ref:.3g}x {what} loss "
-        f"{ref:.4g} (lr={opt.lr:g}); the learning rate is likely too high"
+        f"training made the loss worse: the trained model's loss on up to 1,024 training samples is {now:.4g}, "
+        f"{now / ref:.3g}x the initial weights' {ref:.4g} (lr={opt.lr:g}); the learning rate is likely too high"
     )
     history.warnings.append(message)
     warnings.warn(message, TrainingWarning, stacklevel=3)
@@ -539,11 +571,15 @@ def _validate(model, loss, held_out) -> dict:
     if held_out is None:
         return {}
     head = model.head
-    chunks = held_out.chunks() if isinstance(held_out, HostRows) else [(held_out[0], held_out[1], None, held_out[0].shape[0])]
+    chunks = (
+        held_out.chunks()
+        if isinstance(held_out, HostRows)
+        else [(held_out[0], held_out[1], None, held_out[0].shape[0])]
+    )
     total, correct, per_label, n = 0.0, 0, 0, 0
     for Xv, Tv, _, count in chunks:
         out, logits = model.predict_with_logits(Xv, loss)
-        value = loss.fused_value_and_gradient(logits, Tv)[0] if logits is not None else loss.value(out, Tv)
+        value = loss.fused_value(logits, Tv) if logits is not None else loss.value(out, Tv)
         total += float(value) * count
         if head.classification:
             exact, labels = head.correct(out, Tv)

@@ -2,6 +2,7 @@
 
 MODE train: data-parallel training, rank 0 saves the final weights and history.
 MODE stream: the same, with X and y read batch by batch from memory-mapped .npy files.
+MODE state: the same with BatchNorm and Dropout (rank 0 saves weights then state).
 MODE fail: rank 1 raises during epoch 2. MODE hang: rank 1 stops answering.
 """
 
@@ -32,7 +33,8 @@ def misbehave(epoch, logs, model):
             time.sleep(600)
 
 
-model = mlp.MLP([6, 16, 3], "tanh", "softmax", dtype="float64", seed=1 + comm.rank)  # rank 0's weights win
+extra = {"norm": "batch", "dropout": 0.25} if mode == "state" else {}
+model = mlp.MLP([6, 16, 3], "tanh", "softmax", dtype="float64", seed=1 + comm.rank, **extra)  # rank 0's weights win
 h = mlp.train(
     model,
     X,
@@ -46,4 +48,4 @@ h = mlp.train(
     callbacks=[misbehave] if mode in ("fail", "hang") else [],
 )
 if comm.rank == 0:
-    np.savez(out, *model.get_weights(), loss=np.array(h.loss))
+    np.savez(out, *model.get_weights(), *model.get_state(), loss=np.array(h.loss))

@@ -65,7 +65,9 @@ def _cases(b, dtype, rng):
 def _generic_args(b, args):
     """The same arguments as fresh copies: the generic kernels must see the inputs before any
     override worked in place on them."""
-    return tuple(b.asarray(b.to_numpy(a), copy=True) if hasattr(a, "__array_namespace__") or b.owns(a) else a for a in args)
+    return tuple(
+        b.asarray(b.to_numpy(a), copy=True) if hasattr(a, "__array_namespace__") or b.owns(a) else a for a in args
+    )
 
 
 def test_every_kernel_method_has_a_case(rng):
