@@ -306,6 +306,7 @@ class HostRows:
             path = getattr(a, "filename", None) if isinstance(a, np.memmap) else None
             if path is None:
                 continue
+            path = os.fspath(path)
             try:
                 size = os.stat(path).st_size
             except OSError as exc:

@@ -104,7 +104,7 @@ _RUN_NAMES = {"n": "training samples", "n_features": "features", "data": "data f
 def _check_same_run(path, header, model, opt, loss, settings=None):
     """The resumed run must be the run that wrote the checkpoint: same architecture (layers and
     activations), optimizer, its settings and schedule, loss, batch size, shuffling, seed, and
-    data (its size, feature count and a fingerprint of rows chosen by the seed)."""
+    data (its size, feature count and a fingerprint of some of its rows)."""
     shapes = [list(p.shape) for p in model.params]
     if header.get("shapes") != shapes:
         raise ValueError(

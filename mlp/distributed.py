@@ -135,7 +135,7 @@ class MPIComm:
         ranks = [json.loads(b) for b in self._gather_bytes(mine, "run settings check")]
         ref = ranks[0]
         for r, other in enumerate(ranks[1:], start=1):
-            for key in sorted(set(ref) | set(other)):
+            for key in [*ref, *(k for k in other if k not in ref)]:  # the settings' own order: the data last
                 if ref.get(key) != other.get(key):
                     a, b = json.dumps(other.get(key))[:200], json.dumps(ref.get(key))[:200]
                     raise ValueError(

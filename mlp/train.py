@@ -415,9 +415,9 @@ def _host_rows(model, loss, X, y, prefetch, fast, name) -> HostRows:
 
 
 def _fingerprint(source, n, seed) -> str:
-    """A digest of the training data: its size and up to 16 rows chosen by the seed (inputs as
-    training sees them, and targets), so that a resumed run can tell it has other data."""
-    pick = np.sort(np.random.default_rng(0 if seed is None else seed).choice(n, size=min(n, 16), replace=False))
+    """A digest of the training data: up to 16 rows chosen by a fixed seed (inputs as training sees
+    them, and targets), so that a resumed run or another MPI rank can tell it has other data."""
+    pick = np.sort(np.random.default_rng(0).choice(n, size=min(n, 16), replace=False))  # the same rows for any seed
     xs, ts = source.sample(pick)
     h = hashlib.sha256()
     for a in (np.asarray(xs, dtype=np.float64), np.asarray(ts, dtype=np.float64)):

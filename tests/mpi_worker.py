@@ -4,6 +4,7 @@ MODE train: data-parallel training, rank 0 saves the final weights and history.
 MODE stream: the same, with X and y read batch by batch from memory-mapped .npy files.
 MODE state: the same with BatchNorm and Dropout (rank 0 saves weights then state).
 MODE fail: rank 1 raises during epoch 2. MODE hang: rank 1 stops answering.
+MODE disagree-seed / disagree-batch: rank 1 passes another seed / batch size (the job must abort).
 """
 
 import sys
@@ -41,8 +42,8 @@ h = mlp.train(
     y,
     optimizer=mlp.SGD(0.1, momentum=0.9),
     epochs=4,
-    batch_size=32,
-    seed=5,
+    batch_size=16 if mode == "disagree-batch" and comm.rank == 1 else 32,
+    seed=6 if mode == "disagree-seed" and comm.rank == 1 else 5,
     progress=False,
     distributed=comm,
     callbacks=[misbehave] if mode in ("fail", "hang") else [],

@@ -31,6 +31,31 @@ def _architectures():
         for head in HEADS:
             yield f"{act}-{head}", lambda dt, a=act, h=head: mlp.MLP([5, 8, 6, 3], a, h, dtype=dt, seed=2)
 
+    for scale in ("standard", "minmax", "robust"):
+        for norm in ("batch", "layer"):
+            yield f"{scale}-{norm}-dropout", lambda dt, s=scale, n=norm: _stateful(dt, s, n)
+    yield (
+        "multiplicative",
+        lambda dt: _positive(
+            mlp.Sequential(mlp.Multiplicative(5, 4, pieces=3), mlp.Tanh(), mlp.Dense(4, 2), dtype=dt, seed=3)
+        ),
+    )
+
+
+def _stateful(dtype, scale, norm):
+    """Fitted input transform, normalization with running statistics, dropout: trained briefly on raw data."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(3.0, 5.0, size=(64, 5))
+    y = rng.integers(0, 3, size=64)
+    model = mlp.MLP([5, 8, 3], "relu", "softmax", dtype=dtype, seed=2, scale=scale, norm=norm, dropout=0.3)
+    mlp.train(model, X, y, optimizer="adam", epochs=3, batch_size=16, progress=False)
+    return model
+
+
+def _positive(model):
+    model.set_weights([w if w.ndim == 2 else np.abs(w) + 3.0 for w in model.get_weights()])
+    return model
+
 
 ARCHS = dict(_architectures())
 
