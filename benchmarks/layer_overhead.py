@@ -12,8 +12,6 @@ import json
 import os
 import time
 
-import numpy as np
-
 import mlp
 from mlp.bench import _threads, make_data, versions
 
