@@ -17,7 +17,20 @@ from typing import Any
 from .base import Backend
 from .kernels import GENERIC, Kernels
 
-__all__ = ["Backend", "Kernels", "GENERIC", "BACKENDS", "NAMES", "available", "get", "infer", "best"]
+__all__ = [
+    "Backend",
+    "Kernels",
+    "GENERIC",
+    "BACKENDS",
+    "NAMES",
+    "available",
+    "unavailable",
+    "get",
+    "infer",
+    "best",
+    "set_tf32",
+    "tf32",
+]
 
 
 def _namespace_is(name: str) -> Callable[[Any], bool]:
@@ -67,16 +80,26 @@ class BackendEntry:
     def installed(self) -> bool:
         return importlib.util.find_spec(self.library) is not None
 
-    def usable(self) -> bool:
-        """Installed, and (for a CUDA backend) with a CUDA device it can reach."""
+    def unusable_reason(self) -> str | None:
+        """None where the backend runs here; else why not: not installed, or (for a CUDA backend)
+        no device, no driver, or CUDA libraries that do not load (checked once per process)."""
         if not self.installed():
-            return False
+            return f"{self.library} is not installed (pip install {self.pip})"
         if not self.needs_cuda:
-            return True
-        try:
-            return self.backend_class().cuda_devices() > 0
-        except Exception:  # no driver, no device, broken install: not usable
-            return False
+            return None
+        if self.name not in _PROBED:
+            try:
+                _PROBED[self.name] = self.backend_class().probe()
+            except Exception as exc:  # a broken install: not usable, and why
+                _PROBED[self.name] = f"{self.library} cannot be used ({type(exc).__name__}: {str(exc)[:160]})"
+        return _PROBED[self.name]
+
+    def usable(self) -> bool:
+        """Installed, and (for a CUDA backend) with a CUDA device and the libraries it loads."""
+        return self.unusable_reason() is None
+
+
+_PROBED: dict = {}  # CUDA backends' probe results: devices and libraries do not change in a process
 
 
 BACKENDS = (
@@ -124,9 +147,31 @@ def available() -> list[str]:
     return [e.name for e in BACKENDS if e.usable()]
 
 
+def unavailable() -> dict[str, str]:
+    """The backends that cannot run here, each with the reason (what to install, what is missing)."""
+    return {e.name: r for e in BACKENDS if (r := e.unusable_reason()) is not None}
+
+
 def best() -> str:
-    """The fastest backend here for training: CuPy on a GPU, else NumPy."""
+    """The fastest backend here for training: CuPy where a GPU, cuBLAS and NVRTC are usable, else NumPy."""
     return "cupy" if _ENTRIES["cupy"].usable() else "numpy"
+
+
+_TF32 = [False]
+
+
+def set_tf32(enabled: bool = True) -> None:
+    """One switch for TF32 tensor cores in every float32 product on the GPU backends (CuPy's
+    matmul and cuBLAS GEMMs, PyTorch's matmul and addmm on CUDA), off by default; applied to the
+    backends made so far and to those made later. No effect on CPUs."""
+    _TF32[0] = bool(enabled)
+    for b in _CACHE.values():
+        b.set_tf32(_TF32[0])
+
+
+def tf32() -> bool:
+    """Whether TF32 is switched on (``set_tf32``)."""
+    return _TF32[0]
 
 
 _CACHE: dict = {}
@@ -141,20 +186,36 @@ def get(name: str | Backend, device: Any = None) -> Backend:
     entry = _ENTRIES.get(name)
     if entry is None:
         raise ValueError(f"backend must be one of {list(NAMES)}; got {name!r}")
-    key = (name, str(device))
+    if not entry.installed():
+        raise ValueError(
+            f"backend {name!r} needs {entry.library}, which is not installed here "
+            f"(pip install {entry.pip}); available: {available()}"
+        )
+    try:
+        cls = entry.backend_class()
+    except ImportError as exc:
+        raise ValueError(f"backend {name!r} cannot be imported here ({exc}); available: {available()}") from None
+    key = (name, _key(cls.canonical_device(device)))  # every spelling of a device: one backend object
     if key not in _CACHE:
-        if not entry.installed():
-            raise ValueError(
-                f"backend {name!r} needs {entry.library}, which is not installed here "
-                f"(pip install {entry.pip}); available: {available()}"
-            )
-        if entry.needs_cuda and not entry.usable():
-            raise ValueError(f"backend {name!r} needs a CUDA device and none is usable here; available: {available()}")
+        reason = entry.unusable_reason() if entry.needs_cuda else None
+        if reason is not None:
+            raise ValueError(f"backend {name!r} cannot run here: {reason}; available: {available()}")
         try:
-            _CACHE[key] = entry.backend_class()(device)
+            made = cls(device)
         except ImportError as exc:
             raise ValueError(f"backend {name!r} cannot be imported here ({exc}); available: {available()}") from None
+        if _TF32[0]:
+            made.set_tf32(True)
+        _CACHE[key] = made
     return _CACHE[key]
+
+
+def _key(device: Any) -> Any:
+    try:
+        hash(device)
+        return device
+    except TypeError:
+        return str(device)
 
 
 def infer(x: Any) -> Backend:

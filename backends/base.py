@@ -43,6 +43,18 @@ class Backend:
         """The device spec for ``get(name, device)`` that owns array `x` (None: the default)."""
         return None
 
+    @staticmethod
+    def canonical_device(device: Any) -> Any:
+        """One spelling for every way of naming the same device (the registry's cache key): a
+        backend with several spellings ('cuda' and 'cuda:0', 'cpu' and 'cpu:0') maps them to one."""
+        return device
+
+    @staticmethod
+    def probe() -> str | None:
+        """None where this backend can run here, else the reason it cannot (asked only of backends
+        that need CUDA)."""
+        return None
+
     # -- dtypes and arrays -------------------------------------------------
     def dtype(self, dtype: Any) -> Any:
         """The namespace's dtype for 'float32' / 'float64' (or a dtype object already)."""
@@ -86,6 +98,19 @@ class Backend:
             )
         return self.native_dtype(name)
 
+    def compile_function(self, fn: Any) -> Any:
+        """`fn` as this backend runs array functions fastest: as it is here; JAX compiles it (and then
+        Python numbers in it are constants, not transfers)."""
+        return fn
+
+    def split(self, x: Any, sizes: list[int]) -> list:
+        """x cut along its first axis into consecutive pieces of `sizes` rows."""
+        out, at = [], 0
+        for s in sizes:
+            out.append(x[at : at + s])
+            at += s
+        return out
+
     def context(self):
         """A context in which arrays are created on this backend's device, for libraries whose
         creation functions ignore ``device=`` (CuPy's current device); nothing elsewhere."""
@@ -112,8 +137,12 @@ class Backend:
         """A NumPy copy (or view, on the host) of array `x`."""
         return np.asarray(x)
 
-    def synchronize(self) -> None:
-        """Wait until queued device work is done (no-op on the host)."""
+    def synchronize(self, *arrays: Any) -> None:
+        """Wait until queued device work is done (no-op on the host); where a library can only wait
+        for given results (JAX), until `arrays` are computed."""
+
+    def set_tf32(self, enabled: bool) -> None:
+        """Let float32 products use TF32 tensor cores (GPU backends); nothing elsewhere."""
 
     def owns(self, x: Any) -> bool:
         """True when `x` is an array of this namespace on this device."""

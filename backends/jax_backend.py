@@ -25,6 +25,11 @@ class JaxBackend(Backend):
         self.jax = jax
         self.xp = jnp
         self.device = device if device is not None else jax.devices()[0]
+        from array_api_compat import array_namespace
+
+        # array-api-compat finds JAX's namespace by creating an array (an implicit transfer) the
+        # first time it sees one, then caches it: done here, so that it never happens in a run
+        array_namespace(jax.device_put(np.zeros(1, np.float32), self.device))
 
     def dtype(self, dtype):
         dt = super().dtype(dtype)
@@ -82,9 +87,12 @@ class JaxBackend(Backend):
             if eager:
                 return step(xb, tb, rows, count, total, lr)
             if isinstance(opt.t, int):  # the first call: fix the state's structure before tracing
-                opt.sinks(model.params, lr)  # allocates the state and gradient buffers the step uses
-                if opt.state is None:
-                    opt.state = opt._init_state(model.params)
+
+                def init(params):  # the state and gradient buffers the step uses, made by XLA
+                    opt.sinks(params, 0.0)
+                    return opt.state if opt.state is not None else opt._init_state(params), opt._grads
+
+                opt.state, opt._grads = jax.jit(init)(list(model.params))
                 opt.t = self.asarray(np.asarray(opt.t, dtype=np.int32))
             if lr not in device_lr:
                 device_lr.clear()
@@ -110,10 +118,45 @@ class JaxBackend(Backend):
         run.entry = entry
         return run
 
-    def to_numpy(self, x):
-        return np.asarray(x)
+    @staticmethod
+    def canonical_device(device):
+        import jax
 
-    def synchronize(self):
+        return jax.devices()[0] if device is None else device
+
+    def asarray(self, host, dtype=None, copy=False):
+        """Host data on the device with an explicit transfer (jax.device_put): a run under
+        ``jax.transfer_guard("disallow")`` proves that no transfer hides anywhere else."""
+        host = np.asarray(host)
+        if dtype is not None:
+            host = host.astype(self.dtype_name(dtype) if not isinstance(dtype, str) else dtype, copy=False)
+        if host.dtype == np.float64 and not self.jax.config.jax_enable_x64:
+            host = host.astype(np.float32)
+        elif host.dtype == np.int64 and not self.jax.config.jax_enable_x64:
+            host = host.astype(np.int32)
+        return self.jax.device_put(host, self.device)
+
+    def compile_function(self, fn):
+        cache = self.__dict__.setdefault("_jitted", {})
+        if fn not in cache:
+            cache[fn] = self.jax.jit(fn)
+        return cache[fn]
+
+    def split(self, x, sizes):
+        """jnp.split: slicing with Python numbers would transfer each bound to the device."""
+        if not sizes:
+            return []
+        return self.xp.split(x, np.cumsum(sizes)[:-1].tolist()) if len(sizes) > 1 else [x]
+
+    def to_numpy(self, x):
+        """A host copy, with an explicit transfer (jax.device_get)."""
+        return np.asarray(self.jax.device_get(x))
+
+    def synchronize(self, *arrays):
+        """Wait until `arrays` are computed (JAX has no wait for every queued computation: timing code
+        passes the last result; effects_barrier alone waits only for effects)."""
+        if arrays:
+            self.jax.block_until_ready(arrays)
         self.jax.effects_barrier()
 
     def owns(self, x):

@@ -20,6 +20,7 @@ into user data.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from array_api_compat import array_namespace, device
@@ -46,9 +47,9 @@ def zero_like(x: Array) -> Array:
 
 
 def is_number(value: Any, number: float) -> bool:
-    """`value` is the Python number `number` (False for an array or a traced scalar, whose
-    value a compiled step cannot branch on)."""
-    return isinstance(value, (int, float)) and value == number
+    """`value` is the number `number`: a Python or NumPy scalar (False for an array or a traced
+    scalar, whose value a compiled step cannot branch on)."""
+    return isinstance(value, numbers.Real) and value == number
 
 
 def scale_add(g: Array, acc: Array | None, alpha: Any, beta: Any) -> Array:
@@ -154,6 +155,23 @@ class Kernels:
     def take_rows(self, X: Array, idx: Array, key: Any = None) -> Array:
         """The rows idx of X (a mini-batch gather)."""
         return array_namespace(X).take(X, idx, axis=0)
+
+    def adam_update(
+        self, p: Array, g: Array, m: Array, v: Array, step: Any, b1: float, b2: float, root_c2: Any, eps: float
+    ) -> tuple[Array, Array, Array]:
+        """One Adam update of a parameter: m ← b1·m + (1 − b1)·g, v ← b2·v + (1 − b2)·g²,
+        p ← p − step·m / (√v / root_c2 + eps), with step = lr / (1 − b1^t) and
+        root_c2 = √(1 − b2^t). Returns (p, m, v); an override updates them in place."""
+        xp = array_namespace(p)
+        m = m * b1 + (1 - b1) * g
+        v = v * b2 + (1 - b2) * (g * g)
+        return p - step * m / (xp.sqrt(v) / root_c2 + eps), m, v
+
+    def rmsprop_update(self, p: Array, g: Array, v: Array, lr: Any, alpha: float, eps: float) -> tuple[Array, Array]:
+        """One RMSProp update: v ← α·v + (1 − α)·g², p ← p − lr·g / (√v + eps). Returns (p, v)."""
+        xp = array_namespace(p)
+        v = v * alpha + (1 - alpha) * (g * g)
+        return p - lr * g / (xp.sqrt(v) + eps), v
 
     def multiply(self, a: Array, b: Array, key: Any = None) -> Array:
         """a * b (broadcasting)."""

@@ -44,7 +44,11 @@ class NumPyKernels(BufferedKernels):
     def relu_backward(self, delta, y):
         if not self.owns(delta):
             return super().relu_backward(delta, y)
-        return np.multiply(delta, y > 0, out=delta)
+        dead = self.buffer(("relu", "dead"), y.shape, np.dtype(bool))
+        np.greater(y, 0, out=dead)
+        np.logical_not(dead, out=dead)  # not (y > 0): NaN in y zeroes delta too, as the specification
+        np.copyto(delta, 0, where=dead)  # a multiply by the mask would keep NaN and infinity of delta
+        return delta
 
     def accumulate_tn(self, x, delta, acc=None, alpha=1.0, beta=0.0):
         if acc is None:
@@ -69,6 +73,38 @@ class NumPyKernels(BufferedKernels):
         if key is None:
             return super().take_rows(X, idx)
         return np.take(X, idx, axis=0, out=self.buffer(key, (idx.shape[0], *X.shape[1:]), X.dtype))
+
+    def adam_update(self, p, g, m, v, step, b1, b2, root_c2, eps):
+        """In place, with two reused temporaries: seven passes instead of thirteen allocations."""
+        t = self.buffer(("adam", "t"), p.shape, p.dtype)
+        u = self.buffer(("adam", "u"), p.shape, p.dtype)
+        m *= b1
+        m += np.multiply(g, 1 - b1, out=t)
+        np.multiply(g, g, out=t)
+        t *= 1 - b2
+        v *= b2
+        v += t
+        np.sqrt(v, out=t)
+        t /= root_c2
+        t += eps
+        np.multiply(m, step, out=u)
+        u /= t
+        p -= u
+        return p, m, v
+
+    def rmsprop_update(self, p, g, v, lr, alpha, eps):
+        t = self.buffer(("rmsprop", "t"), p.shape, p.dtype)
+        u = self.buffer(("rmsprop", "u"), p.shape, p.dtype)
+        np.multiply(g, g, out=t)
+        t *= 1 - alpha
+        v *= alpha
+        v += t
+        np.sqrt(v, out=t)
+        t += eps
+        np.multiply(g, lr, out=u)
+        u /= t
+        p -= u
+        return p, v
 
     def multiply(self, a, b, key=None):
         if key is None:
@@ -118,6 +154,10 @@ def _scale_add_into(g, acc, alpha, beta):
 class NumPyBackend(Backend):
     name = "numpy"
     shares_host_memory = True
+
+    @staticmethod
+    def canonical_device(device):
+        return "cpu" if device in (None, "cpu") else device
 
     def __init__(self, device=None):
         if device not in (None, "cpu"):

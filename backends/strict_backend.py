@@ -15,12 +15,17 @@ class ArrayApiStrictBackend(Backend):
         import array_api_strict as xp
 
         self.xp = xp
-        if device is None:
-            device = xp.Device("CPU_DEVICE")
-        elif isinstance(device, str):
-            device = xp.Device(device)
-        self.device = device
+        self.device = self.canonical_device(device)
         self._cpu = xp.Device("CPU_DEVICE")
+
+    @staticmethod
+    def canonical_device(device):
+        """The Device object for None (the CPU device), a name or a Device."""
+        import array_api_strict as xp
+
+        if device is None:
+            return xp.Device("CPU_DEVICE")
+        return xp.Device(device) if isinstance(device, str) else device
 
     @staticmethod
     def device_of(x):

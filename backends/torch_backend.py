@@ -32,8 +32,23 @@ class TorchKernels(BufferedKernels):
     def relu(self, s):
         return s.relu_() if self.owns(s) else super().relu(s)
 
-    def relu_backward(self, delta, y):
-        return delta.masked_fill_(y <= 0, 0) if self.owns(delta) else super().relu_backward(delta, y)
+    def relu_backward(self, delta, y):  # ~(y > 0), not y <= 0: a NaN in y zeroes delta, as the specification
+        return delta.masked_fill_(~(y > 0), 0) if self.owns(delta) else super().relu_backward(delta, y)
+
+    def adam_update(self, p, g, m, v, step, b1, b2, root_c2, eps):
+        if not all(isinstance(s, (int, float)) for s in (step, root_c2)):
+            return super().adam_update(p, g, m, v, step, b1, b2, root_c2, eps)
+        m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        p.addcdiv_(m, v.sqrt().div_(root_c2).add_(eps), value=-step)
+        return p, m, v
+
+    def rmsprop_update(self, p, g, v, lr, alpha, eps):
+        if not isinstance(lr, (int, float)):
+            return super().rmsprop_update(p, g, v, lr, alpha, eps)
+        v.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+        p.addcdiv_(g, v.sqrt().add_(eps), value=-lr)
+        return p, v
 
     def accumulate_tn(self, x, delta, acc=None, alpha=1.0, beta=0.0):
         if acc is None:
@@ -59,6 +74,7 @@ class TorchKernels(BufferedKernels):
 
 class TorchBackend(Backend):
     name = "torch"
+    _kind = "cpu"
 
     def __init__(self, device=None):
         import torch
@@ -66,10 +82,24 @@ class TorchBackend(Backend):
 
         self.torch = torch
         self.xp = xp
-        self.device = torch.device(device if device is not None else self._default_device())
+        self.device = self.canonical_device(device)
+        if self.device.type != self._kind:
+            raise ValueError(f"device for backend {self.name!r} must be a {self._kind} device; got {device!r}")
+        self._copy_stream = None
 
-    def _default_device(self):
-        return "cpu"
+    @classmethod
+    def canonical_device(cls, device):
+        """torch.device('cpu') for every CPU spelling ('cpu', 'cpu:0', torch.device('cpu', 0)): the
+        device CPU tensors report; torch.device('cuda', i) with the index always set, as CUDA tensors
+        report it ('cuda' is the current device)."""
+        import torch
+
+        dev = torch.device(cls._kind if device is None else device)
+        if dev.type == "cpu":
+            return torch.device("cpu")
+        if dev.type == "cuda" and dev.index is None:
+            return torch.device("cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
+        return dev
 
     def asarray(self, host, dtype=None, copy=False):
         host = np.ascontiguousarray(host)
@@ -78,6 +108,25 @@ class TorchBackend(Backend):
         if copy or not host.flags.writeable:  # torch warns on read-only buffers
             host = host.copy()
         return self.torch.from_numpy(host).to(self.device)
+
+    def upload(self, host):
+        """A host batch on the device. On CUDA: through page-locked memory with a non-blocking copy
+        on a copy stream of its own (the prefetch thread's copy overlaps the step), which the
+        default stream then waits for; the tensor is recorded on it so that its memory is not
+        reused while the step reads it."""
+        if self.device.type != "cuda":
+            return self.asarray(host)
+        torch = self.torch
+        pinned = torch.from_numpy(np.ascontiguousarray(host)).pin_memory()
+        if self._copy_stream is None:
+            self._copy_stream = torch.cuda.Stream(self.device)
+        compute = torch.cuda.default_stream(self.device)
+        self._copy_stream.wait_stream(compute)  # the block's last users are done before it is written
+        with torch.cuda.stream(self._copy_stream):
+            out = pinned.to(self.device, non_blocking=True)
+        compute.wait_stream(self._copy_stream)
+        out.record_stream(compute)
+        return out
 
     def kernels(self):
         return TorchKernels(self.torch, self.xp, self.device)
@@ -88,13 +137,20 @@ class TorchBackend(Backend):
     def to_numpy(self, x):
         return x.detach().cpu().numpy()
 
-    def synchronize(self):
+    def synchronize(self, *arrays):
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
+
+    def set_tf32(self, enabled):
+        """TF32 for float32 matmul and addmm on CUDA (the flags exist on CPU builds, and do nothing there)."""
+        self.torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
+        self.torch.backends.cudnn.allow_tf32 = bool(enabled)
 
 
 class TorchCudaBackend(TorchBackend):
     name = "torch-cuda"
+    _kind = "cuda"
+    prefetch_default = True
 
     @staticmethod
     def cuda_devices() -> int:
@@ -103,8 +159,13 @@ class TorchCudaBackend(TorchBackend):
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
     @staticmethod
+    def probe():
+        import torch
+
+        if not torch.cuda.is_available() or torch.cuda.device_count() == 0:
+            return "no CUDA device (or a CPU build of torch)"
+        return None
+
+    @staticmethod
     def device_of(x):
         return x.device
-
-    def _default_device(self):
-        return "cuda"

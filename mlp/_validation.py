@@ -171,13 +171,15 @@ def check_X(X, backend, dtype, n_features=None, name="X"):
 def cast_finite(x, dtype, name, backend):
     """`x` in `dtype`, finite: NaN or infinity in the data, or values beyond the range of
     `dtype` (float64 data for a float32 model), are errors that say which."""
+    from .numerics import to_host
+
     xp = backend.xp
-    if xp.isdtype(x.dtype, "real floating") and not bool(xp.all(xp.isfinite(x))):
+    if xp.isdtype(x.dtype, "real floating") and not to_host(xp.all(xp.isfinite(x))):
         raise ValueError(f"{name} must be finite; it holds NaN or infinity")
     if x.dtype != dtype:
         with np.errstate(over="ignore"):  # an overflow is reported below, naming the argument
             x = xp.astype(x, dtype)
-        if not bool(xp.all(xp.isfinite(x))):
+        if not to_host(xp.all(xp.isfinite(x))):
             big = float(xp.finfo(dtype).max)
             raise ValueError(
                 f"{name} holds values beyond the range of {backend.dtype_name(dtype)} (largest {big:.3g}): they "

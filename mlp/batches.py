@@ -180,16 +180,14 @@ class DeviceRows:
         rows = list(plan)
         counts = [r.shape[0] for r in rows]
         flat = np.concatenate(rows) if rows else np.empty(0, np.int64)
-        idx = self.backend.asarray(flat // self.size)  # one host-to-device copy per epoch
-        ids = self.backend.asarray(flat.astype(np.int32)) if self.ids else None  # and one for sample indices
-        at = 0
-        for count in counts:
+        idx = self.backend.split(self.backend.asarray(flat // self.size), counts)  # one copy per epoch
+        ids = self.backend.split(self.backend.asarray(flat.astype(np.int32)), counts) if self.ids else None
+        for i, count in enumerate(counts):
             if count == 0:
                 yield None, None, None, 0
                 continue
-            sel = idx[at : at + count]
-            bid = None if ids is None else ids[at : at + count]
-            at += count
+            sel = idx[i]
+            bid = None if ids is None else ids[i]
             yield self.kernels.take_rows(self.X, sel, "X"), self.kernels.take_rows(self.T, sel, "T"), bid, count
 
 

@@ -137,7 +137,7 @@ def time_gemm_epoch(backend, sizes, n, batch, repeats, dtype="float32"):
                     out = xs[i].T @ xs[i + 1]
                     if i > 0:
                         out = xs[i + 1] @ W.T
-        b.synchronize()
+        b.synchronize(out)  # JAX: wait for the last product (its queue runs in order); GPUs: the device
         return out
 
     return median_time(one_epoch, repeats)
@@ -495,6 +495,14 @@ def add_bench_arguments(b):
     )
     b.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
     b.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        default="fp32",
+        help="compute precision of the epochs (bf16/fp16: float32 weights, products and activations in 16 bits, "
+        "beside PyTorch's torch.autocast loop in the same dtype)",
+    )
+    b.add_argument("--tf32", action="store_true", help="TF32 tensor cores for float32 products on GPUs")
+    b.add_argument(
         "--scaling-n",
         action="store_true",
         help="instead: epoch time in n from 10^3 to --scaling-n-max samples, streamed from a file on disk",
@@ -503,6 +511,17 @@ def add_bench_arguments(b):
     b.add_argument(
         "--data-dir", default=None, help="where --scaling-n writes its dataset once (None: the system's temp folder)"
     )
+
+
+def matmul_precision():
+    """JAX's float32 products in full float32 during the benchmarks, as every other backend's (on
+    GPUs its default is TF32, which would compare another arithmetic); TF32 where
+    ``mlp.backends.set_tf32(True)`` asked for it everywhere."""
+    try:
+        import jax
+    except ImportError:
+        return contextlib.nullcontext()
+    return jax.default_matmul_precision("tensorfloat32" if _backends.tf32() else "highest")
 
 
 def run_bench(args):
@@ -514,16 +533,8 @@ def run_bench(args):
         _backends.get(b)  # clear error for unknown / unavailable names
     os.makedirs(args.out, exist_ok=True)
     t0 = time.perf_counter()
-    result = run_study(
-        mode,
-        backends,
-        args.batch_sizes,
-        args.n,
-        args.repeats,
-        peers=not args.no_peers,
-        sizes=args.sizes,
-        scaling=not args.no_scaling,
-    )
+    with matmul_precision():
+        result = _run(args, mode, backends)
     result["seconds"] = time.perf_counter() - t0
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -533,6 +544,19 @@ def run_bench(args):
     print(report_markdown(result))
     print(f"wrote {args.out}/report.md, results.json and scaling plots in {result['seconds']:.0f} s")
     return 0
+
+
+def _run(args, mode, backends):
+    return run_study(
+        mode,
+        backends,
+        args.batch_sizes,
+        args.n,
+        args.repeats,
+        peers=not args.no_peers,
+        sizes=args.sizes,
+        scaling=not args.no_scaling,
+    )
 
 
 # -- scaling in n, data streamed from disk ---------------------------------------------------

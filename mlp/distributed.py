@@ -11,8 +11,12 @@ writes files. Collectives have a deadline: a rank that fails aborts the whole jo
 with a message, and a rank that waits longer than ``timeout`` seconds for its peers does the
 same, instead of hanging.
 
-Arrays cross the network from host memory: on a GPU backend they are staged through the host
-(CUDA-aware MPI or NCCL would avoid that copy; not done here).
+Gradients cross the network in one flat buffer per step, packed where the arrays live: host
+memory (NumPy), or GPU memory where the MPI library is CUDA-aware (Open MPI's
+MPIX_Query_cuda_support, or MLP_MPI_CUDA_AWARE=1), so that the device-to-host and host-to-device
+copies of every gradient disappear. Elsewhere (a GPU with an MPI that is not CUDA-aware) each
+gradient is staged through host memory; ``MPIComm(device_buffers=False)`` forces that. NCCL
+would reduce on the GPUs' own links; it is not used.
 
 ``LocalComm`` is the single-process communicator: the training loop is the same with one
 process or many.
@@ -58,7 +62,7 @@ class LocalComm:
 class MPIComm:
     """An MPI communicator with the few collectives data-parallel training needs."""
 
-    def __init__(self, comm=None, timeout=120.0):
+    def __init__(self, comm=None, timeout=120.0, device_buffers=None):
         try:
             from mpi4py import MPI
         except ImportError as exc:
@@ -73,6 +77,32 @@ class MPIComm:
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds; got {timeout}")
         self.timeout = float(timeout)
+        if device_buffers not in (None, True, False):
+            raise TypeError(f"device_buffers must be True, False or None; got {device_buffers!r}")
+        self.device_buffers = device_buffers
+
+    @staticmethod
+    def cuda_aware() -> bool:
+        """Whether the MPI library reads GPU memory itself (Open MPI's MPIX_Query_cuda_support, or
+        MLP_MPI_CUDA_AWARE=1 for an MPI that cannot say)."""
+        import ctypes
+        import os
+
+        if os.environ.get("MLP_MPI_CUDA_AWARE") in ("0", "1"):
+            return os.environ["MLP_MPI_CUDA_AWARE"] == "1"
+        try:
+            query = ctypes.CDLL(None).MPIX_Query_cuda_support
+        except (AttributeError, OSError):
+            return False
+        query.restype = ctypes.c_int
+        return bool(query())
+
+    def _direct(self, backend) -> bool:
+        """Whether gradients go to MPI in the backend's own buffer (host memory, or GPU memory with a
+        CUDA-aware MPI) instead of being staged through host copies."""
+        if self.device_buffers is not None:
+            return self.device_buffers and (backend.shares_host_memory or backend.name in _CUDA_ARRAYS)
+        return backend.shares_host_memory or (backend.name in _CUDA_ARRAYS and self.cuda_aware())
 
     # -- failure handling -------------------------------------------------------------------
     def abort(self, message, code=1):
@@ -88,7 +118,8 @@ class MPIComm:
             time.sleep(0)
 
     def allreduce_sum(self, buf, what="gradient all-reduce"):
-        """In-place sum of a host float array over all ranks, with the deadline."""
+        """In-place sum of a float buffer over all ranks (host memory, or GPU memory with a CUDA-aware
+        MPI), with the deadline."""
         self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM), what)
         return buf
 
@@ -160,6 +191,22 @@ class MPIComm:
         own = model.backend.asarray(np.arange(self.rank, X.shape[0], self.size))
         return model.xp.take(X, own, axis=0), model.xp.take(T, own, axis=0)
 
+    def _combine_direct(self, model, value, sunk, local_n, global_n):
+        backend, xp = model.backend, model.xp
+        shapes = [tuple(p.shape) for p in model.params]
+        sizes = [int(np.prod(s)) for s in shapes]
+        if local_n:
+            flat = [xp.reshape(g, (-1,)) for g in sunk] + [xp.reshape(xp.astype(value, model.dtype), (1,))]
+            buf = xp.concat(flat) * local_n
+        else:
+            buf = backend.zeros((sum(sizes) + 1,), model.dtype)
+        backend.synchronize(buf)  # the buffer is written before MPI reads it
+        self.allreduce_sum(buf)
+        buf = buf / global_n
+        pieces = backend.split(buf, [*sizes, 1])
+        out = [xp.reshape(piece, s) for piece, s in zip(pieces, shapes)]
+        return float(backend.to_numpy(pieces[-1])[0]), out
+
     @contextmanager
     def guard(self):
         """A failure on this rank aborts every rank: none is left waiting in a collective."""
@@ -175,7 +222,13 @@ class MPIComm:
 
         A sink holds beta·target + alpha·g with target equal on every rank, so the
         count-weighted mean over ranks is beta·target + alpha·(global mean gradient): the
-        all-reduce is exact whatever the optimizer asked backward to accumulate."""
+        all-reduce is exact whatever the optimizer asked backward to accumulate.
+
+        Directly (host backends; GPU ones with a CUDA-aware MPI): the gradients are packed into
+        one flat buffer on the device (one concatenation), reduced in place there, and cut back
+        into views; otherwise each gradient is staged through a host buffer and copied back."""
+        if self._direct(model.backend):
+            return self._combine_direct(model, value, sunk, local_n, global_n)
         backend = model.backend
         shapes = [tuple(p.shape) for p in model.params]
         sizes = [int(np.prod(s)) for s in shapes]
@@ -195,6 +248,9 @@ class MPIComm:
             out.append(backend.asarray(buf[at : at + k].reshape(s), model.dtype, copy=True))
             at += k
         return float(buf[-1]), out
+
+
+_CUDA_ARRAYS = ("cupy", "torch-cuda")  # backends whose arrays MPI reads through __cuda_array_interface__
 
 
 def as_comm(distributed):

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 from array_api_compat import array_namespace
 
 from . import activations as act
 from ._validation import cast_finite
 from .heads import Head
-from .numerics import one_hot, sigmoid, signed_labels, softplus, zero_like
+from .numerics import clip, one_hot, sigmoid, signed_labels, softplus, to_host, zero_like
 from .registry import register
 
 __all__ = [
@@ -38,11 +39,10 @@ __all__ = [
 # name -> factory (a class, or a class with fixed settings for an alias)
 LOSSES: dict = {}
 
-_EPS = {"float32": 1e-7, "float64": 1e-15}
-
 
 def _eps(x):
-    return _EPS["float32"] if x.dtype == array_namespace(x).float32 else _EPS["float64"]
+    """The clipping bound of probabilities: the dtype's machine epsilon (never a constant)."""
+    return float(array_namespace(x).finfo(x.dtype).eps)
 
 
 def _n(x):
@@ -171,11 +171,16 @@ class SquaredError(Loss):
         return self.value(logits, t)
 
 
+def _extremes(xp, t) -> tuple[float, float]:
+    """(min, max) of t: one explicit read."""
+    low, high = to_host(xp.stack([xp.min(t), xp.max(t)])).tolist()
+    return low, high
+
+
 def _check_range(xp, t, lo, hi, name, what):
-    if not bool(xp.all((t >= lo) & (t <= hi))):
-        raise ValueError(
-            f"{name} must hold {what} in [{lo}, {hi}]; got values from {float(xp.min(t))} to {float(xp.max(t))}"
-        )
+    low, high = _extremes(xp, t)
+    if not (lo <= low and high <= hi):
+        raise ValueError(f"{name} must hold {what} in [{lo}, {hi}]; got values from {low} to {high}")
 
 
 class BinaryCrossEntropy(Loss):
@@ -218,15 +223,14 @@ class BinaryCrossEntropy(Loss):
         if self.from_logits:
             return self.fused_value_and_gradient(out, t)[0]
         eps = _eps(out)
-        p = xp.clip(out, eps, 1 - eps)
+        p = clip(out, eps, 1 - eps)
         return -xp.sum(t * xp.log(p) + (1 - t) * xp.log(1 - p)) / _n(out)
 
     def gradient(self, out, t):
-        xp = array_namespace(out)
         if self.from_logits:
             return self.fused_value_and_gradient(out, t)[1]
         eps = _eps(out)
-        p = xp.clip(out, eps, 1 - eps)
+        p = clip(out, eps, 1 - eps)
         return (p - t) / (p * (1 - p)) / _n(out)
 
     def fused_value_and_gradient(self, s, t):
@@ -281,11 +285,13 @@ class CrossEntropy(Loss):
             if not (xp.isdtype(y.dtype, "integral") or xp.isdtype(y.dtype, "real floating")):
                 raise TypeError(f"{name} labels must be integers; got dtype {y.dtype}")
             floating = xp.isdtype(y.dtype, "real floating")  # integers are always finite
-            if floating and not bool(xp.all(xp.isfinite(y))):
-                raise ValueError(f"{name} must be finite; it holds NaN or infinity")
-            if xp.isdtype(y.dtype, "real floating") and not bool(xp.all(xp.round(y) == y)):
-                raise ValueError(f"{name} labels must be whole numbers 0..{n_outputs - 1}; got fractional values")
-            lo, hi = int(xp.min(y)), int(xp.max(y))
+            if floating:
+                finite, whole = to_host(xp.stack([xp.all(xp.isfinite(y)), xp.all(xp.round(y) == y)])).tolist()
+                if not finite:
+                    raise ValueError(f"{name} must be finite; it holds NaN or infinity")
+                if not whole:
+                    raise ValueError(f"{name} labels must be whole numbers 0..{n_outputs - 1}; got fractional values")
+            lo, hi = (int(v) for v in _extremes(xp, y))
             if lo < 0 or hi >= n_outputs:
                 raise ValueError(
                     f"{name} labels must be in [0, {n_outputs}) for a model with {n_outputs} "
@@ -295,23 +301,24 @@ class CrossEntropy(Loss):
         else:
             t = super().prepare(y, n_outputs, backend, dtype, name)
             _check_range(xp, t, 0, 1, f"{name} for loss {self.name!r}", "class probabilities")
-            if not bool(xp.all(xp.abs(xp.sum(t, axis=1) - 1) < 1e-3)):
+            if not np.all(np.abs(to_host(xp.sum(t, axis=1)) - 1) < 1e-3):
                 raise ValueError(f"{name} rows must be distributions that sum to 1 for loss {self.name!r}")
-        if self.label_smoothing:
-            t = (1 - self.label_smoothing) * t + self.label_smoothing / n_outputs
+        if self.label_smoothing:  # with device scalars: no implicit transfer of Python numbers
+            keep = backend.asarray(np.asarray(1 - self.label_smoothing), dtype)
+            spread = backend.asarray(np.asarray(self.label_smoothing / n_outputs), dtype)
+            t = t * keep + spread
         return t
 
     def value(self, out, t):
         if self.from_logits:
             return self.fused_value_and_gradient(out, t)[0]
         xp = array_namespace(out)
-        return -xp.sum(t * xp.log(xp.clip(out, _eps(out), 1.0))) / _n(out)
+        return -xp.sum(t * xp.log(clip(out, _eps(out), 1.0))) / _n(out)
 
     def gradient(self, out, t):
         if self.from_logits:
             return self.fused_value_and_gradient(out, t)[1]
-        xp = array_namespace(out)
-        return -t / xp.clip(out, _eps(out), 1.0) / _n(out)
+        return -t / clip(out, _eps(out), 1.0) / _n(out)
 
     def fused_value_and_gradient(self, s, t):
         xp = array_namespace(s)
@@ -360,7 +367,8 @@ class _SignedTargets(Loss):
         return 1 if n_classes is not None else n_targets
 
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
-        return signed_labels(super().prepare(y, n_outputs, backend, dtype, name), f"{name} for loss {self.name!r}")
+        t = super().prepare(y, n_outputs, backend, dtype, name)
+        return signed_labels(t, f"{name} for loss {self.name!r}", backend)
 
 
 class PerceptronCriterion(_SignedTargets):

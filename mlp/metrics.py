@@ -13,7 +13,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from .heads import Head, as_head
-from .numerics import one_hot
+from .numerics import clip, one_hot
 
 __all__ = [
     "accuracy",
@@ -111,7 +111,7 @@ def log_loss(y_true, proba, eps=1e-15) -> float:
         proba = xp.concat([1 - proba, proba], axis=1)
     k = proba.shape[1]
     t = y_true if y_true.ndim == 2 else one_hot(y_true, k, proba.dtype)
-    return float(-xp.sum(t * xp.log(xp.clip(proba, eps, 1.0))) / proba.shape[0])
+    return float(-xp.sum(t * xp.log(clip(proba, eps, 1.0))) / proba.shape[0])
 
 
 def mean_squared_error(y_true, y_pred) -> float:

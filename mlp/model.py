@@ -168,6 +168,54 @@ class Sequential:
             return out, None
         return self.layers[-1].apply(out), out
 
+    # -- compiled evaluation ---------------------------------------------------------------------
+    def compiled(self, key: Any, make):
+        """A function of arrays run with the model's current parameters and state, compiled once per
+        `key` on backends that compile (JAX: evaluation then makes no implicit transfer and no eager
+        dispatch per operation); `make()` builds it the first time."""
+        cache = self.__dict__.setdefault("_compiled_fns", {})
+        pure = cache.get(key)
+        if pure is None:
+            fn = make()
+
+            def run(params, state, *args):
+                saved = list(self.params), list(self.state)
+                self.params[:], self.state[:] = params, state
+                try:
+                    return fn(*args)
+                finally:
+                    self.params[:], self.state[:] = saved
+
+            pure = cache[key] = self.backend.compile_function(run)
+        return lambda *args: pure(list(self.params), list(self.state), *args)
+
+    def evaluator(self, loss: Loss):
+        """f(X, T) -> (loss, exact matches, per-label matches, outputs finite) on prepared rows in
+        inference mode, as device scalars (read them once): validation, the loss before and after
+        training, the output check."""
+
+        def make():
+            head = self.head
+
+            def evaluate(X, T):
+                xp = self.xp
+                out, logits = self.predict_with_logits(X, loss)
+                value = loss.fused_value(logits, T) if logits is not None else loss.value(out, T)
+                finite = xp.all(xp.isfinite(out))
+                if head is None or not head.classification:
+                    return value, None, None, finite
+                exact, labels = head.correct(out, T)
+                return value, exact, labels, finite
+
+            return evaluate
+
+        head = None if self.head is None else tuple(sorted(self.head.config().items()))
+        return self.compiled(("evaluate", type(loss).__name__, repr(sorted(loss.config().items())), head), make)
+
+    def forward_fn(self):
+        """f(X) -> outputs (inference mode) on prepared rows, compiled on backends that compile."""
+        return self.compiled(("forward",), lambda: lambda X: self.apply(X)[0])
+
     # -- inputs: validation and the input stage ----------------------------------------------
     def prepare_input(self, X, name: str = "X"):
         """X checked (2-D, finite, ``n_features`` columns), through the input stage (the leading
@@ -237,9 +285,11 @@ class Sequential:
         return self
 
     def __call__(self, X):
-        """The model's output for X (host or backend data), in inference mode."""
-        out, _ = self.apply(self.prepare_input(X))
-        return self.xp.astype(out, self.dtype) if self.mixed_precision else out
+        """The model's output for X (host or backend data), in inference mode (on the backend's
+        device: inside its device context, for libraries that ignore ``device=``)."""
+        with self.backend.context():
+            out, _ = self.apply(self.prepare_input(X))
+            return self.xp.astype(out, self.dtype) if self.mixed_precision else out
 
     predict = __call__
 
@@ -360,6 +410,8 @@ class Sequential:
         clone.params = [clone.backend.asarray(w, clone.dtype, copy=True) for w in self.get_weights()]
         clone.state = [clone.backend.asarray(s, clone.dtype, copy=True) for s in self.get_state()]
         clone._input_host = None
+        clone.__dict__.pop("_compiled_fns", None)  # they are bound to this model
+        clone.__dict__.pop("_compiled_steps", None)
         return clone
 
     def __repr__(self):
@@ -546,8 +598,9 @@ def value_and_grad(model: Sequential, loss: Loss | str, X: Any, y: Any, training
     ctx = Context(training=bool(training), keep=True, kernels=GENERIC, count=X.shape[0], total=X.shape[0])
     if model.needs_rows:
         ctx.rows = model.backend.asarray(np.arange(X.shape[0], dtype=np.int32))
-    value, grads, _ = model.loss_and_grads(loss, X, T, ctx)
-    return float(value), grads
+    with model.backend.context():
+        value, grads, _ = model.loss_and_grads(loss, X, T, ctx)
+    return float(model.backend.to_numpy(value)), grads
 
 
 def kernels_context(kernels: Kernels, training: bool = True) -> Context:

@@ -20,7 +20,7 @@ from array_api_compat import array_namespace
 from ._validation import check_positive_float, check_positive_int
 from .init import initialize
 from .layers import EVAL, FRESH, Layer
-from .numerics import zero_like
+from .numerics import clip, zero_like
 
 __all__ = ["Multiplicative"]
 
@@ -54,7 +54,7 @@ class Multiplicative(Layer):
         lz = xp.log(zc)
         u = lz @ alpha
         bound = math.log(float(xp.finfo(z.dtype).max)) - 1.0
-        uc = xp.clip(u, -bound, bound)
+        uc = clip(u, -bound, bound)
         y = xp.exp(uc)
         if ctx.keep:
             self._x, self._z, self._zc, self._lz, self._open, self._y = x, z, zc, lz, u == uc, y

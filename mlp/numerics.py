@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 from array_api_compat import array_namespace, device
 
 from .backends.kernels import Array, zero_like
 
-__all__ = ["zero_like", "sigmoid", "softplus", "one_hot", "signed_labels", "check_same_count", "copy_params"]
+__all__ = [
+    "zero_like",
+    "clip",
+    "sigmoid",
+    "softplus",
+    "one_hot",
+    "signed_labels",
+    "check_same_count",
+    "copy_params",
+    "to_host",
+]
+
+
+def clip(x: Array, lo: float | None = None, hi: float | None = None) -> Array:
+    """x limited to [lo, hi] with elementwise maximum/minimum against 0-d arrays of x's dtype on x's
+    device (NaN stays NaN). Not ``xp.clip``: array-api-compat's CuPy clip uses boolean masks,
+    whose indexing reads the device on the host (a sync per call)."""
+    xp = array_namespace(x)
+    if lo is not None:
+        x = xp.maximum(x, zero_like(x) + lo)
+    if hi is not None:
+        x = xp.minimum(x, zero_like(x) + hi)
+    return x
 
 
 def sigmoid(s: Array) -> Array:
@@ -29,14 +54,34 @@ def one_hot(labels: Array, k: int, dtype) -> Array:
     return xp.astype(xp.expand_dims(xp.astype(labels, classes.dtype), axis=1) == classes, dtype)
 
 
-def signed_labels(t: Array, what: str) -> Array:
-    """Targets as -1/+1: labels 0/1 are mapped, -1/+1 kept, anything else is an error naming `what`."""
+def to_host(x) -> Any:
+    """A device array's values on the host, by the explicit transfer of its backend (a JAX run
+    under ``jax.transfer_guard("disallow")`` allows only those): one read, a host sync."""
+    from array_api_compat import is_numpy_array
+
+    if is_numpy_array(x) or isinstance(x, (int, float, bool)):
+        return np.asarray(x)
+    from . import backends
+
+    return backends.infer(x).to_numpy(x)
+
+
+def _signed(t):
     xp = array_namespace(t)
-    if bool(xp.all((t == 0) | (t == 1))):
-        return 2 * t - 1
-    if not bool(xp.all((t == -1) | (t == 1))):
+    zero_one = xp.all((t == 0) | (t == 1))
+    plus_minus = xp.all((t == -1) | (t == 1))
+    return xp.where(zero_one, 2 * t - 1, t), xp.stack([zero_one, plus_minus])
+
+
+def signed_labels(t: Array, what: str, backend=None) -> Array:
+    """Targets as -1/+1: labels 0/1 are mapped, -1/+1 kept, anything else is an error naming `what`.
+    One pass (compiled on backends that compile) and one explicit read of two flags."""
+    fn = _signed if backend is None else backend.compile_function(_signed)
+    mapped, flags = fn(t)
+    zero_one, plus_minus = to_host(flags).tolist()
+    if not (zero_one or plus_minus):
         raise ValueError(f"{what} must hold labels -1/+1 (or 0/1); got other values")
-    return t
+    return mapped
 
 
 def check_same_count(X: Array, T: Array, x_name: str = "X", y_name: str = "y") -> None:

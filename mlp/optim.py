@@ -20,6 +20,7 @@ from array_api_compat import array_namespace
 from ._validation import check_fraction, check_positive_float
 from .backends.kernels import GENERIC, Kernels
 from .layers import GradSink
+from .numerics import clip
 from .registry import register
 from .schedules import Constant, get_schedule
 
@@ -32,7 +33,7 @@ OPTIMIZERS: dict = {}
 
 class Optimizer:
     """Base: regularization, clipping and the learning-rate schedule; subclasses implement
-    ``_update(i, param_slot_list, g, lr)``."""
+    ``_update(i, param_slot_list, g, lr, kernels)``."""
 
     name = "?"
     aliases: dict = {}  # preset name -> settings
@@ -86,7 +87,7 @@ class Optimizer:
                     g = g + self.weight_decay * p
                 if self.l1:
                     g = g + self.l1 * array_namespace(p).sign(p)
-            self._update(i, params, g, lr)
+            self._update(i, params, g, lr, kernels)
 
     def step(self, params: list, grads: list, lr: float | None = None) -> None:
         """One update of `params` (a list, updated through its slots) by raw gradients `grads`."""
@@ -135,7 +136,7 @@ def _clip_by_global_norm(grads, max_norm):
     """Scale all gradients by min(1, max_norm / ||g||), computed on the device (no sync)."""
     xp = array_namespace(grads[0])
     norm = xp.sqrt(sum(xp.sum(g * g) for g in grads))
-    scale = xp.clip(max_norm / (norm + 1e-6), max=1.0)
+    scale = clip(max_norm / (norm + 1e-6), hi=1.0)
     return [g * scale for g in grads]
 
 
@@ -159,7 +160,7 @@ class SGD(Optimizer):
     def _init_state(self, params):
         return self._zeros_like(params) if self.momentum else []
 
-    def _update(self, i, params, g, lr):
+    def _update(self, i, params, g, lr, kernels=GENERIC):
         if not self.momentum:
             params[i] -= lr * g
             return
@@ -222,17 +223,12 @@ class Adam(Optimizer):
     def _init_state(self, params):
         return {"m": self._zeros_like(params), "v": self._zeros_like(params)}
 
-    def _update(self, i, params, g, lr):
-        xp = array_namespace(g)
+    def _update(self, i, params, g, lr, kernels=GENERIC):
         b1, b2 = self.betas
         m, v = self.state["m"], self.state["v"]
-        m[i] *= b1
-        m[i] += (1 - b1) * g
-        v[i] *= b2
-        v[i] += (1 - b2) * (g * g)
         c1 = 1 - b1**self.t
         c2 = 1 - b2**self.t
-        params[i] -= (lr / c1) * m[i] / (xp.sqrt(v[i]) / c2**0.5 + self.eps)
+        params[i], m[i], v[i] = kernels.adam_update(params[i], g, m[i], v[i], lr / c1, b1, b2, c2**0.5, self.eps)
 
     def _settings(self):
         return {"betas": list(self.betas), "eps": self.eps}
@@ -249,10 +245,10 @@ class AdamW(Adam):
     def _couples_decay(self):
         return False
 
-    def _update(self, i, params, g, lr):
+    def _update(self, i, params, g, lr, kernels=GENERIC):
         if self.weight_decay and self._decays(params[i]):
             params[i] *= 1 - lr * self.weight_decay
-        super()._update(i, params, g, lr)
+        super()._update(i, params, g, lr, kernels)
 
 
 class RMSProp(Optimizer):
@@ -273,12 +269,8 @@ class RMSProp(Optimizer):
     def _init_state(self, params):
         return self._zeros_like(params)
 
-    def _update(self, i, params, g, lr):
-        xp = array_namespace(g)
-        v = self.state
-        v[i] *= self.alpha
-        v[i] += (1 - self.alpha) * (g * g)
-        params[i] -= lr * g / (xp.sqrt(v[i]) + self.eps)
+    def _update(self, i, params, g, lr, kernels=GENERIC):
+        params[i], self.state[i] = kernels.rmsprop_update(params[i], g, self.state[i], lr, self.alpha, self.eps)
 
 
 def accepts(name: str, setting: str) -> bool:

@@ -36,7 +36,7 @@ def model_arrays(model, what: str = "model") -> dict:
     d = model.n_features
     probe = np.stack([np.zeros(d), np.ones(d), -np.ones(d)])
     Xp = model.backend.asarray(probe, model.dtype)  # past the input stage: unit scale as the layers see it
-    out, _ = model.apply(Xp)
+    out = model.forward_fn()(Xp)
     if not np.all(np.isfinite(model.backend.to_numpy(out))):
         raise ValueError(
             f"{what}'s outputs overflow to NaN or infinity on unit-scale inputs (0 and ±1): its weights are "

@@ -35,7 +35,7 @@ from .layers import Context
 from .losses import Loss, default_loss, get_loss
 from .metrics import encode_labels
 from .model import Sequential
-from .numerics import check_same_count, copy_params
+from .numerics import check_same_count, copy_params, to_host
 from .optim import OPTIMIZERS, Optimizer, accepts, get_optimizer
 
 __all__ = ["train", "History", "DivergenceError", "TrainingWarning"]
@@ -499,25 +499,31 @@ class Step:
 
 def _mean_loss(values, sizes, n, params) -> float:
     """Mean loss over the epoch's samples from the per-batch means, NaN where the weights
-    after the epoch's last update are not finite: one host read."""
-    total = values[0] * sizes[0]
-    for v, s in zip(values[1:], sizes[1:]):
-        total = total + v * s
-    for p in params:  # p·0 is NaN exactly where p is NaN or infinite
-        total = total + array_namespace(p).sum(p * 0)
-    return float(total) / n
+    after the epoch's last update are not finite: one explicit host read of the batch losses and
+    the weights' finiteness flags."""
+    xp = array_namespace(params[0])
+    flags = [xp.all(xp.isfinite(p)) for p in params]
+    if isinstance(values[0], float):  # several processes: the losses came back as host numbers
+        losses, finite = np.asarray(values), to_host(xp.stack(flags))
+    else:
+        host = to_host(xp.stack([*values, *(xp.astype(f, values[0].dtype) for f in flags)]))
+        losses, finite = host[: len(values)], host[len(values) :]
+    if not np.all(finite):
+        return math.nan
+    return float(np.dot(losses.astype(np.float64), np.asarray(sizes, dtype=np.float64))) / n
 
 
 def _diverged(model, opt, good, start, values, epoch, lr):
     """Restore finite weights (the epoch's start, or the epoch before where its first batch
     already failed), reset the optimizer, and raise."""
     opt.reset()  # its state (momentum, moments) is no longer finite
-    bad = next((i for i, v in enumerate(values) if not math.isfinite(float(v))), None)
+    host = np.asarray(values) if isinstance(values[0], float) else to_host(array_namespace(values[0]).stack(values))
+    bad = next((i for i, v in enumerate(host.tolist()) if not math.isfinite(v)), None)
     _restore(model, good if bad == 0 else start)
     if bad is None:
         where = f"the weights became NaN or infinite in the last update of epoch {epoch + 1}"
     else:
-        where = f"the loss became {float(values[bad])} at epoch {epoch + 1}, batch {bad + 1} of {len(values)}"
+        where = f"the loss became {host[bad]} at epoch {epoch + 1}, batch {bad + 1} of {len(values)}"
     raise DivergenceError(
         f"training diverged: {where} (lr={lr:g}); the model keeps the last weights whose loss was finite and the "
         "optimizer's state is reset. Lower the learning rate, or clip gradients (clip_norm)"
@@ -527,9 +533,7 @@ def _diverged(model, opt, good, start, values, epoch, lr):
 def _check_outputs(model, X, opt, good):
     """The trained model's outputs on some training samples `X` (prepared rows) are finite, or
     training diverged."""
-    xp = model.xp
-    out, _ = model.apply(X)
-    if not bool(xp.all(xp.isfinite(out))):
+    if not _finite_outputs(model, X):
         opt.reset()
         _restore(model, good)
         raise DivergenceError(
@@ -539,12 +543,15 @@ def _check_outputs(model, X, opt, good):
         )
 
 
+def _finite_outputs(model, X) -> bool:
+    xp = model.xp
+    return bool(to_host(xp.all(xp.isfinite(model.forward_fn()(X)))))
+
+
 def _probe_loss(model, loss, probe) -> float:
     """The loss (inference mode) on the probe rows: the same rows before and after training."""
-    X, T = probe
-    out, logits = model.predict_with_logits(X, loss)
-    value = loss.fused_value(logits, T) if logits is not None else loss.value(out, T)
-    return float(model.backend.to_numpy(value))
+    value, *_ = model.evaluator(loss)(*probe)
+    return float(to_host(value))
 
 
 def _warn_if_worse(history, opt, margin=0.01):
@@ -577,14 +584,15 @@ def _validate(model, loss, held_out) -> dict:
         else [(held_out[0], held_out[1], None, held_out[0].shape[0])]
     )
     total, correct, per_label, n = 0.0, 0, 0, 0
+    evaluate = model.evaluator(loss)
+    xp = model.xp
     for Xv, Tv, _, count in chunks:
-        out, logits = model.predict_with_logits(Xv, loss)
-        value = loss.fused_value(logits, Tv) if logits is not None else loss.value(out, Tv)
-        total += float(value) * count
-        if head.classification:
-            exact, labels = head.correct(out, Tv)
-            correct += int(exact)
-            per_label += 0 if labels is None else int(labels)
+        value, exact, labels, _ = evaluate(Xv, Tv)
+        total += float(to_host(value)) * count  # explicit reads: the loss, then the exact counts
+        if exact is not None:
+            counts = to_host(xp.stack([exact, exact if labels is None else labels])).tolist()
+            correct += int(counts[0])
+            per_label += int(counts[1]) if labels is not None else 0
         n += count
     logs = {"val_loss": total / n}
     if head.classification:

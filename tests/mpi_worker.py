@@ -2,6 +2,7 @@
 
 MODE train: data-parallel training, rank 0 saves the final weights and history.
 MODE stream: the same, with X and y read batch by batch from memory-mapped .npy files.
+MODE staged: the same as train, the gradients staged through host copies instead of reduced in place.
 MODE state: the same with BatchNorm and Dropout (rank 0 saves weights then state).
 MODE fail: rank 1 raises during epoch 2. MODE hang: rank 1 stops answering.
 MODE disagree-seed / disagree-batch: rank 1 passes another seed / batch size (the job must abort).
@@ -18,7 +19,7 @@ from mlp.distributed import MPIComm
 mode, out = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)
 X, y = rng.normal(size=(203, 6)), rng.integers(0, 3, size=203)  # 203: uneven shards, partial batch
-comm = MPIComm(timeout=5.0 if mode == "hang" else 60.0)
+comm = MPIComm(timeout=5.0 if mode == "hang" else 60.0, device_buffers=False if mode == "staged" else None)
 if mode == "stream":
     for name, a in (("X", X), ("y", y)):
         np.save(f"{out}.rank{comm.rank}.{name}.npy", a)

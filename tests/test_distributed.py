@@ -35,7 +35,7 @@ def mpirun(n, mode, out, timeout=120):
     return subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=timeout)
 
 
-@pytest.mark.parametrize("mode", ["train", "stream"])
+@pytest.mark.parametrize("mode", ["train", "stream", "staged"])
 def test_two_processes_equal_one(tmp_path, mode):
     """In memory (each rank keeps its shard) or streamed from memory maps (each rank reads its rows of each batch)."""
     r = mpirun(2, mode, tmp_path / "two.npz")

@@ -35,20 +35,35 @@ def _cases(b, dtype, rng):
         return b.asarray(a, dtype, copy=True)
 
     owned_s = k.affine(X, Wd, B, "s")  # a buffer k owns: in-place overrides apply to it
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.5, -2.0, np.nan])  # the specification covers these
+    S = np.resize(special, (37, 5))
+    rng_p = lambda: fresh(rng.normal(size=(11, 5)))
     cases = {
         "matmul": [((X, Wd), {}), ((X, Wd), {"key": "m"}), ((X[3:20], Wd), {"key": "m"})],
         "affine": [((X, Wd, B), {}), ((X, Wd, B), {"key": "a"}), ((X, Wd, None), {"key": "b"})],
-        "relu": [((fresh(x @ W),), {}), ((owned_s,), {})],
+        "relu": [((fresh(x @ W),), {}), ((owned_s,), {}), ((fresh(S),), {}), ((_owned(k, b, S, dtype, "rs"),), {})],
         "relu_backward": [
             ((fresh(d), fresh(x @ W)), {}),
             ((k.matmul(D, fresh(np.eye(5)), "dx"), fresh(x @ W - 0.5)), {}),
+            ((_owned(k, b, S, dtype, "d1"), fresh(x @ W)), {}),  # NaN and infinity in delta where y <= 0
+            ((_owned(k, b, d, dtype, "d2"), fresh(S)), {}),  # NaN in y: delta zeroed, as where(y > 0, ...)
         ],
         "accumulate_tn": [((X, D), {})]
         + [((X, D, fresh(c), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0), (1.0, 0.9), (2.5, 0.3)]]
-        + [((X[3:20], D[3:20], fresh(c), 1.0, 0.9), {})],
+        + [((X[3:20], D[3:20], fresh(c), 1.0, 0.9), {})]
+        + [((X, D, fresh(np.resize(special, (11, 5))), a, be), {}) for a, be in [(1.0, 0.0), (1.0, 1.0)]],
         "accumulate_colsum": [((D,), {})]
-        + [((D, fresh(bias), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0), (2.5, 0.3)]],
-        "axpy": [((-0.25, Wd, fresh(c)), {}), ((0.5, B, fresh(bias)), {})],
+        + [((D, fresh(bias), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0), (2.5, 0.3)]]
+        + [((D, fresh(special[:5]), a, be), {}) for a, be in [(1.0, 0.0), (0.5, 0.0), (1.0, 1.0)]],  # β 0: acc ignored
+        "axpy": [((-0.25, Wd, fresh(c)), {}), ((0.5, B, fresh(bias)), {}), ((0.5, fresh(S), fresh(d)), {})],
+        "adam_update": [
+            ((rng_p(), rng_p(), rng_p(), fresh(rng.uniform(size=(11, 5))), step, 0.9, 0.999, rc2, 1e-8), {})
+            for step, rc2 in [(1e-3, 0.0316), (0.05, 0.5), (1e-3 / 0.1, 0.999**0.5)]
+        ],
+        "rmsprop_update": [
+            ((rng_p(), rng_p(), fresh(rng.uniform(size=(11, 5))), lr, alpha, 1e-8), {})
+            for lr, alpha in [(0.01, 0.99), (0.1, 0.9)]
+        ],
         "take_rows": [((X, b.asarray(np.array([4, 0, 36, 4]))), {}), ((X, b.asarray(np.array([1, 2]))), {"key": "X"})],
         "multiply": [((X, fresh(x)), {}), ((X, fresh(x)), {"key": "mul"}), ((D, B[:1]), {"key": "mul2"})],
         "dropout_mask": [
@@ -60,6 +75,12 @@ def _cases(b, dtype, rng):
         ],
     }
     return k, cases
+
+
+def _owned(k, b, host, dtype, key):
+    """`host` in a buffer the kernels own (where in-place overrides apply)."""
+    a = b.asarray(host, dtype, copy=True)
+    return k.multiply(a, b.asarray(np.ones(1), dtype), key)
 
 
 def _generic_args(b, args):
@@ -94,7 +115,10 @@ def test_kernels_match_generic(fast_backend, method, dtype, rng):
     for args, kw in cases[method]:
         expected = getattr(GENERIC, method)(*_generic_args(b, args), **kw)
         got = getattr(k, method)(*args, **kw)
-        np.testing.assert_allclose(b.to_numpy(got), b.to_numpy(expected), **tol, err_msg=f"{method}{kw}")
+        if not isinstance(got, tuple):  # the updates return every array they change
+            got, expected = (got,), (expected,)
+        for g, e in zip(got, expected):
+            np.testing.assert_allclose(b.to_numpy(g), b.to_numpy(e), **tol, err_msg=f"{method}{kw}")
 
 
 def test_keyed_buffers_are_reused_and_fresh_results_are_not(fast_backend, rng):
