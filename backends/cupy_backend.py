@@ -84,6 +84,14 @@ class CuPyKernels(BufferedKernels):
         self._kernel("scale_add")(col, acc.dtype.type(alpha), acc.dtype.type(beta), acc)
         return acc
 
+    def copy_into(self, dst, src):
+        self.cupy.copyto(dst, src)
+        return dst
+
+    def flat_views(self, like):
+        with self._device:
+            return super().flat_views(like)
+
     def axpy(self, a, x, y):
         self._kernel("axpy")(x, y.dtype.type(a), y)
         return y

@@ -58,18 +58,22 @@ class JaxBackend(Backend):
             self.dtype_name(model.dtype),
             self.dtype_name(model.compute_dtype),
             type(opt.state).__name__ if opt.state is not None else None,
+            None if opt.scaler is None else (opt.scaler.growth, opt.scaler.backoff, opt.scaler.interval),
         )
         cache = model.__dict__.setdefault("_compiled_steps", {})
         entry = cache.get(key)
         if entry is None:
             holder = {}
 
-            def pure(params, mstate, ostate, grads, t, xb, tb, rows, lr):
+            def pure(params, mstate, ostate, grads, t, scaler, xb, tb, rows, lr):
                 m, o = holder["model"], holder["opt"]
                 m.params[:], m.state[:] = params, mstate
                 o.state, o._grads, o.t = ostate, grads, t
+                if o.scaler is not None:
+                    o.scaler.state = scaler
                 value = holder["step"](xb, tb, rows, xb.shape[0], xb.shape[0], lr)
-                return list(m.params), list(m.state), o.state, o._grads, o.t, value
+                scaler = None if o.scaler is None else o.scaler.state
+                return list(m.params), list(m.state), o.state, o._grads, o.t, scaler, value
 
             entry = cache[key] = {"holder": holder, "traces": 0}
 
@@ -97,13 +101,27 @@ class JaxBackend(Backend):
             if lr not in device_lr:
                 device_lr.clear()
                 device_lr[lr] = self.asarray(np.asarray(lr, dtype=self.dtype_name(model.dtype)))
-            before = (list(model.params), list(model.state), opt.state, opt._grads, opt.t)
+            scaler = None if opt.scaler is None else opt.scaler.state
+            before = (list(model.params), list(model.state), opt.state, opt._grads, opt.t, scaler)
             try:
-                params, mstate, opt.state, opt._grads, opt.t, value = compiled(
-                    list(model.params), list(model.state), opt.state, opt._grads, opt.t, xb, tb, rows, device_lr[lr]
+                params, mstate, opt.state, opt._grads, opt.t, scaler, value = compiled(
+                    list(model.params),
+                    list(model.state),
+                    opt.state,
+                    opt._grads,
+                    opt.t,
+                    scaler,
+                    xb,
+                    tb,
+                    rows,
+                    device_lr[lr],
                 )
+                if opt.scaler is not None:
+                    opt.scaler.state = scaler
             except jax.errors.JAXTypeError as exc:  # a layer or loss that reads values on the host
-                model.params[:], model.state[:], opt.state, opt._grads, opt.t = before
+                model.params[:], model.state[:], opt.state, opt._grads, opt.t, scaler = before
+                if opt.scaler is not None:
+                    opt.scaler.state = scaler
                 eager.append(True)
                 warnings.warn(
                     f"the training step cannot be compiled with jax.jit ({type(exc).__name__}: a layer or "

@@ -20,6 +20,7 @@ into user data.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -112,6 +113,7 @@ class Kernels:
     """Generic array-API kernels: the specification every backend's overrides must match."""
 
     name = "generic"
+    views = False  # see BufferedKernels
 
     def owns(self, x: Array) -> bool:
         """True when `x` is a buffer these kernels returned (and may overwrite)."""
@@ -200,7 +202,28 @@ GENERIC = Kernels()
 
 
 class BufferedKernels(Kernels):
-    """Base for overrides that write results into buffers they keep, keyed by the caller."""
+    """Base for overrides that write results into buffers they keep, keyed by the caller, on a
+    library whose arrays can be views of one another (``views``): the optimizer then keeps the
+    parameters, gradients and its state as views of one flat buffer each, and updates all of them
+    with one call per step (torch.optim's multi-tensor pattern)."""
+
+    views = True
+
+    def flat_views(self, like: list) -> tuple[Array, list]:
+        """A zeroed flat buffer holding arrays shaped like `like` (one dtype), and those arrays as
+        views of it."""
+        dtype = like[0].dtype
+        sizes = [int(math.prod(a.shape)) for a in like]
+        flat = self._xp.zeros((sum(sizes),), dtype=dtype, device=self._device)
+        views, at = [], 0
+        for a, n in zip(like, sizes):
+            views.append(self._xp.reshape(flat[at : at + n], tuple(a.shape)))
+            at += n
+        return flat, views
+
+    def copy_into(self, dst: Array, src: Array) -> Array:
+        """dst's values replaced by src's, in place."""
+        raise NotImplementedError
 
     def __init__(self, xp: Any, dev: Any):
         self._xp, self._device = xp, dev

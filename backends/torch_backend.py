@@ -63,6 +63,9 @@ class TorchKernels(BufferedKernels):
             return acc.copy_(col).mul_(alpha) if alpha != 1.0 else acc.copy_(col)
         return acc.mul_(beta).add_(col, alpha=alpha)
 
+    def copy_into(self, dst, src):
+        return dst.copy_(src)
+
     def axpy(self, a, x, y):
         return y.add_(x, alpha=a)
 
@@ -102,7 +105,9 @@ class TorchBackend(Backend):
         return dev
 
     def asarray(self, host, dtype=None, copy=False):
-        host = np.ascontiguousarray(host)
+        host = np.asarray(host)
+        if not host.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+            host = np.ascontiguousarray(host)
         if dtype is not None:
             host = host.astype(dtype if isinstance(dtype, str) else self.dtype_name(dtype), copy=False)
         if copy or not host.flags.writeable:  # torch warns on read-only buffers

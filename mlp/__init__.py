@@ -41,11 +41,11 @@ from .losses import (
 from .model import MLP, Sequential, value_and_grad
 from .multiplicative import Multiplicative
 from .norm import BatchNorm, LayerNorm
-from .optim import SGD, Adam, AdamW, GradientDescent, Optimizer, RMSProp, get_optimizer
+from .optim import SGD, Adam, AdamW, GradientDescent, LossScaler, Optimizer, RMSProp, get_optimizer
 from .perceptron import Perceptron
 from .saving import load
 from .schedules import Constant, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
-from .train import DivergenceError, History, TrainingWarning, train
+from .train import DivergenceError, History, PrecisionWarning, TrainingWarning, train
 from .transforms import MinMax, RobustScale, Standardize, Transform
 
 __version__ = "0.1.0"
@@ -98,6 +98,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "RMSProp",
+    "LossScaler",
     "get_optimizer",
     "Constant",
     "TimeDecay",
@@ -108,6 +109,7 @@ __all__ = [
     "History",
     "DivergenceError",
     "TrainingWarning",
+    "PrecisionWarning",
     "Perceptron",
     "load",
     "data",

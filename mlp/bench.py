@@ -92,13 +92,19 @@ def median_time(fn, repeats):
 
 
 # -- our framework -------------------------------------------------------------------
-def time_mlp_epoch(backend, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9, dtype="float32"):
+PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+def time_mlp_epoch(
+    backend, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9, dtype="float32", precision="fp32", between=()
+):
     """Median seconds of one training epoch (warm-up epoch excluded), the steady epochs, and
-    the first epoch (which includes tracing and compiling where the backend compiles)."""
+    the first epoch (which includes tracing and compiling where the backend compiles). Each
+    callable in `between` runs once after every epoch (outside its time): peers timed interleaved."""
     import mlp
 
     b = _backends.get(backend)
-    model = mlp.MLP(sizes, "relu", "softmax", backend=b, dtype=dtype, seed=0)
+    model = mlp.MLP(sizes, "relu", "softmax", backend=b, dtype=dtype, seed=0, compute_dtype=PRECISIONS[precision])
     Xb, yb = b.asarray(X, dtype), b.asarray(y)
     h = mlp.train(
         model,
@@ -110,22 +116,42 @@ def time_mlp_epoch(backend, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9, 
         batch_size=batch,
         seed=0,
         progress=False,
+        callbacks=[lambda e, logs, m: [fn() for fn in between] and None],
     )
     return statistics.median(h.seconds[1:]), h.seconds[1:], h.seconds[0]
 
 
-def time_gemm_epoch(backend, sizes, n, batch, repeats, dtype="float32"):
-    """Median seconds of only the matrix products one epoch needs: per batch and layer the
-    forward x@W, the weight gradient xᵀ@δ, and δ@Wᵀ except for the first layer."""
+class Timed:
+    """One epoch of a peer per call, its seconds kept (the first call is the warm-up)."""
+
+    def __init__(self, epoch):
+        self.epoch, self.times = epoch, []
+
+    def __call__(self):
+        t0 = time.perf_counter()
+        self.epoch()
+        self.times.append(time.perf_counter() - t0)
+
+    def result(self):
+        steady = self.times[1:] or self.times
+        return statistics.median(steady), steady
+
+
+def gemm_epoch(backend, sizes, n, batch, dtype="float32", precision="fp32"):
+    """One epoch of only the matrix products (in the compute dtype): per batch and layer the forward
+    x@W, the weight gradient xᵀ@δ, and δ@Wᵀ except for the first layer."""
     b = _backends.get(backend)
     rng = np.random.default_rng(0)
     full, rest = divmod(n, batch)
     shapes = [batch] + ([rest] if rest else [])
-    arrays = {}
-    for m in shapes:
-        xs = [b.asarray(rng.standard_normal((m, d)), dtype) for d in sizes]
-        arrays[m] = xs
-    Ws = [b.asarray(rng.standard_normal((a, c)) * 0.01, dtype) for a, c in zip(sizes, sizes[1:])]
+    cdt = dtype if precision == "fp32" else b.compute_dtype(PRECISIONS[precision])
+    xp = b.xp
+
+    def cast(a):
+        return xp.astype(b.asarray(a, dtype), cdt) if precision != "fp32" else b.asarray(a, dtype)
+
+    arrays = {m: [cast(rng.standard_normal((m, d))) for d in sizes] for m in shapes}
+    Ws = [cast(rng.standard_normal((a, c)) * 0.01) for a, c in zip(sizes, sizes[1:])]
 
     def one_epoch():
         out = None
@@ -140,12 +166,18 @@ def time_gemm_epoch(backend, sizes, n, batch, repeats, dtype="float32"):
         b.synchronize(out)  # JAX: wait for the last product (its queue runs in order); GPUs: the device
         return out
 
-    return median_time(one_epoch, repeats)
+    return one_epoch
+
+
+def time_gemm_epoch(backend, sizes, n, batch, repeats, dtype="float32"):
+    """Median seconds of the GEMM-only epoch (after one warm-up)."""
+    return median_time(gemm_epoch(backend, sizes, n, batch, dtype), repeats)
 
 
 # -- peers ------------------------------------------------------------------------------
-def time_torch_epoch(device, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9):
-    """PyTorch eager: same architecture, He-normal init, SGD with momentum, float32, shuffled batches."""
+def torch_epoch(device, sizes, X, y, batch, lr=0.01, momentum=0.9, precision="fp32"):
+    """PyTorch eager: same architecture, He-normal init, SGD with momentum, float32 weights, shuffled
+    batches; bf16/fp16 through ``torch.autocast`` (and a GradScaler for fp16), as PyTorch users write it."""
     import torch
 
     torch.manual_seed(0)
@@ -164,6 +196,8 @@ def time_torch_epoch(device, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9)
     Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
     n = Xt.shape[0]
     gen = torch.Generator(device="cpu").manual_seed(0)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(dev.type) if precision == "fp16" else None
 
     def one_epoch():
         perm = torch.randperm(n, generator=gen).to(dev)
@@ -171,16 +205,26 @@ def time_torch_epoch(device, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9)
         total = torch.zeros((), device=dev)
         for s in range(0, n, batch):
             opt.zero_grad(set_to_none=True)
-            loss = lossf(model(Xe[s : s + batch]), ye[s : s + batch])
-            loss.backward()
-            opt.step()
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+                loss = lossf(model(Xe[s : s + batch]), ye[s : s + batch])
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
             total += loss.detach() * min(batch, n - s)
         return float(total) / n  # reads the device: synchronizes
 
-    return median_time(one_epoch, repeats)
+    return one_epoch
 
 
-def time_sklearn_epoch(sizes, X, y, batch, repeats, lr=0.01, momentum=0.9):
+def time_torch_epoch(device, sizes, X, y, batch, repeats, lr=0.01, momentum=0.9):
+    return median_time(torch_epoch(device, sizes, X, y, batch, lr, momentum), repeats)
+
+
+def sklearn_epoch(sizes, X, y, batch, lr=0.01, momentum=0.9):
     """scikit-learn's MLPClassifier, solver='sgd', one epoch per partial_fit call."""
     import warnings
 
@@ -199,9 +243,93 @@ def time_sklearn_epoch(sizes, X, y, batch, repeats, lr=0.01, momentum=0.9):
         random_state=0,
     )
     classes = np.arange(sizes[-1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return median_time(lambda: clf.partial_fit(X, y, classes=classes), repeats)
+
+    def one_epoch():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.partial_fit(X, y, classes=classes)
+
+    return one_epoch
+
+
+def time_sklearn_epoch(sizes, X, y, batch, repeats, lr=0.01, momentum=0.9):
+    return median_time(sklearn_epoch(sizes, X, y, batch, lr, momentum), repeats)
+
+
+# -- small models: time per step -------------------------------------------------------------
+SMALL = {"sizes": [26, 256, 256, 1], "batch": 32, "n": 8192}
+
+
+def small_model_steps(backend, repeats=3, log=print):
+    """Microseconds per training step of a 26-256-256-1 regression network at batch 32 (where
+    per-call overhead, not arithmetic, costs): Adam and SGD with momentum on `backend`, and
+    PyTorch eager's Adam on the same device; interleaved, best of `repeats` epochs each."""
+    import mlp
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((SMALL["n"], 26), dtype=np.float32)
+    y = rng.standard_normal(SMALL["n"]).astype(np.float32)
+    steps = -(-SMALL["n"] // SMALL["batch"])
+    b = _backends.get(backend)
+    Xb, yb = b.asarray(X), b.asarray(y)
+    out = {}
+    peers = []
+    on_gpu = "cuda" in str(b.device).lower() or backend == "cupy"
+    try:
+        peers.append(("torch_adam_us", Timed(_torch_small(("cuda" if on_gpu else "cpu"), X, y))))
+    except ImportError:
+        pass
+    for name, opt in (("adam_us", lambda: mlp.Adam(1e-3)), ("sgd_momentum_us", lambda: mlp.SGD(0.01, momentum=0.9))):
+        model = mlp.MLP(SMALL["sizes"], backend=b, seed=0)
+        h = mlp.train(
+            model,
+            Xb,
+            yb,
+            loss="mse",
+            optimizer=opt(),
+            epochs=1 + repeats,
+            batch_size=SMALL["batch"],
+            progress=False,
+            callbacks=[lambda e, logs, m: [p() for _, p in peers] and None],
+        )
+        out[name] = min(h.seconds[1:]) / steps * 1e6
+    for name, p in peers:
+        out[name] = min(p.times[1:] or p.times) / steps * 1e6
+    out["adam_over_sgd"] = out["adam_us"] / out["sgd_momentum_us"]
+    if "torch_adam_us" in out:
+        out["adam_over_torch"] = out["adam_us"] / out["torch_adam_us"]
+    log("  small model " + ", ".join(f"{k}={v:.2f}" for k, v in out.items()))
+    return out
+
+
+def _torch_small(device, X, y):
+    import torch
+
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(26, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256), torch.nn.ReLU(), torch.nn.Linear(256, 1)
+    ).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(y)[:, None].to(dev)
+    n, B = Xt.shape[0], SMALL["batch"]
+
+    def one_epoch():
+        perm = torch.randperm(n).to(dev)
+        for s in range(0, n, B):
+            idx = perm[s : s + B]
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.mse_loss(net(Xt[idx]), yt[idx]).backward()
+            opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return one_epoch
+
+
+def spread(times) -> float:
+    """(max − min) / median of repeated timings."""
+    return (max(times) - min(times)) / statistics.median(times) if len(times) > 1 else 0.0
 
 
 # -- scaling --------------------------------------------------------------------------------
@@ -307,8 +435,22 @@ def default_backends():
 
 
 def run_study(
-    mode="quick", backends=None, batches=None, n=None, repeats=None, peers=True, log=print, sizes=None, scaling=True
+    mode="quick",
+    backends=None,
+    batches=None,
+    n=None,
+    repeats=None,
+    peers=True,
+    log=print,
+    sizes=None,
+    scaling=True,
+    precisions=("fp32",),
+    small=True,
 ):
+    """Every backend at every batch size and precision: our epoch, the GEMM-only epoch and PyTorch's
+    eager loop (autocast in bf16/fp16) timed interleaved in one process (ours, then one epoch of each
+    peer, after each of our epochs); a row whose repeats spread by more than 10% is measured again
+    and marked noisy if it still does."""
     grid = GRIDS[mode]
     backends = backends or default_backends()
     batches = batches or grid["batches"]
@@ -331,53 +473,67 @@ def run_study(
         "epoch_flops": flops,
         "n_weights": n_weights(sizes),
         "rows": [],
+        "small": {},
         "scaling": {},
+        "skipped": [],
     }
-    peer_times = {}  # (peer, device, batch) -> (median, all): each peer timed once, beside every backend
-
-    def peer(fn, *args):
-        key = (fn.__name__, batch, *args)  # batch: the loop's current one
-        if key not in peer_times:
-            try:
-                peer_times[key] = fn(*args, sizes, X, y, batch, repeats)
-            except ImportError:
-                peer_times[key] = None
-        return peer_times[key]
-
     for backend in backends:
         b = _backends.get(backend)
         on_gpu = backend in ("cupy", "torch-cuda") or "cuda" in str(b.device).lower() or "gpu" in str(b.device).lower()
-        for batch in batches:
-            row = {"backend": backend, "device": str(b.device), "batch": batch}
-            row["mlp_s"], row["mlp_all"], row["first_epoch_s"] = time_mlp_epoch(backend, sizes, X, y, batch, repeats)
-            row["compile_s"] = max(0.0, row["first_epoch_s"] - row["mlp_s"])  # the first epoch's excess
-            row["gemm_s"], row["gemm_all"] = time_gemm_epoch(backend, sizes, n, batch, repeats)
-            row["gflops"] = flops / row["mlp_s"] / 1e9
-            row["gemm_gflops"] = flops / row["gemm_s"] / 1e9
-            row["mlp_over_gemm"] = row["mlp_s"] / row["gemm_s"]
-            if peers:
-                torch_dev = "cuda" if on_gpu else "cpu"
-                got = peer(time_torch_epoch, torch_dev)
-                if got is not None:
-                    row["torch_s"], row["torch_all"] = got
-                    row["mlp_over_torch"] = row["mlp_s"] / row["torch_s"]
-                if not on_gpu:
-                    got = peer(time_sklearn_epoch)
-                    if got is not None:
-                        row["sklearn_s"], row["sklearn_all"] = got
-                        row["sklearn_over_mlp"] = row["sklearn_s"] / row["mlp_s"]
-            log(
-                "  "
-                + ", ".join(
-                    f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in row.items()
-                    if not k.endswith("_all")
+        for precision in precisions:
+            if precision != "fp32" and PRECISIONS[precision] not in b.compute_dtypes:
+                result["skipped"].append(f"{backend} {precision}: the backend has no {PRECISIONS[precision]}")
+                continue
+            for batch in batches:
+                row = _measure_row(backend, b, on_gpu, sizes, X, y, n, batch, repeats, precision, peers, flops)
+                if max(spread(row["mlp_all"]), spread(row.get("torch_all", [0])), spread(row["gemm_all"])) > 0.10:
+                    again = _measure_row(backend, b, on_gpu, sizes, X, y, n, batch, repeats, precision, peers, flops)
+                    row = min((row, again), key=lambda r: spread(r["mlp_all"]))
+                    row["remeasured"] = True
+                    row["noisy"] = max(spread(row["mlp_all"]), spread(row.get("torch_all", [0]))) > 0.10
+                log(
+                    "  "
+                    + ", ".join(
+                        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in row.items()
+                        if not k.endswith("_all")
+                    )
                 )
-            )
-            result["rows"].append(row)
+                result["rows"].append(row)
+        if small:
+            result["small"][backend] = small_model_steps(backend, repeats, log)
     if scaling:  # on the first backend: the law does not depend on the backend, the constant does
         result["scaling"][backends[0]] = scaling_study(backends[0], grid["scaling"], batches[0], repeats, log)
     return result
+
+
+def _measure_row(backend, b, on_gpu, sizes, X, y, n, batch, repeats, precision, peers, flops):
+    row = {"backend": backend, "device": str(b.device), "batch": batch, "precision": precision}
+    between = [Timed(gemm_epoch(backend, sizes, n, batch, precision=precision))]
+    names = ["gemm"]
+    if peers:
+        try:
+            between.append(Timed(torch_epoch("cuda" if on_gpu else "cpu", sizes, X, y, batch, precision=precision)))
+            names.append("torch")
+        except ImportError:
+            pass
+        if not on_gpu and precision == "fp32":
+            between.append(Timed(sklearn_epoch(sizes, X, y, batch)))
+            names.append("sklearn")
+    row["mlp_s"], row["mlp_all"], row["first_epoch_s"] = time_mlp_epoch(
+        backend, sizes, X, y, batch, repeats, precision=precision, between=between
+    )
+    for name, timed in zip(names, between):
+        row[f"{name}_s"], row[f"{name}_all"] = timed.result()
+    row["compile_s"] = max(0.0, row["first_epoch_s"] - row["mlp_s"])  # the first epoch's excess
+    row["gflops"] = flops / row["mlp_s"] / 1e9
+    row["gemm_gflops"] = flops / row["gemm_s"] / 1e9
+    row["mlp_over_gemm"] = row["mlp_s"] / row["gemm_s"]
+    if "torch_s" in row:
+        row["mlp_over_torch"] = row["mlp_s"] / row["torch_s"]
+    if "sklearn_s" in row:
+        row["sklearn_over_mlp"] = row["sklearn_s"] / row["mlp_s"]
+    return row
 
 
 # -- reporting ------------------------------------------------------------------------------
@@ -387,27 +543,52 @@ def report_markdown(result):
         f"# mlp bench ({result['mode']})",
         "",
         f"One epoch of mini-batch SGD with momentum, {h['n']:,} samples, sizes {h['sizes']} ReLU, "
-        f"softmax cross-entropy, float32; |W| = {result['n_weights']:,}; "
+        f"softmax cross-entropy, float32 weights (bf16/fp16 rows: products and activations in 16 bits); "
+        f"|W| = {result['n_weights']:,}; "
         f"matrix-product work {result['epoch_flops'] / 1e9:.1f} GFLOP per epoch. Medians of repeats, "
         "warm-up excluded; compile = the first epoch's excess over the steady one (tracing and XLA "
         "compilation on jax; allocation and warm-up elsewhere). GEMM-only: the epoch's matrix products alone "
-        "on the same backend; PyTorch: its eager loop (autograd, torch.optim.SGD) on the same device.",
+        "on the same backend; PyTorch: its eager loop (autograd, torch.optim.SGD; torch.autocast in bf16/fp16) on "
+        "the same device. Timed interleaved: after each of our epochs, one epoch of each peer. Spread: (max - min) / "
+        "median of our repeats; a row above 10% was measured again, and is marked noisy if it stayed above.",
         "",
-        "| backend | device | batch | mlp epoch (s) | compile (s) | GEMM-only (s) | mlp / GEMM | GFLOP/s "
-        "| PyTorch (s) | mlp / PyTorch | scikit-learn (s) | sklearn / mlp |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | device | precision | batch | mlp epoch (s) | compile (s) | GEMM-only (s) | mlp / GEMM | GFLOP/s "
+        "| PyTorch (s) | mlp / PyTorch | scikit-learn (s) | sklearn / mlp | spread |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in result["rows"]:
 
         def f(k, fmt="{:.3f}", r=r):
             return fmt.format(r[k]) if k in r else "-"
 
-        lines.append(
-            f"| {r['backend']} | {r['device']} | {r['batch']} | {f('mlp_s')} | {f('compile_s', '{:.2f}')} | "
-            f"{f('gemm_s')} | "
-            f"{f('mlp_over_gemm', '{:.2f}x')} | {f('gflops', '{:.1f}')} | {f('torch_s')} | "
-            f"{f('mlp_over_torch', '{:.2f}x')} | {f('sklearn_s')} | {f('sklearn_over_mlp', '{:.2f}x')} |"
+        noise = (
+            f"{spread(r['mlp_all']):.0%}"
+            + (" noisy" if r.get("noisy") else "")
+            + (" (re-measured)" if r.get("remeasured") else "")
         )
+        lines.append(
+            f"| {r['backend']} | {r['device']} | {r.get('precision', 'fp32')} | {r['batch']} | {f('mlp_s')} | "
+            f"{f('compile_s', '{:.2f}')} | {f('gemm_s')} | "
+            f"{f('mlp_over_gemm', '{:.2f}x')} | {f('gflops', '{:.1f}')} | {f('torch_s')} | "
+            f"{f('mlp_over_torch', '{:.2f}x')} | {f('sklearn_s')} | {f('sklearn_over_mlp', '{:.2f}x')} | {noise} |"
+        )
+    if result.get("skipped"):
+        lines += ["", "Not measured: " + "; ".join(result["skipped"]) + "."]
+    if result.get("small"):
+        lines += [
+            "",
+            "## Small model: 26-256-256-1 regression, batch 32 (microseconds per step)",
+            "",
+            "| backend | Adam | SGD+momentum | Adam / SGD | PyTorch eager Adam | Adam / PyTorch |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for backend, m in result["small"].items():
+            torch_us = f"{m['torch_adam_us']:.0f}" if "torch_adam_us" in m else "-"
+            ratio = f"{m['adam_over_torch']:.2f}x" if "adam_over_torch" in m else "-"
+            lines.append(
+                f"| {backend} | {m['adam_us']:.0f} | {m['sgd_momentum_us']:.0f} | {m['adam_over_sgd']:.2f}x | "
+                f"{torch_us} | {ratio} |"
+            )
     lines += ["", "## Scaling: epoch time ~ n^a · |W|^b", ""]
     for backend, s in result["scaling"].items():
         fn, fw, fb = s["fit_n"], s["fit_W"], s["fit_W_gemm_regime"]
@@ -547,6 +728,8 @@ def run_bench(args):
 
 
 def _run(args, mode, backends):
+    if args.tf32:
+        _backends.set_tf32(True)
     return run_study(
         mode,
         backends,
@@ -556,6 +739,7 @@ def _run(args, mode, backends):
         peers=not args.no_peers,
         sizes=args.sizes,
         scaling=not args.no_scaling,
+        precisions=(args.precision,),
     )
 
 

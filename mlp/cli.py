@@ -138,7 +138,17 @@ def build_parser():
     t.add_argument(
         "--seed", type=_number(int, zero=True), default=0, help="seed of the initial weights and the shuffling"
     )
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="floating-point type")
+    t.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="floating-point type of the weights"
+    )
+    t.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        default="fp32",
+        help="compute precision: bf16/fp16 run products and activations in 16 bits with --dtype weights (mixed "
+        "precision; fp16 with dynamic loss scaling), on backends that have the type (torch, jax, cupy)",
+    )
+    t.add_argument("--tf32", action="store_true", help="TF32 tensor cores for float32 products on GPUs")
     t.add_argument(
         "--weight-decay",
         type=_number(float, zero=True),
@@ -251,6 +261,8 @@ def run_train(args):
     from . import backends, data
 
     backend = backends.get(args.backend or backends.best())  # first: a missing backend answers at once
+    if args.tf32:
+        backends.set_tf32(True)
     _check_outputs(args)
     ds = data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)  # random_state 0
     task, why = _task(args, ds)
@@ -360,6 +372,7 @@ def _model_loss_optimizer(args, ds, task, backend):
         dropout=args.dropout,
         norm=args.norm,
         classes=classes,
+        compute_dtype={"fp32": None, "bf16": "bfloat16", "fp16": "float16"}[args.precision],
     )
     model.feature_names = ds.feature_names
     settings = {}

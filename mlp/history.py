@@ -25,6 +25,7 @@ class History:
     initial_loss: float | None = None  # the initial weights' loss on up to 1,024 training samples
     final_loss: float | None = None  # the trained model's loss on the same samples
     skipped_steps: int = 0  # float16 loss scaling: steps skipped on overflowing gradients
+    loss_scale: float | None = None  # float16 loss scaling: the scale at the end
     warnings: list = field(default_factory=list)
 
     def as_dict(self) -> dict:

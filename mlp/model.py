@@ -139,10 +139,14 @@ class Sequential:
             )
         return grads
 
-    def loss_and_grads(self, loss: Loss, X, T, ctx: Context | None = None, sinks: list[GradSink] | None = None):
+    def loss_and_grads(
+        self, loss: Loss, X, T, ctx: Context | None = None, sinks: list[GradSink] | None = None, scale=None
+    ):
         """(loss as a 0-d device array, gradients or sink contents, new state) for prepared X and
         targets T, in training mode unless `ctx` says otherwise. With mixed precision the loss
-        is computed in the variable dtype, and the gradients come back in it (sinks unused)."""
+        is computed in the variable dtype, and the gradients come back in it (sinks unused);
+        ``scale`` (float16 loss scaling) multiplies δ before the 16-bit backward pass and divides
+        the gradients after it."""
         ctx = Context(training=True, keep=True) if ctx is None else ctx
         fused = loss.fuses(self.layers[-1])
         stop = len(self.layers) - 1 if fused else None
@@ -153,8 +157,13 @@ class Sequential:
             out = self.xp.astype(out, self.dtype)  # the loss in float32: a precision island
         value, delta = (loss.fused_value_and_gradient if fused else loss.value_and_gradient)(out, T)
         if mixed:
+            if scale is not None:
+                delta = delta * scale
             grads = self.backward(self.xp.astype(delta, self.compute_dtype), ctx, stop, None, params)
-            return value, [self.xp.astype(g, self.dtype) for g in grads], new_state
+            grads = [self.xp.astype(g, self.dtype) for g in grads]
+            if scale is not None:
+                grads = [g / scale for g in grads]
+            return value, grads, new_state
         return value, self.backward(delta, ctx, stop, sinks, params), new_state
 
     def predict_with_logits(self, X, loss: Loss):
@@ -214,7 +223,15 @@ class Sequential:
 
     def forward_fn(self):
         """f(X) -> outputs (inference mode) on prepared rows, compiled on backends that compile."""
-        return self.compiled(("forward",), lambda: lambda X: self.apply(X)[0])
+
+        def make():
+            def forward(X):
+                out, _ = self.apply(X)
+                return self.xp.astype(out, self.dtype) if self.mixed_precision else out
+
+            return forward
+
+        return self.compiled(("forward",), make)
 
     # -- inputs: validation and the input stage ----------------------------------------------
     def prepare_input(self, X, name: str = "X"):

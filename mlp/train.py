@@ -36,9 +36,9 @@ from .losses import Loss, default_loss, get_loss
 from .metrics import encode_labels
 from .model import Sequential
 from .numerics import check_same_count, copy_params, to_host
-from .optim import OPTIMIZERS, Optimizer, accepts, get_optimizer
+from .optim import OPTIMIZERS, LossScaler, Optimizer, _keep_if, accepts, get_optimizer
 
-__all__ = ["train", "History", "DivergenceError", "TrainingWarning"]
+__all__ = ["train", "History", "DivergenceError", "TrainingWarning", "PrecisionWarning"]
 
 
 class DivergenceError(ValueError, FloatingPointError):
@@ -48,6 +48,10 @@ class DivergenceError(ValueError, FloatingPointError):
 
 class TrainingWarning(UserWarning):
     """Training ran but made the model worse (the last epoch's loss above the first's)."""
+
+
+class PrecisionWarning(UserWarning):
+    """Float16 loss scaling skipped steps whose gradients overflowed (said once per run)."""
 
 
 def train(
@@ -140,6 +144,9 @@ def train(
     comm = as_comm(distributed)
     prefetch = model.backend.prefetch_default if prefetch is None else bool(prefetch)
     model.head = loss.head(model.n_outputs)
+    if model.backend.dtype_name(model.compute_dtype) == "float16":  # float16: dynamic loss scaling
+        opt.scaler = opt.scaler or LossScaler()
+        opt.scaler.start(model.backend, model.dtype)
     with model.backend.context():
         source, held_out = _training_data(
             model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast
@@ -227,6 +234,16 @@ def _loop(
     _check_outputs(model, probe[0], opt, good)
     history.final_loss = _probe_loss(model, loss, probe)
     _warn_if_worse(history, opt)
+    if opt.scaler is not None:
+        skipped = int(to_host(opt.scaler.state[2]))
+        history.skipped_steps, history.loss_scale = skipped, float(to_host(opt.scaler.scale))
+        if skipped:
+            message = (
+                f"float16 loss scaling skipped {skipped} step(s) whose gradients overflowed (weights kept); "
+                f"the loss scale is now {history.loss_scale:g}"
+            )
+            history.warnings.append(message)
+            warnings.warn(message, PrecisionWarning, stacklevel=3)
 
 
 def _optimizer(optimizer, lr, momentum) -> Optimizer:
@@ -452,6 +469,7 @@ class Step:
         self, model: Sequential, loss: Loss, opt: Optimizer, kernels: Kernels, comm: Any, fast: bool, seed: int = 0
     ):
         self.model, self.loss, self.opt, self.kernels, self.comm, self.seed = model, loss, opt, kernels, comm, seed
+        opt.bind(kernels if fast and not model.mixed_precision else GENERIC)  # mixed precision: unfused updates
         self.run = (
             model.backend.compile_step(self.step, model, opt, loss, seed) if fast and comm.size == 1 else self.step
         )
@@ -477,17 +495,24 @@ class Step:
                 total=total,
                 stats=self.comm,
             )
+            scale = None if opt.scaler is None else opt.scaler.scale
             with np.errstate(invalid="ignore", divide="ignore") if not count else nullcontext():
-                value, sunk, new_state = model.loss_and_grads(self.loss, xb, tb, ctx, sinks)
+                value, sunk, new_state = model.loss_and_grads(self.loss, xb, tb, ctx, sinks, scale)
             if model.mixed_precision:  # raw gradients in the variable dtype: the unfused update
                 sunk = [sink.receive(g) for sink, g in zip(sinks, sunk)]
-            model.state[:] = new_state
             if not count:
                 value, sunk = None, [s.target for s in sinks]
         else:  # this process owns none of the batch
-            value, sunk = None, [s.target for s in sinks]
+            value, sunk, new_state = None, [s.target for s in sinks], None
         value, sunk = self.comm.combine(model, value, sunk, count, total)
-        opt.update(params, sunk, lr, self.kernels)
+        if opt.scaler is None:
+            opt.update(params, sunk, lr, self.kernels)
+            if new_state is not None:
+                model.state[:] = new_state
+            return value
+        ok = opt.guarded_update(params, sunk, lr, self.kernels)  # a step that overflowed is skipped
+        if new_state is not None:
+            model.state[:] = _keep_if(ok, new_state, model.state)
         return value
 
     def _empty(self):

@@ -2,6 +2,7 @@
 
 MODE train: data-parallel training, rank 0 saves the final weights and history.
 MODE stream: the same, with X and y read batch by batch from memory-mapped .npy files.
+MODE bf16: mixed precision (bfloat16 compute) on the torch backend.
 MODE staged: the same as train, the gradients staged through host copies instead of reduced in place.
 MODE state: the same with BatchNorm and Dropout (rank 0 saves weights then state).
 MODE fail: rank 1 raises during epoch 2. MODE hang: rank 1 stops answering.
@@ -36,7 +37,10 @@ def misbehave(epoch, logs, model):
 
 
 extra = {"norm": "batch", "dropout": 0.25} if mode == "state" else {}
-model = mlp.MLP([6, 16, 3], "tanh", "softmax", dtype="float64", seed=1 + comm.rank, **extra)  # rank 0's weights win
+if mode == "bf16":  # mixed precision on the torch backend, float32 weights
+    extra = {"backend": "torch", "dtype": "float32", "compute_dtype": "bfloat16"}
+extra.setdefault("dtype", "float64")
+model = mlp.MLP([6, 16, 3], "tanh", "softmax", seed=1 + comm.rank, **extra)  # rank 0's weights win
 h = mlp.train(
     model,
     X,

@@ -51,6 +51,21 @@ def test_two_processes_equal_one(tmp_path, mode):
     assert not np.array_equal(model.get_weights()[0], mlp.MLP([6, 16, 3], seed=1, dtype="float64").get_weights()[0])
 
 
+def test_two_processes_equal_one_in_mixed_precision(tmp_path):
+    pytest.importorskip("torch")
+    r = mpirun(2, "bf16", tmp_path / "two.npz")
+    assert r.returncode == 0, r.stderr[-2000:]
+    two = np.load(tmp_path / "two.npz")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(203, 6)), rng.integers(0, 3, size=203)
+    model = mlp.MLP([6, 16, 3], "tanh", "softmax", backend="torch", dtype="float32", compute_dtype="bfloat16", seed=1)
+    mlp.train(model, X, y, optimizer=mlp.SGD(0.1, momentum=0.9), epochs=4, batch_size=32, seed=5, progress=False)
+    for i, w in enumerate(model.get_weights()):
+        # bf16 products of half batches, summed in float32 across ranks: bf16 rounding apart, not more
+        np.testing.assert_allclose(two[f"arr_{i}"], w, rtol=0, atol=0.02)
+        assert two[f"arr_{i}"].dtype == np.float32
+
+
 @pytest.mark.parametrize(
     "mode,message",
     [
