@@ -275,10 +275,8 @@ def small_model_steps(backend, repeats=3, log=print):
     out = {}
     peers = []
     on_gpu = "cuda" in str(b.device).lower() or backend == "cupy"
-    try:
+    with contextlib.suppress(ImportError):
         peers.append(("torch_adam_us", Timed(_torch_small(("cuda" if on_gpu else "cpu"), X, y))))
-    except ImportError:
-        pass
     for name, opt in (("adam_us", lambda: mlp.Adam(1e-3)), ("sgd_momentum_us", lambda: mlp.SGD(0.01, momentum=0.9))):
         model = mlp.MLP(SMALL["sizes"], backend=b, seed=0)
         h = mlp.train(
