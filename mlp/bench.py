@@ -129,7 +129,7 @@ def time_mlp_epoch(
         batch_size=batch,
         seed=0,
         progress=False,
-        callbacks=[lambda e, logs, m: [fn() for fn in between] and None],
+        callbacks=[lambda e, logs, m: ([fn() for fn in between], time.sleep(SETTLE if between else 0)) and None],
     )
     out = statistics.median(h.seconds[1:]), h.seconds[1:], h.seconds[0]
     if not again:
@@ -148,13 +148,20 @@ def time_mlp_epoch(
     return (*out, h2.seconds[0])
 
 
+SETTLE = 0.2  # seconds of rest before each timed epoch of another library
+
+
 class Timed:
-    """One epoch of a peer per call, its seconds kept (the first call is the warm-up)."""
+    """One epoch of a peer per call, its seconds kept (the first call is the warm-up). Each call first
+    rests SETTLE seconds: the previous library's BLAS and OpenMP threads spin-wait for a while after
+    their last work, and would take the cores from this one (measured: PyTorch's epoch 10-40% slower
+    right after a NumPy one)."""
 
     def __init__(self, epoch):
         self.epoch, self.times = epoch, []
 
     def __call__(self):
+        time.sleep(SETTLE)
         t0 = time.perf_counter()
         self.epoch()
         self.times.append(time.perf_counter() - t0)
@@ -315,7 +322,7 @@ def small_model_steps(backend, repeats=3, log=print):
             epochs=1 + repeats,
             batch_size=SMALL["batch"],
             progress=False,
-            callbacks=[lambda e, logs, m: [p() for _, p in peers] and None],
+            callbacks=[lambda e, logs, m: ([p() for _, p in peers], time.sleep(SETTLE)) and None],
         )
         out[name] = min(h.seconds[1:]) / steps * 1e6
     for name, p in peers:
