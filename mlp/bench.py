@@ -129,7 +129,7 @@ def time_mlp_epoch(
         batch_size=batch,
         seed=0,
         progress=False,
-        callbacks=[lambda e, logs, m: ([fn() for fn in between], time.sleep(SETTLE if between else 0)) and None],
+        callbacks=[_between(between)],
     )
     out = statistics.median(h.seconds[1:]), h.seconds[1:], h.seconds[0]
     if not again:
@@ -149,6 +149,18 @@ def time_mlp_epoch(
 
 
 SETTLE = 0.2  # seconds of rest before each timed epoch of another library
+
+
+def _between(peers):
+    """A training callback running one epoch of each peer, then resting before our next epoch."""
+
+    def callback(epoch, logs, model):
+        for peer in peers:
+            peer()
+        if peers:
+            time.sleep(SETTLE)
+
+    return callback
 
 
 class Timed:
@@ -322,7 +334,7 @@ def small_model_steps(backend, repeats=3, log=print):
             epochs=1 + repeats,
             batch_size=SMALL["batch"],
             progress=False,
-            callbacks=[lambda e, logs, m: ([p() for _, p in peers], time.sleep(SETTLE)) and None],
+            callbacks=[_between([p for _, p in peers])],
         )
         out[name] = min(h.seconds[1:]) / steps * 1e6
     for name, p in peers:
