@@ -15,6 +15,12 @@ import numpy as np
 from .base import Backend
 
 
+def _Batch(*fields):
+    from mlp.batches import Batch
+
+    return Batch(*fields)
+
+
 class JaxBackend(Backend):
     name = "jax"
 
@@ -65,13 +71,14 @@ class JaxBackend(Backend):
         if entry is None:
             holder = {}
 
-            def pure(params, mstate, ostate, grads, t, scaler, xb, tb, rows, lr):
+            def pure(params, mstate, ostate, grads, t, scaler, xb, tb, wb, rows, lr):
                 m, o = holder["model"], holder["opt"]
                 m.params[:], m.state[:] = params, mstate
                 o.state, o._grads, o.t = ostate, grads, t
                 if o.scaler is not None:
                     o.scaler.state = scaler
-                value = holder["step"](xb, tb, rows, xb.shape[0], xb.shape[0], lr)
+                n = xb.shape[0]
+                value = holder["step"](_Batch(xb, tb, wb, rows, n, n, float(n), float(n)), lr)
                 scaler = None if o.scaler is None else o.scaler.state
                 return list(m.params), list(m.state), o.state, o._grads, o.t, scaler, value
 
@@ -87,9 +94,9 @@ class JaxBackend(Backend):
         eager = []  # set once the step turned out not to be traceable
         device_lr = {}  # the epoch's learning rate on the device: converted once per epoch, not per batch
 
-        def run(xb, tb, rows, count, total, lr):
+        def run(batch, lr):
             if eager:
-                return step(xb, tb, rows, count, total, lr)
+                return step(batch, lr)
             if isinstance(opt.t, int):  # the first call: fix the state's structure before tracing
 
                 def init(params):  # the state and gradient buffers the step uses, made by XLA
@@ -111,9 +118,10 @@ class JaxBackend(Backend):
                     opt._grads,
                     opt.t,
                     scaler,
-                    xb,
-                    tb,
-                    rows,
+                    batch.x,
+                    batch.t,
+                    batch.w,
+                    batch.rows,
                     device_lr[lr],
                 )
                 if opt.scaler is not None:
@@ -129,7 +137,7 @@ class JaxBackend(Backend):
                     RuntimeWarning,
                     stacklevel=2,
                 )
-                return step(xb, tb, rows, count, total, lr)
+                return step(batch, lr)
             model.params[:], model.state[:] = params, mstate
             return value
 

@@ -37,14 +37,14 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .backends.kernels import GENERIC, Kernels
 from .backends.numpy_backend import NumPyKernels
 
-__all__ = ["BlockShuffle", "Batches", "DeviceRows", "HostRows", "is_streamed"]
+__all__ = ["BlockShuffle", "Batch", "Batches", "DeviceRows", "HostRows", "is_streamed"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,23 @@ def as_order(shuffle: Any) -> str | BlockShuffle:
     )
 
 
+class Batch(NamedTuple):
+    """One mini-batch as a step takes it. ``x``/``t``/``w``: this process's inputs, targets and
+    sample weights (None: unweighted; all None where it owns none of the batch); ``rows``: their
+    sample indices on the device (for dropout masks), or None; ``count``/``total``: this process's
+    and the global batch's sample counts; ``weight``/``total_weight``: the same in sample weights
+    (the counts when unweighted), by which processes' losses and gradients are combined."""
+
+    x: Any
+    t: Any
+    w: Any
+    rows: Any
+    count: int
+    total: int
+    weight: float
+    total_weight: float
+
+
 class Batches:
     def __init__(
         self,
@@ -86,9 +103,11 @@ class Batches:
         rng: np.random.Generator,
         rank: int = 0,
         size: int = 1,
+        weights: np.ndarray | None = None,
     ):
-        """`source`: the rows to gather; `n`: the global sample count."""
-        self.source, self.n = source, n
+        """`source`: the rows to gather; `n`: the global sample count; `weights`: the host sample
+        weights of all n samples (None: unweighted)."""
+        self.source, self.n, self.weights = source, n, weights
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.order, self.rng = as_order(shuffle), rng
         self.rank, self.size = rank, size
@@ -100,10 +119,17 @@ class Batches:
         return [min(self.batch_size, self.n - s) for s in self.starts.tolist()]
 
     def plan(self) -> Iterator[np.ndarray]:
-        """Each global batch's rows that this process owns, sorted (one epoch)."""
+        """Each global batch's rows that this process owns, sorted (one epoch); the global batches'
+        and this process's weight sums, in order, go to ``self._sums``."""
+        self._sums = []
         for rows in self._global_batches():
             rows = np.sort(rows)
-            yield rows if self.size == 1 else rows[rows % self.size == self.rank]
+            mine = rows if self.size == 1 else rows[rows % self.size == self.rank]
+            if self.weights is None:
+                self._sums.append((float(mine.shape[0]), float(rows.shape[0])))
+            else:
+                self._sums.append((float(self.weights[mine].sum()), float(self.weights[rows].sum())))
+            yield mine
 
     def _global_batches(self) -> Iterator[np.ndarray]:
         n, B = self.n, self.batch_size
@@ -127,11 +153,11 @@ class Batches:
             self.source.will_need(blocks[w : w + window], block)
             yield self.rng.permutation(rows)
 
-    def epoch(self) -> Iterator[tuple[Any, Any, Any, int, int]]:
-        """(X rows, T rows, sample indices or None, local count, global count) for each global
-        mini-batch; the rows are None where this process owns none of the batch."""
-        for (xb, tb, ids, count), total in zip(self.source.batches(self.plan()), self.sizes):
-            yield xb, tb, ids, count, total
+    def epoch(self) -> Iterator[Batch]:
+        """Each global mini-batch of one epoch (a ``Batch``)."""
+        for i, ((xb, tb, wb, ids, count), total) in enumerate(zip(self.source.batches(self.plan()), self.sizes)):
+            weight, total_weight = self._sums[i]
+            yield Batch(xb, tb, wb, ids, count, total, weight, total_weight)
 
 
 def _cut(pieces: Iterable[np.ndarray], B: int) -> Iterator[np.ndarray]:
@@ -150,13 +176,26 @@ class DeviceRows:
     """Rows of arrays on the backend's device: this process's shard (rows rank, rank + size, ...).
     ``ids``: also give each batch its sample indices on the device (for dropout masks)."""
 
-    def __init__(self, X: Any, T: Any, backend: Any, kernels: Kernels = GENERIC, size: int = 1, ids: bool = False):
-        self.X, self.T, self.backend, self.kernels, self.size, self.ids = X, T, backend, kernels, size, ids
+    def __init__(
+        self,
+        X: Any,
+        T: Any,
+        backend: Any,
+        kernels: Kernels = GENERIC,
+        size: int = 1,
+        ids: bool = False,
+        W: Any = None,
+    ):
+        self.X, self.T, self.W, self.backend, self.kernels, self.size, self.ids = X, T, W, backend, kernels, size, ids
 
     def shard(self, model: Any, comm: Any, kernels: Kernels) -> DeviceRows:
         """This process's rows (all of them in one process), gathered with the run's kernels."""
-        X, T = comm.shard(model, self.X, self.T)
-        return DeviceRows(X, T, self.backend, kernels, comm.size, self.ids)
+        if self.W is None:
+            X, T = comm.shard(model, self.X, self.T)
+            W = None
+        else:
+            X, T, W = comm.shard(model, self.X, self.T, self.W)
+        return DeviceRows(X, T, self.backend, kernels, comm.size, self.ids, W)
 
     @property
     def n(self) -> int:
@@ -184,11 +223,12 @@ class DeviceRows:
         ids = self.backend.split(self.backend.asarray(flat.astype(np.int32)), counts) if self.ids else None
         for i, count in enumerate(counts):
             if count == 0:
-                yield None, None, None, 0
+                yield None, None, None, None, 0
                 continue
             sel = idx[i]
             bid = None if ids is None else ids[i]
-            yield self.kernels.take_rows(self.X, sel, "X"), self.kernels.take_rows(self.T, sel, "T"), bid, count
+            wb = None if self.W is None else self.kernels.take_rows(self.W, sel, "W")
+            yield self.kernels.take_rows(self.X, sel, "X"), self.kernels.take_rows(self.T, sel, "T"), wb, bid, count
 
 
 def is_streamed(X: Any) -> bool:
@@ -239,6 +279,7 @@ class HostRows:
         reuse: bool = False,
         name: str = "X",
         ids: bool = False,
+        w: np.ndarray | None = None,
     ):
         if type(y).__module__.split(".")[0] == "pandas":  # by position, never by the index's labels
             y = y.to_numpy()
@@ -253,7 +294,8 @@ class HostRows:
             raise ValueError(f"{name} must hold at least one sample; got shape {tuple(X.shape)}")
         self.X, self.y, self.rows = X, y, rows
         self.prepare_x, self.prepare_t, self.upload = prepare_x, prepare_t, upload
-        self.prefetch, self.name, self.ids = bool(prefetch), name, bool(ids)
+        self.prefetch, self.name, self.ids, self.w = bool(prefetch), name, bool(ids), w
+        self.w_dtype = None  # the model's dtype for uploaded weights
         # NumPy arrays and memory maps are gathered straight into two alternating reused buffers
         self._host = NumPyKernels() if reuse and isinstance(X, np.ndarray) else None
         self._turn = 0
@@ -281,6 +323,7 @@ class HostRows:
             reuse=self._host is not None,
             name=name,
             ids=self.ids,
+            w=self.w,
         )
 
     def will_need(self, blocks, block):
@@ -325,7 +368,7 @@ class HostRows:
         """One batch: the rows (sorted sample indices) read in order, checked, on the device."""
         count = int(rows.shape[0])
         if count == 0:
-            return None, None, None, 0
+            return None, None, None, None, 0
         self._check_files()
         file_rows = rows if self.rows is None else self.rows[rows]
         where = f"rows {int(file_rows[0])}..{int(file_rows[-1])}"
@@ -338,7 +381,8 @@ class HostRows:
         xb = self.prepare_x(xb, f"{self.name} ({where})")
         tb = self.prepare_t(yb, f"{self.name.replace('X', 'y')} ({where})")
         ids = self.upload(rows.astype(np.int32)) if self.ids else None
-        return self.upload(xb), self.upload(tb), ids, count
+        wb = None if self.w is None else self.upload(self.w[file_rows].astype(xb.dtype))
+        return self.upload(xb), self.upload(tb), wb, ids, count
 
     def batches(self, plan: Iterable[np.ndarray]) -> Iterator[tuple[Any, Any, Any, int]]:
         plan = iter(plan)
@@ -360,7 +404,7 @@ class HostRows:
 
     def head(self, rows: int, targets: bool = False) -> Any:
         """The first `rows` samples' inputs on the device, with their targets if asked."""
-        xb, tb, _, _ = self.gather(np.arange(min(rows, self.n)))
+        xb, tb, *_ = self.gather(np.arange(min(rows, self.n)))
         return (xb, tb) if targets else xb
 
     def sample(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -128,6 +128,12 @@ def build_parser():
     )
     t.add_argument("--batch-size", type=_number(int), default=32, help="mini-batch size")
     t.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        default=None,
+        help="balanced: weight each class by n / (K · its count), as scikit-learn (None: every sample alike)",
+    )
+    t.add_argument(
         "--shuffle",
         choices=["full", "blocks", "none"],
         default="full",
@@ -297,6 +303,7 @@ def run_train(args):
         resume=args.resume,
         distributed=comm,
         callbacks=callbacks,
+        class_weight=args.class_weight,
     )
     backend.synchronize()
     result = _evaluate(model, ds, task, why, history, time.perf_counter() - t0)

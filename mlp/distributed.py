@@ -45,9 +45,9 @@ class LocalComm:
         """Sums over every process's batch rows (BatchNorm's statistics): here, the local sums."""
         return x
 
-    def shard(self, model, X, T):
+    def shard(self, model, *arrays):
         """This process's samples of in-memory data (one process: all of them)."""
-        return X, T
+        return arrays
 
     def combine(self, model, value, sunk, local_n, global_n):
         """The global batch's loss and sink contents from this process's (one process: as they are)."""
@@ -185,11 +185,11 @@ class MPIComm:
         self.allreduce_sum(buf, "batch statistics all-reduce")
         return array_namespace(x).asarray(buf.astype(host.dtype), device=device(x))
 
-    def shard(self, model, X, T):
+    def shard(self, model, *arrays):
         """This rank's rows (rank, rank + size, ...) of in-memory data; streamed data is read by
         rows as each batch needs them, so it is not sharded up front."""
-        own = model.backend.asarray(np.arange(self.rank, X.shape[0], self.size))
-        return model.xp.take(X, own, axis=0), model.xp.take(T, own, axis=0)
+        own = model.backend.asarray(np.arange(self.rank, arrays[0].shape[0], self.size))
+        return tuple(model.xp.take(a, own, axis=0) for a in arrays)
 
     def _combine_direct(self, model, value, sunk, local_n, global_n):
         backend, xp = model.backend, model.xp

@@ -45,8 +45,36 @@ def _eps(x):
     return float(array_namespace(x).finfo(x.dtype).eps)
 
 
-def _n(x):
-    return x.shape[0]
+def _call(fn, out, t, w):
+    """fn(out, t), with the weights only where there are some (a user's loss may take no w)."""
+    return fn(out, t) if w is None else fn(out, t, w)
+
+
+def _col(w, e):
+    """Sample weights (n,) as a column against per-element terms (n, k)."""
+    return array_namespace(w).reshape(w, (w.shape[0], 1)) if e.ndim == 2 else w
+
+
+def _wsum(w):
+    """Σw, never 0 (a batch whose weights are all 0 contributes nothing, not NaN)."""
+    xp = array_namespace(w)
+    return xp.maximum(xp.sum(w), zero_like(w) + float(xp.finfo(w.dtype).smallest_normal))
+
+
+def _mean(e, w=None):
+    """Σ e over outputs, averaged over the batch's samples: plainly, or weighted by `w` (Σ w·e / Σ w,
+    scikit-learn's weighted mean loss)."""
+    xp = array_namespace(e)
+    if w is None:
+        return xp.sum(e) / e.shape[0]
+    return xp.sum(e * _col(w, e)) / _wsum(w)
+
+
+def _per(g, w=None):
+    """Per-sample gradient terms g scaled as ``_mean`` scales the loss (1/n, or w/Σw)."""
+    if w is None:
+        return g / g.shape[0]
+    return g * (_col(w, g) / _wsum(w))
 
 
 class Loss:
@@ -124,22 +152,22 @@ class Loss:
         return cast_finite(y, dtype, name, backend)
 
     # -- value and gradient --------------------------------------------------
-    def value(self, out, t):
+    def value(self, out, t, w=None):
         raise NotImplementedError
 
-    def gradient(self, out, t):
+    def gradient(self, out, t, w=None):
         raise NotImplementedError
 
-    def value_and_gradient(self, out, t):
-        return self.value(out, t), self.gradient(out, t)
+    def value_and_gradient(self, out, t, w=None):
+        return _call(self.value, out, t, w), _call(self.gradient, out, t, w)
 
-    def fused_value_and_gradient(self, logits, t):
+    def fused_value_and_gradient(self, logits, t, w=None):
         """Value and gradient w.r.t. the logits, for a model ending in ``fused_with``."""
         raise NotImplementedError
 
-    def fused_value(self, logits, t):
+    def fused_value(self, logits, t, w=None):
         """The value alone from the logits (evaluation: no gradient computed)."""
-        return self.fused_value_and_gradient(logits, t)[0]
+        return _call(self.fused_value_and_gradient, logits, t, w)[0]
 
     def config(self):
         return {}
@@ -156,19 +184,19 @@ class SquaredError(Loss):
     fused_with = act.Identity
     from_logits = False
 
-    def value(self, out, t):
-        xp = array_namespace(out)
+    def value(self, out, t, w=None):
+        array_namespace(out)
         r = out - t
-        return 0.5 * xp.sum(r * r) / _n(out)
+        return 0.5 * _mean(r * r, w)
 
-    def gradient(self, out, t):
-        return (out - t) / _n(out)
+    def gradient(self, out, t, w=None):
+        return _per(out - t, w)
 
-    def fused_value_and_gradient(self, logits, t):
-        return self.value_and_gradient(logits, t)
+    def fused_value_and_gradient(self, logits, t, w=None):
+        return _call(self.value_and_gradient, logits, t, w)
 
-    def fused_value(self, logits, t):
-        return self.value(logits, t)
+    def fused_value(self, logits, t, w=None):
+        return _call(self.value, logits, t, w)
 
 
 def _extremes(xp, t) -> tuple[float, float]:
@@ -218,26 +246,26 @@ class BinaryCrossEntropy(Loss):
         _check_range(backend.xp, t, 0, 1, f"{name} for loss {self.name!r}", "targets (labels 0/1 or probabilities)")
         return t
 
-    def value(self, out, t):
+    def value(self, out, t, w=None):
         xp = array_namespace(out)
         if self.from_logits:
-            return self.fused_value_and_gradient(out, t)[0]
+            return self.fused_value_and_gradient(out, t, w)[0]
         eps = _eps(out)
         p = clip(out, eps, 1 - eps)
-        return -xp.sum(t * xp.log(p) + (1 - t) * xp.log(1 - p)) / _n(out)
+        return -_mean(t * xp.log(p) + (1 - t) * xp.log(1 - p), w)
 
-    def gradient(self, out, t):
+    def gradient(self, out, t, w=None):
         if self.from_logits:
-            return self.fused_value_and_gradient(out, t)[1]
+            return self.fused_value_and_gradient(out, t, w)[1]
         eps = _eps(out)
         p = clip(out, eps, 1 - eps)
-        return (p - t) / (p * (1 - p)) / _n(out)
+        return _per((p - t) / (p * (1 - p)), w)
 
-    def fused_value_and_gradient(self, s, t):
-        xp = array_namespace(s)
+    def fused_value_and_gradient(self, s, t, w=None):
+        array_namespace(s)
         # log(1 + e^s) - s d, written so that no exponential can overflow
-        value = xp.sum(softplus(s) - s * t) / _n(s)
-        return value, (sigmoid(s) - t) / _n(s)
+        value = _mean(softplus(s) - s * t, w)
+        return value, _per(sigmoid(s) - t, w)
 
     def config(self):
         return {"from_logits": self.from_logits}
@@ -309,25 +337,25 @@ class CrossEntropy(Loss):
             t = t * keep + spread
         return t
 
-    def value(self, out, t):
+    def value(self, out, t, w=None):
         if self.from_logits:
-            return self.fused_value_and_gradient(out, t)[0]
+            return self.fused_value_and_gradient(out, t, w)[0]
         xp = array_namespace(out)
-        return -xp.sum(t * xp.log(clip(out, _eps(out), 1.0))) / _n(out)
+        return -_mean(t * xp.log(clip(out, _eps(out), 1.0)), w)
 
-    def gradient(self, out, t):
+    def gradient(self, out, t, w=None):
         if self.from_logits:
-            return self.fused_value_and_gradient(out, t)[1]
-        return -t / clip(out, _eps(out), 1.0) / _n(out)
+            return self.fused_value_and_gradient(out, t, w)[1]
+        return _per(-t / clip(out, _eps(out), 1.0), w)
 
-    def fused_value_and_gradient(self, s, t):
+    def fused_value_and_gradient(self, s, t, w=None):
         xp = array_namespace(s)
         shifted = s - xp.max(s, axis=1, keepdims=True)
         e = xp.exp(shifted)
         z = xp.sum(e, axis=1, keepdims=True)
         log_p = shifted - xp.log(z)
-        value = -xp.sum(t * log_p) / _n(s)
-        return value, (e / z - t) / _n(s)
+        value = -_mean(t * log_p, w)
+        return value, _per(e / z - t, w)
 
     def config(self):
         return {"label_smoothing": self.label_smoothing, "from_logits": self.from_logits}
@@ -340,17 +368,19 @@ class KLDivergence(CrossEntropy):
     aliases = {"kl": {}}
     logits_form = None
 
-    def _entropy(self, t):
+    def _entropy(self, t, w=None):
         xp = array_namespace(t)
         safe = xp.where(t > 0, t, zero_like(t) + 1)
-        return -xp.sum(t * xp.log(safe)) / _n(t)
+        return -_mean(t * xp.log(safe), w)
 
-    def value(self, out, t):
-        return super().value(out, t) - self._entropy(t)
+    def value(self, out, t, w=None):
+        if self.from_logits:  # the fused form subtracts the entropy itself
+            return self.fused_value_and_gradient(out, t, w)[0]
+        return super().value(out, t, w) - self._entropy(t, w)
 
-    def fused_value_and_gradient(self, s, t):
-        value, grad = super().fused_value_and_gradient(s, t)
-        return value - self._entropy(t), grad
+    def fused_value_and_gradient(self, s, t, w=None):
+        value, grad = super().fused_value_and_gradient(s, t, w)
+        return value - self._entropy(t, w), grad
 
 
 class _SignedTargets(Loss):
@@ -377,13 +407,13 @@ class PerceptronCriterion(_SignedTargets):
 
     name = "perceptron"
 
-    def value(self, out, t):
+    def value(self, out, t, w=None):
         xp = array_namespace(out)
-        return xp.sum(xp.maximum(-t * out, zero_like(out))) / _n(out)
+        return _mean(xp.maximum(-t * out, zero_like(out)), w)
 
-    def gradient(self, out, t):
+    def gradient(self, out, t, w=None):
         xp = array_namespace(out)
-        return xp.where(t * out <= 0, -t, zero_like(out)) / _n(out)
+        return _per(xp.where(t * out <= 0, -t, zero_like(out)), w)
 
 
 class Hinge(_SignedTargets):
@@ -391,13 +421,13 @@ class Hinge(_SignedTargets):
 
     name = "hinge"
 
-    def value(self, out, t):
+    def value(self, out, t, w=None):
         xp = array_namespace(out)
-        return xp.sum(xp.maximum(1 - t * out, zero_like(out))) / _n(out)
+        return _mean(xp.maximum(1 - t * out, zero_like(out)), w)
 
-    def gradient(self, out, t):
+    def gradient(self, out, t, w=None):
         xp = array_namespace(out)
-        return xp.where(t * out < 1, -t, zero_like(out)) / _n(out)
+        return _per(xp.where(t * out < 1, -t, zero_like(out)), w)
 
 
 def default_loss(model) -> Loss:

@@ -140,13 +140,13 @@ class Sequential:
         return grads
 
     def loss_and_grads(
-        self, loss: Loss, X, T, ctx: Context | None = None, sinks: list[GradSink] | None = None, scale=None
+        self, loss: Loss, X, T, ctx: Context | None = None, sinks: list[GradSink] | None = None, scale=None, w=None
     ):
         """(loss as a 0-d device array, gradients or sink contents, new state) for prepared X and
         targets T, in training mode unless `ctx` says otherwise. With mixed precision the loss
         is computed in the variable dtype, and the gradients come back in it (sinks unused);
         ``scale`` (float16 loss scaling) multiplies δ before the 16-bit backward pass and divides
-        the gradients after it."""
+        the gradients after it; ``w``: per-sample weights (the weighted mean loss)."""
         ctx = Context(training=True, keep=True) if ctx is None else ctx
         fused = loss.fuses(self.layers[-1])
         stop = len(self.layers) - 1 if fused else None
@@ -155,7 +155,8 @@ class Sequential:
         mixed = self.mixed_precision
         if mixed:
             out = self.xp.astype(out, self.dtype)  # the loss in float32: a precision island
-        value, delta = (loss.fused_value_and_gradient if fused else loss.value_and_gradient)(out, T)
+        fn = loss.fused_value_and_gradient if fused else loss.value_and_gradient
+        value, delta = fn(out, T) if w is None else fn(out, T, w)
         if mixed:
             if scale is not None:
                 delta = delta * scale
@@ -597,13 +598,15 @@ def _copy_activation(a: Activation) -> Activation:
     return new
 
 
-def value_and_grad(model: Sequential, loss: Loss | str, X: Any, y: Any, training: bool = True) -> tuple[float, list]:
+def value_and_grad(
+    model: Sequential, loss: Loss | str, X: Any, y: Any, training: bool = True, sample_weight: Any = None
+) -> tuple[float, list]:
     """(loss as a Python float, gradients aligned with ``model.params``) on the batch (X, y).
 
     `loss` is a Loss or its name. The canonical pairs (softmax + cross-entropy, sigmoid +
     binary cross-entropy, identity + squared error) use the fused gradient from the logits.
     ``training``: batch statistics and dropout (with step 0 and seed 0) as in a training step;
-    the model's state (running statistics) is never changed.
+    the model's state (running statistics) is never changed. ``sample_weight``: the weighted mean loss.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
@@ -615,8 +618,13 @@ def value_and_grad(model: Sequential, loss: Loss | str, X: Any, y: Any, training
     ctx = Context(training=bool(training), keep=True, kernels=GENERIC, count=X.shape[0], total=X.shape[0])
     if model.needs_rows:
         ctx.rows = model.backend.asarray(np.arange(X.shape[0], dtype=np.int32))
+    w = None
+    if sample_weight is not None:
+        from .weights import check_sample_weight
+
+        w = model.backend.asarray(check_sample_weight(sample_weight, X.shape[0]), model.dtype)
     with model.backend.context():
-        value, grads, _ = model.loss_and_grads(loss, X, T, ctx)
+        value, grads, _ = model.loss_and_grads(loss, X, T, ctx, w=w)
     return float(model.backend.to_numpy(value)), grads
 
 

@@ -81,6 +81,8 @@ def train(
     fast: bool = True,
     stream: bool | None = None,
     prefetch: bool | None = None,
+    sample_weight: Any = None,
+    class_weight: Any = None,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
@@ -114,6 +116,11 @@ def train(
     in file order, checked as they are read. ``prefetch=True`` gathers the next batch in a
     background thread while the current one computes (default: the backend's choice; on for GPUs,
     whose copies then overlap the step, off on CPUs, where it measured no faster).
+
+    Weights: ``sample_weight`` (n,) and ``class_weight`` (a dict label → weight, or ``"balanced"``)
+    make the loss the weighted mean Σ wᵢ·lᵢ / Σ wᵢ, as scikit-learn's MLP defines it (an integer
+    weight k counts a sample k times); over MPI the processes' losses and gradients are combined by
+    their weight sums. Validation losses are not weighted.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
@@ -148,15 +155,15 @@ def train(
         opt.scaler = opt.scaler or LossScaler()
         opt.scaler.start(model.backend, model.dtype)
     with model.backend.context():
-        source, held_out = _training_data(
-            model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast
+        source, held_out, weights = _training_data(
+            model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast, sample_weight, class_weight
         )
         n = source.n  # the global count
         fingerprint = _fingerprint(source, n, seed)
         settings = _run_settings(model, loss, opt, batch_size, order, seed, n, fingerprint)
         comm.setup(model, n, settings)
         source = source.shard(model, comm, kernels)
-        batches = Batches(source, n, batch_size, order, rng, comm.rank, comm.size)
+        batches = Batches(source, n, batch_size, order, rng, comm.rank, comm.size, weights)
         if model.batch_statistics and 1 in batches.sizes:
             raise ValueError(
                 f"batch_size={batches.batch_size} leaves a batch of 1 sample out of {n}, on which the batch "
@@ -209,14 +216,17 @@ def _loop(
             lr_e = opt.lr_at(epoch)
             start = _snapshot(model)
             try:
-                values = [step(*batch, lr_e) for batch in batches.epoch()]
+                values, sums = [], []
+                for batch in batches.epoch():
+                    values.append(step(batch, lr_e))
+                    sums.append(batch.total_weight)
             except (ValueError, TypeError) as exc:  # bad rows found while streaming: nothing half-trained
                 if not isinstance(source, HostRows) or isinstance(exc, DivergenceError):
                     raise
                 opt.reset()
                 _restore(model, start)
                 raise type(exc)(f"{exc}; the model keeps its weights from the start of epoch {epoch + 1}") from None
-            epoch_loss = _mean_loss(values, batches.sizes, n, model.params)
+            epoch_loss = _mean_loss(values, sums, model.params)
             if not math.isfinite(epoch_loss):
                 _diverged(model, opt, good, start, values, epoch, lr_e)
             good = start  # its first batch's loss was finite
@@ -316,14 +326,28 @@ def _targets(model, loss, y, name="y"):
     return encode_labels(model, y, name) if model.classes is not None and y.ndim == 1 else y
 
 
-def _training_data(model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast):
-    """(training rows, held-out data or None): validated, targets prepared, split where asked, the
-    input stage fitted on the training rows where it is not fitted yet. Data stays on the host and
-    is read by batches where it is streamed (HostRows); otherwise it goes to the device whole
-    (DeviceRows, with the held-out part as (Xv, Tv))."""
+def _training_data(
+    model,
+    loss,
+    X,
+    y,
+    validation,
+    validation_fraction,
+    rng,
+    stream,
+    prefetch,
+    fast,
+    sample_weight=None,
+    class_weight=None,
+):
+    """(training rows, held-out data or None, the training rows' sample weights or None): validated,
+    targets prepared, split where asked, the input stage fitted on the training rows where it is not
+    fitted yet. Data stays on the host and is read by batches where it is streamed (HostRows);
+    otherwise it goes to the device whole (DeviceRows, with the held-out part as (Xv, Tv))."""
     streamed = _streamed(X, stream, "X")
     y = _targets(model, loss, y)
     n = _count(X)
+    w = _weights(model, loss, y, n, sample_weight, class_weight)
     train_rows = val_rows = None
     if validation_fraction is not None:
         fraction = check_positive_float(validation_fraction, "validation_fraction")
@@ -339,11 +363,13 @@ def _training_data(model, loss, X, y, validation, validation_fraction, rng, stre
         model.adapt(
             X if train_rows is None else _RowView(X, train_rows) if _can_view(X) else _take(model, X, train_rows)
         )
+    w_train = w if w is None or train_rows is None else w[train_rows]
     if streamed:
-        source = _host_rows(model, loss, X, y, prefetch, fast, "X")
+        source = _host_rows(model, loss, X, y, prefetch, fast, "X", w)
         held = None
         if train_rows is not None:
             source, held = source.subset(train_rows, "X"), source.subset(val_rows, "validation X")
+            held.w = None  # validation losses are not weighted
     else:
         Xd = model.prepare_input(X)
         T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
@@ -353,18 +379,36 @@ def _training_data(model, loss, X, y, validation, validation_fraction, rng, stre
             xp, tr, va = model.xp, model.backend.asarray(train_rows), model.backend.asarray(val_rows)
             held = (xp.take(Xd, va, axis=0), xp.take(T, va, axis=0))
             Xd, T = xp.take(Xd, tr, axis=0), xp.take(T, tr, axis=0)
-        source = DeviceRows(Xd, T, model.backend, ids=model.needs_rows)
+        W = None if w_train is None else model.backend.asarray(w_train, model.dtype)
+        source = DeviceRows(Xd, T, model.backend, ids=model.needs_rows, W=W)
     if validation is not None:
         if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
             raise TypeError("validation must be a pair (X_val, y_val)")
         yv = _targets(model, loss, validation[1], "validation y")
         if _streamed(validation[0], stream, "validation X"):
-            return source, _host_rows(model, loss, validation[0], yv, prefetch, False, "validation X")
+            return source, _host_rows(model, loss, validation[0], yv, prefetch, False, "validation X"), w_train
         Xv = model.prepare_input(validation[0], "validation X")
         Tv = loss.prepare(yv, model.n_outputs, model.backend, model.dtype, "validation y")
         check_same_count(Xv, Tv, "validation X", "validation y")
-        return source, (Xv, Tv)
-    return source, held
+        return source, (Xv, Tv), w_train
+    return source, held, w_train
+
+
+def _weights(model, loss, y, n, sample_weight, class_weight):
+    """The host sample weights of the run (sample_weight × class_weight), or None."""
+    from .weights import sample_weights
+
+    if sample_weight is None and class_weight is None:
+        return None
+    labels = None
+    if class_weight is not None:
+        if not loss.classification:
+            raise ValueError(f"class_weight applies to classification losses; loss {loss.name!r} is a regression loss")
+        labels = np.asarray(host_array(y, "y", numeric=False))
+        if labels.ndim == 2 and labels.shape[1] > 1:
+            labels = labels.argmax(axis=1)
+        labels = labels.reshape(-1)
+    return sample_weights(sample_weight, class_weight, n, labels, model.classes)
 
 
 def _count(X) -> int:
@@ -407,7 +451,7 @@ def _streamed(X, stream, name) -> bool:
     return bool(stream)
 
 
-def _host_rows(model, loss, X, y, prefetch, fast, name) -> HostRows:
+def _host_rows(model, loss, X, y, prefetch, fast, name, w=None) -> HostRows:
     """Rows of host data read batch by batch: each batch checked, through the input stage and
     cast on the host, then copied over."""
     from . import backends
@@ -428,6 +472,7 @@ def _host_rows(model, loss, X, y, prefetch, fast, name) -> HostRows:
         reuse=fast and model.backend.shares_host_memory,
         name=name,
         ids=model.needs_rows,
+        w=w,
     )
 
 
@@ -474,10 +519,11 @@ class Step:
             model.backend.compile_step(self.step, model, opt, loss, seed) if fast and comm.size == 1 else self.step
         )
 
-    def __call__(self, xb, tb, rows, count: int, total: int, lr: float):
-        return self.run(xb, tb, rows, count, total, lr)
+    def __call__(self, batch, lr: float):
+        return self.run(batch, lr)
 
-    def step(self, xb, tb, rows, count: int, total: int, lr: float):
+    def step(self, batch, lr: float):
+        xb, tb, wb, rows, count, total = batch.x, batch.t, batch.w, batch.rows, batch.count, batch.total
         model, opt = self.model, self.opt
         params = model.params
         sinks = opt.sinks(params, lr)
@@ -497,14 +543,14 @@ class Step:
             )
             scale = None if opt.scaler is None else opt.scaler.scale
             with np.errstate(invalid="ignore", divide="ignore") if not count else nullcontext():
-                value, sunk, new_state = model.loss_and_grads(self.loss, xb, tb, ctx, sinks, scale)
+                value, sunk, new_state = model.loss_and_grads(self.loss, xb, tb, ctx, sinks, scale, wb)
             if model.mixed_precision:  # raw gradients in the variable dtype: the unfused update
                 sunk = [sink.receive(g) for sink, g in zip(sinks, sunk)]
             if not count:
                 value, sunk = None, [s.target for s in sinks]
         else:  # this process owns none of the batch
             value, sunk, new_state = None, [s.target for s in sinks], None
-        value, sunk = self.comm.combine(model, value, sunk, count, total)
+        value, sunk = self.comm.combine(model, value, sunk, batch.weight, batch.total_weight)
         if opt.scaler is None:
             opt.update(params, sunk, lr, self.kernels)
             if new_state is not None:
@@ -522,10 +568,10 @@ class Step:
         return make((0, width), m.dtype), make((0, m.n_outputs), m.dtype)
 
 
-def _mean_loss(values, sizes, n, params) -> float:
-    """Mean loss over the epoch's samples from the per-batch means, NaN where the weights
-    after the epoch's last update are not finite: one explicit host read of the batch losses and
-    the weights' finiteness flags."""
+def _mean_loss(values, sizes, params) -> float:
+    """Mean loss over the epoch's samples from the per-batch means (weighted by the batches' sample
+    counts, or weight sums), NaN where the weights after the epoch's last update are not finite:
+    one explicit host read of the batch losses and the weights' finiteness flags."""
     xp = array_namespace(params[0])
     flags = [xp.all(xp.isfinite(p)) for p in params]
     if isinstance(values[0], float):  # several processes: the losses came back as host numbers
@@ -535,7 +581,8 @@ def _mean_loss(values, sizes, n, params) -> float:
         losses, finite = host[: len(values)], host[len(values) :]
     if not np.all(finite):
         return math.nan
-    return float(np.dot(losses.astype(np.float64), np.asarray(sizes, dtype=np.float64))) / n
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return float(np.dot(losses.astype(np.float64), sizes)) / float(sizes.sum())
 
 
 def _diverged(model, opt, good, start, values, epoch, lr):
@@ -606,12 +653,12 @@ def _validate(model, loss, held_out) -> dict:
     chunks = (
         held_out.chunks()
         if isinstance(held_out, HostRows)
-        else [(held_out[0], held_out[1], None, held_out[0].shape[0])]
+        else [(held_out[0], held_out[1], None, None, held_out[0].shape[0])]
     )
     total, correct, per_label, n = 0.0, 0, 0, 0
     evaluate = model.evaluator(loss)
     xp = model.xp
-    for Xv, Tv, _, count in chunks:
+    for Xv, Tv, _, _, count in chunks:
         value, exact, labels, _ = evaluate(Xv, Tv)
         total += float(to_host(value)) * count  # explicit reads: the loss, then the exact counts
         if exact is not None:

@@ -3,6 +3,7 @@
 MODE train: data-parallel training, rank 0 saves the final weights and history.
 MODE stream: the same, with X and y read batch by batch from memory-mapped .npy files.
 MODE bf16: mixed precision (bfloat16 compute) on the torch backend.
+MODE weighted: sample weights 0, 1, 2, 3, 0, ... (combined across ranks by weight sums).
 MODE staged: the same as train, the gradients staged through host copies instead of reduced in place.
 MODE state: the same with BatchNorm and Dropout (rank 0 saves weights then state).
 MODE fail: rank 1 raises during epoch 2. MODE hang: rank 1 stops answering.
@@ -49,6 +50,7 @@ h = mlp.train(
     epochs=4,
     batch_size=16 if mode == "disagree-batch" and comm.rank == 1 else 32,
     seed=6 if mode == "disagree-seed" and comm.rank == 1 else 5,
+    sample_weight=np.arange(203) % 4 if mode == "weighted" else None,
     progress=False,
     distributed=comm,
     callbacks=[misbehave] if mode in ("fail", "hang") else [],

@@ -107,7 +107,7 @@ class _Source:
 
     def batches(self, plan):
         for rows in plan:
-            yield rows, None, None, rows.shape[0]
+            yield rows, None, None, None, rows.shape[0]
 
     def __init__(self):
         self.windows = []
@@ -119,7 +119,7 @@ def test_block_shuffle_visits_every_row_once_from_few_blocks(n, block, window, B
     batches = Batches(src, n, B, BlockShuffle(block, window), np.random.default_rng(0))
     orders = []
     for _ in range(2):
-        got = [rows for rows, _, _, _, _ in batches.epoch()]
+        got = [b.x for b in batches.epoch()]
         assert [r.shape[0] for r in got] == batches.sizes
         order = np.concatenate(got)
         np.testing.assert_array_equal(np.sort(order), np.arange(n))
@@ -134,7 +134,7 @@ def test_block_shuffle_mixes_within_windows_only():
     """Rows of one batch come from the window's blocks: with one block per window, a batch is one block."""
     batches = Batches(_Source(), 1000, 100, BlockShuffle(100, 1), np.random.default_rng(1))
     starts = []
-    for rows, _, _, _, _ in batches.epoch():
+    for rows in (b.x for b in batches.epoch()):
         np.testing.assert_array_equal(rows, np.arange(rows[0], rows[0] + 100))  # one whole block, in row order
         starts.append(int(rows[0]))
     assert sorted(starts) == list(range(0, 1000, 100)) != starts  # every block, in a random order
@@ -214,8 +214,8 @@ def test_host_rows_chunks_cover_every_row_once(classes):
     X, y = classes
     src = HostRows(X, y, lambda a, w: a, lambda a, w: a, lambda a: a)
     got = list(src.chunks(64))
-    assert [c for _, _, _, c in got] == [64, 64, 64, 64, 45]
-    np.testing.assert_array_equal(np.concatenate([x for x, _, _, _ in got]), X)
+    assert [c for *_, c in got] == [64, 64, 64, 64, 45]
+    np.testing.assert_array_equal(np.concatenate([x for x, *_ in got]), X)
 
 
 def test_chunked_transforms_equal_whole_array_statistics(rng):
