@@ -78,7 +78,8 @@ class JaxBackend(Backend):
                 if o.scaler is not None:
                     o.scaler.state = scaler
                 n = xb.shape[0]
-                value = holder["step"](_Batch(xb, tb, wb, rows, n, n, float(n), float(n)), lr)
+                weight = float(n) if wb is None else self.xp.sum(wb)  # the batch's weight sum, traced
+                value = holder["step"](_Batch(xb, tb, wb, rows, n, n, weight, weight), lr)
                 scaler = None if o.scaler is None else o.scaler.state
                 return list(m.params), list(m.state), o.state, o._grads, o.t, scaler, value
 

@@ -11,6 +11,7 @@ from . import backends, data, metrics, numerics
 from .activations import (
     GELU,
     Activation,
+    Exp,
     GeneralizedReLU,
     Identity,
     LeakyReLU,
@@ -35,6 +36,7 @@ from .losses import (
     KLDivergence,
     Loss,
     PerceptronCriterion,
+    PoissonDeviance,
     SquaredError,
     get_loss,
 )
@@ -44,7 +46,7 @@ from .norm import BatchNorm, LayerNorm
 from .optim import SGD, Adam, AdamW, GradientDescent, LossScaler, Optimizer, RMSProp, get_optimizer
 from .perceptron import Perceptron
 from .saving import load
-from .schedules import Constant, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
+from .schedules import Constant, CosineDecay, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
 from .train import DivergenceError, History, PrecisionWarning, TrainingWarning, train
 from .transforms import MinMax, RobustScale, Standardize, Transform
 
@@ -74,6 +76,7 @@ __all__ = [
     "Sign",
     "Step",
     "Sigmoid",
+    "Exp",
     "Tanh",
     "ReLU",
     "LeakyReLU",
@@ -86,6 +89,7 @@ __all__ = [
     "NotDifferentiableError",
     "Loss",
     "SquaredError",
+    "PoissonDeviance",
     "BinaryCrossEntropy",
     "CrossEntropy",
     "KLDivergence",
@@ -104,6 +108,7 @@ __all__ = [
     "TimeDecay",
     "StepDecay",
     "InverseScaling",
+    "CosineDecay",
     "ReduceOnPlateau",
     "train",
     "History",

@@ -18,7 +18,7 @@ from array_api_compat import array_namespace
 
 from .backends.kernels import GENERIC
 from .layers import EVAL, Layer
-from .numerics import sigmoid, softplus
+from .numerics import sigmoid, softplus, zero_like
 from .registry import register
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Sign",
     "Step",
     "Sigmoid",
+    "Exp",
     "Tanh",
     "ReLU",
     "LeakyReLU",
@@ -142,6 +143,22 @@ class Sigmoid(Activation):
 
     def derivative_times(self, delta, s, y):
         return delta * y * (1 - y)
+
+
+class Exp(Activation):
+    """e^s: a positive output (the mean of a Poisson target under a log link). Clipped at the
+    dtype's largest exponent, so that it never overflows to infinity."""
+
+    name = "exp"
+    aliases = {"exponential": {}}
+    onnx_op = "Exp"
+
+    def apply(self, s):
+        xp = array_namespace(s)
+        return xp.exp(xp.minimum(s, zero_like(s) + math.log(float(xp.finfo(s.dtype).max)) - 1.0))
+
+    def derivative_times(self, delta, s, y):
+        return delta * y
 
 
 class Tanh(Activation):

@@ -404,7 +404,7 @@ class _EpochLines:
 
     def __call__(self, epoch, logs, model):
         now = time.perf_counter()
-        parts = [f"{k}: {v:.4f}" for k, v in logs.items() if k != "lr"]
+        parts = [f"{k}: {v:.4f}" for k, v in logs.items() if k not in ("lr", "batches")]
         print(f"Epoch {epoch + 1}/{self.epochs} - {now - self.t:.2f}s - " + " - ".join(parts), flush=True)
         self.t = now
 

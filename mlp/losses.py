@@ -27,6 +27,7 @@ from .registry import register
 __all__ = [
     "Loss",
     "SquaredError",
+    "PoissonDeviance",
     "BinaryCrossEntropy",
     "CrossEntropy",
     "KLDivergence",
@@ -177,26 +178,72 @@ class Loss:
 
 
 class SquaredError(Loss):
-    """1/2 ||y - d||^2 summed over outputs, averaged over the batch."""
+    """1/2 ||y - d||^2 summed over outputs, averaged over the batch; ``average_outputs``: averaged
+    over the outputs too (scikit-learn's squared error for several targets)."""
 
     name = "mse"
     aliases = {"squared_error": {}}
     fused_with = act.Identity
     from_logits = False
+    average_outputs = False  # (a subclass that does not call __init__ keeps the plain sum over outputs)
+
+    def __init__(self, average_outputs=False):
+        self.average_outputs = bool(average_outputs)
+
+    def _k(self, out):
+        return out.shape[1] if self.average_outputs and out.ndim == 2 else 1
 
     def value(self, out, t, w=None):
-        array_namespace(out)
         r = out - t
-        return 0.5 * _mean(r * r, w)
+        return 0.5 * _mean(r * r, w) / self._k(out)
 
     def gradient(self, out, t, w=None):
-        return _per(out - t, w)
+        return _per(out - t, w) / self._k(out)
+
+    def config(self):
+        return {"average_outputs": self.average_outputs} if self.average_outputs else {}
 
     def fused_value_and_gradient(self, logits, t, w=None):
         return _call(self.value_and_gradient, logits, t, w)
 
     def fused_value(self, logits, t, w=None):
         return _call(self.value, logits, t, w)
+
+
+class PoissonDeviance(Loss):
+    """Half the Poisson deviance y log(y / μ) − y + μ, summed over outputs, averaged over the batch,
+    for counts y >= 0 and means μ = e^s > 0 (the exponential output, a log link). From the logits s:
+    e^s − y·s + (y log y − y), with gradient e^s − y."""
+
+    name = "poisson"
+    fused_with = act.Exp
+    from_logits = False
+
+    def prepare(self, y, n_outputs, backend, dtype, name="y"):
+        t = super().prepare(y, n_outputs, backend, dtype, name)
+        low, _ = _extremes(backend.xp, t)
+        if low < 0:
+            raise ValueError(f"{name} for loss 'poisson' must hold counts or rates >= 0; got values down to {low}")
+        return t
+
+    def _constant(self, t):
+        xp = array_namespace(t)
+        safe = xp.where(t > 0, t, zero_like(t) + 1)
+        return t * xp.log(safe) - t
+
+    def value(self, out, t, w=None):
+        xp = array_namespace(out)
+        mu = clip(out, float(xp.finfo(out.dtype).smallest_normal))
+        safe = xp.where(t > 0, t, zero_like(t) + 1)
+        return _mean(t * xp.log(safe / mu) - t + mu, w)
+
+    def gradient(self, out, t, w=None):
+        xp = array_namespace(out)
+        return _per(1 - t / clip(out, float(xp.finfo(out.dtype).smallest_normal)), w)
+
+    def fused_value_and_gradient(self, s, t, w=None):
+        mu = act.Exp().apply(s)
+        return _mean(mu - t * s + self._constant(t), w), _per(mu - t, w)
 
 
 def _extremes(xp, t) -> tuple[float, float]:
@@ -262,7 +309,6 @@ class BinaryCrossEntropy(Loss):
         return _per((p - t) / (p * (1 - p)), w)
 
     def fused_value_and_gradient(self, s, t, w=None):
-        array_namespace(s)
         # log(1 + e^s) - s d, written so that no exponential can overflow
         value = _mean(softplus(s) - s * t, w)
         return value, _per(sigmoid(s) - t, w)

@@ -66,9 +66,25 @@ class Optimizer:
         super().__init_subclass__(**kw)
         register(OPTIMIZERS, cls)
 
-    def __init__(self, lr=0.01, *, weight_decay=0.0, l1=0.0, decay_bias=False, clip_norm=None, schedule=None):
+    def __init__(
+        self,
+        lr=0.01,
+        *,
+        weight_decay=0.0,
+        l1=0.0,
+        decay_bias=False,
+        clip_norm=None,
+        schedule=None,
+        decay_over_batch=False,
+    ):
         self.lr = check_positive_float(lr, "lr")
         self.weight_decay = check_positive_float(weight_decay, "weight_decay", allow_zero=True)
+        if not isinstance(decay_over_batch, bool):
+            raise TypeError(f"decay_over_batch must be True or False; got {decay_over_batch!r}")
+        # weight_decay divided by each batch's weight sum (its rows where unweighted): λ/2·‖W‖² added to
+        # the batch's summed loss rather than to its mean, as scikit-learn's alpha
+        self.decay_over_batch = decay_over_batch
+        self._batch_weight = 1.0
         self.l1 = check_positive_float(l1, "l1", allow_zero=True)
         self.decay_bias = bool(decay_bias)
         self.clip_norm = None if clip_norm is None else check_positive_float(clip_norm, "clip_norm")
@@ -104,6 +120,15 @@ class Optimizer:
 
     def _decays(self, p):
         return self.decay_bias or p.ndim > 1
+
+    @property
+    def _lam(self):
+        """The decay this step applies: weight_decay, or weight_decay over the batch's weight sum."""
+        return self.weight_decay / self._batch_weight if self.decay_over_batch else self.weight_decay
+
+    def for_batch(self, total_weight) -> None:
+        """The coming step's batch weight sum (a number, or a traced scalar in a compiled step)."""
+        self._batch_weight = total_weight
 
     def reset(self):
         self.state = None
@@ -177,7 +202,7 @@ class Optimizer:
             p = params[i]
             if self._decays(p) and (self.weight_decay or self.l1) and self._couples_decay():
                 if self.weight_decay:
-                    g = g + self.weight_decay * p
+                    g = g + self._lam * p
                 if self.l1:
                     g = g + self.l1 * array_namespace(p).sign(p)
             self._update(i, params, g, lr, kernels)
@@ -193,7 +218,7 @@ class Optimizer:
                 if not self._decays(p):
                     continue
                 if self.weight_decay:
-                    kernels.axpy(self.weight_decay, p, g[i])
+                    kernels.axpy(self._lam, p, g[i])
                 if self.l1:
                     kernels.axpy(self.l1, array_namespace(p).sign(p), g[i])
         self._flat_update(lr, kernels)
@@ -233,6 +258,7 @@ class Optimizer:
             "decay_bias": self.decay_bias,
             "clip_norm": self.clip_norm,
             "schedule": self.schedule.config(),
+            **({"decay_over_batch": True} if self.decay_over_batch else {}),
             **self._settings(),
         }
 
@@ -367,7 +393,7 @@ class SGD(Optimizer):
         if not self._fused():
             return Optimizer.sinks(self, params, lr)
         if not self.momentum:  # p ← (1 - lr·λ) p - lr·g, straight from the product
-            return [GradSink(p, -lr, 1 - lr * self.weight_decay if self._decays(p) else 1.0) for p in params]
+            return [GradSink(p, -lr, 1 - lr * self._lam if self._decays(p) else 1.0) for p in params]
         if self.state is None:
             self.state = self._init_state(params)
         return [GradSink(v, 1.0, self.momentum) for v in self.state]  # v ← μ v + g
@@ -389,7 +415,7 @@ class SGD(Optimizer):
             if self.weight_decay:
                 for i, p in enumerate(params):
                     if self._decays(p):
-                        kernels.axpy(self.weight_decay, p, v[i])
+                        kernels.axpy(self._lam, p, v[i])
             kernels.axpy(-lr, v.flat, self._params.flat)
             return
         for i, new in enumerate(sunk):
@@ -397,7 +423,7 @@ class SGD(Optimizer):
                 params[i] = new
                 continue
             if self.weight_decay and self._decays(params[i]):
-                new = kernels.axpy(self.weight_decay, params[i], new)  # v += λ p
+                new = kernels.axpy(self._lam, params[i], new)  # v += λ p
             self.state[i] = new
             params[i] = kernels.axpy(-lr, new, params[i])  # p -= lr v
 
@@ -412,12 +438,18 @@ GradientDescent = SGD  # full-batch gradient descent is SGD with batch_size=None
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba): bias-corrected first and second moment estimates."""
+    """Adam (Kingma & Ba): bias-corrected first and second moment estimates,
+    p ← p − lr · m̂ / (√v̂ + eps) as PyTorch has it. With ``eps_hat=True`` eps is the paper's ε̂ of its
+    efficient form, p ← p − lr·√(1 − b2^t)/(1 − b1^t) · m / (√v + eps), as Keras and scikit-learn have
+    it: the same step where gradients are large, a larger eps early on where they are tiny."""
 
     name = "adam"
 
-    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, **kw):
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, *, eps_hat=False, **kw):
         super().__init__(lr, **kw)
+        if not isinstance(eps_hat, bool):
+            raise TypeError(f"eps_hat must be True or False; got {eps_hat!r}")
+        self.eps_hat = eps_hat
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise TypeError(f"betas must be a pair (beta1, beta2) of numbers in [0, 1); got {betas!r}")
         self.betas = (
@@ -440,7 +472,8 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         m, v = self.state["m"], self.state["v"]
         c1, c2 = self._corrections(params[i])
-        params[i], m[i], v[i] = kernels.adam_update(params[i], g, m[i], v[i], lr / c1, b1, b2, c2**0.5, self.eps)
+        root = c2**0.5
+        params[i], m[i], v[i] = kernels.adam_update(params[i], g, m[i], v[i], lr / c1, b1, b2, root, self._eps(root))
 
     def _flat_update(self, lr, kernels):
         b1, b2 = self.betas
@@ -448,13 +481,18 @@ class Adam(Optimizer):
         self.state = {"m": m, "v": v}
         self._decouple(lr, kernels)
         c1, c2 = self._corrections(self._params.flat)
-        kernels.adam_update(self._params.flat, self._grads.flat, m.flat, v.flat, lr / c1, b1, b2, c2**0.5, self.eps)
+        root = c2**0.5
+        kernels.adam_update(self._params.flat, self._grads.flat, m.flat, v.flat, lr / c1, b1, b2, root, self._eps(root))
+
+    def _eps(self, root_c2):
+        """The eps added to √v̂: eps itself, or ε̂ / √(1 − b2^t) (ε̂ added to √v)."""
+        return self.eps / root_c2 if self.eps_hat else self.eps
 
     def _decouple(self, lr, kernels):
         """AdamW's decoupled decay (nothing here)."""
 
     def _settings(self):
-        return {"betas": list(self.betas), "eps": self.eps}
+        return {"betas": list(self.betas), "eps": self.eps, "eps_hat": self.eps_hat}
 
 
 class AdamW(Adam):
@@ -470,14 +508,14 @@ class AdamW(Adam):
 
     def _update(self, i, params, g, lr, kernels=GENERIC):
         if self.weight_decay and self._decays(params[i]):
-            params[i] *= 1 - lr * self.weight_decay
+            params[i] *= 1 - lr * self._lam
         super()._update(i, params, g, lr, kernels)
 
     def _decouple(self, lr, kernels):
         if self.weight_decay:
             for p in self._params:
                 if self._decays(p):
-                    kernels.axpy(-lr * self.weight_decay, p, p)  # p ← (1 − lr·λ) p, in its view
+                    kernels.axpy(-lr * self._lam, p, p)  # p ← (1 − lr·λ) p, in its view
 
 
 class RMSProp(Optimizer):

@@ -6,7 +6,7 @@ import math
 
 from ._validation import check_fraction, check_positive_float, check_positive_int
 
-__all__ = ["Constant", "TimeDecay", "StepDecay", "InverseScaling", "ReduceOnPlateau", "get_schedule"]
+__all__ = ["Constant", "TimeDecay", "StepDecay", "InverseScaling", "CosineDecay", "ReduceOnPlateau", "get_schedule"]
 
 
 class Schedule:
@@ -71,6 +71,25 @@ class InverseScaling(Schedule):
         return lr0 / (epoch + 1) ** self.power
 
 
+class CosineDecay(Schedule):
+    """lr0 · (min_factor + (1 − min_factor) · (1 + cos(π · epoch / epochs)) / 2): from lr0 down to
+    lr0 · min_factor over `epochs` epochs (then constant), after `warmup` epochs rising linearly."""
+
+    _settings = ("epochs", "min_factor", "warmup")
+
+    def __init__(self, epochs=30, min_factor=0.0, warmup=0):
+        self.epochs = check_positive_int(epochs, "CosineDecay epochs")
+        self.min_factor = check_fraction(min_factor, "CosineDecay min_factor", low_closed=True)
+        self.warmup = check_positive_int(warmup, "CosineDecay warmup", minimum=0)
+
+    def __call__(self, epoch, lr0):
+        if epoch < self.warmup:
+            return lr0 * (epoch + 1) / (self.warmup + 1)
+        span = max(self.epochs - self.warmup, 1)
+        progress = min((epoch - self.warmup) / span, 1.0)
+        return lr0 * (self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 class ReduceOnPlateau(Schedule):
     """Multiply the rate by `factor` when the monitored loss has not improved by more
     than `threshold` for `patience` epochs (never below `min_lr`)."""
@@ -108,6 +127,7 @@ SCHEDULES = {
     "time": TimeDecay,
     "step": StepDecay,
     "invscaling": InverseScaling,
+    "cosine": CosineDecay,
     "plateau": ReduceOnPlateau,
 }
 

@@ -1,40 +1,99 @@
-"""scikit-learn estimators on any backend: MLPClassifier and MLPRegressor.
+"""scikit-learn estimators on any backend: MLPClassifier and MLPRegressor, a drop-in for
+``sklearn.neural_network``'s.
 
-They follow scikit-learn's ``sklearn.neural_network`` API (the same parameters, fitted
-attributes and habits: ``partial_fit``, early stopping, ``loss_curve_``) and add
-``backend=`` and ``dtype=``. Solvers: 'sgd' and 'adam' ('lbfgs' is not offered).
-Fitted arrays (``coefs_``, ``intercepts_``) and predictions are NumPy arrays.
+They follow scikit-learn's estimators as its documentation and its own test suite define them: the
+same parameters (and ``backend=``, ``dtype=``, ``dropout=``, ``norm=`` besides), the same
+initialization (Glorot uniform drawn from ``random_state``, biases too), the same fitted attributes
+(``coefs_``, ``intercepts_``, ``loss_curve_``, ``n_iter_`` per call to ``fit``, ``t_``,
+``best_loss_``, ``validation_scores_`` as accuracy or R²), the same stopping rules
+(``tol``/``n_iter_no_change`` on the training loss or the validation score, 'adaptive' learning
+rates), the solvers 'sgd', 'adam' and 'lbfgs' (SciPy's L-BFGS-B over the flat parameter vector,
+one host round trip per evaluation), sample weights, multilabel targets, binary targets with one
+logistic output, single-class targets, the regressor's 'squared_error' and 'poisson' losses, and
+sparse CSR/CSC input (densified batch by batch on the host, never whole). ``coefs_`` and
+``intercepts_`` are the parameters' truth between calls: set them, and the next ``partial_fit``
+starts from them. Fitted arrays and predictions are NumPy arrays.
 """
 
 from __future__ import annotations
 
-import numbers
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from . import backends as _backends
+from .layers import Context, Dense
 from .model import MLP
 from .optim import SGD, Adam
-from .schedules import Constant, InverseScaling, ReduceOnPlateau
-from .train import train
+from .schedules import Schedule
+from .train import DivergenceError, TrainingWarning, train
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity", "exp": "exp"}
+_STOCHASTIC = ("sgd", "adam")
+_NONFINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values and need to be preprocessed."
+)
+
+
+class _Rate(Schedule):
+    """The learning rate scikit-learn's optimizers keep: constant, lr0 / (t + 1)^power_t in the samples
+    seen ('invscaling'), or divided by 5 when the loss stops improving ('adaptive'). Set between
+    epochs by the estimator; training reads it at each epoch."""
+
+    def __init__(self, value):
+        self.learning_rate = float(value)
+
+    def __call__(self, epoch, lr0):
+        return self.learning_rate
+
+    def config(self):
+        return {"class": "SklearnRate"}
+
+
+def _dense_rows(X):
+    """Host rows of X for training and prediction: a sparse matrix densified batch by batch."""
+    return _SparseRows(X) if hasattr(X, "tocsr") else X
+
+
+class _SparseRows:
+    """A CSR/CSC matrix as an array-like whose rows are read dense, a batch at a time."""
+
+    def __init__(self, X):
+        self.X = X.tocsr()
+        self.shape, self.dtype = self.X.shape, self.X.dtype
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, rows):
+        return np.asarray(self.X[rows].toarray())
+
+
+def _chunks(X, size=4096):
+    for s in range(0, X.shape[0], size):
+        part = X[s : s + size]
+        yield np.asarray(part.toarray() if hasattr(part, "toarray") else part)
 
 
 class _BaseMLP(BaseEstimator):
-    # scikit-learn's own constraints for these parameters (no 'lbfgs' solver), plus backend and dtype
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(_ACTIVATIONS))],
-        "solver": [StrOptions({"sgd", "adam"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -54,9 +113,428 @@ class _BaseMLP(BaseEstimator):
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "backend": [str, _backends.Backend],
         "dtype": [StrOptions({"float32", "float64"}), None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "norm": [StrOptions({"batch", "layer"}), None],
     }
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC:
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
+        return True
+
+    # -- the network ---------------------------------------------------------------------------
+    def _sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _initialize(self, y, layer_units, dtype):
+        """scikit-learn's first pass: attributes, and Glorot-uniform weights and biases drawn from
+        the estimator's random state in its order."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._out_activation()
+        self.coefs_, self.intercepts_ = [], []
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for fan_in, fan_out in zip(layer_units, layer_units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            self.coefs_.append(self._random_state.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False))
+            self.intercepts_.append(self._random_state.uniform(-bound, bound, fan_out).astype(dtype, copy=False))
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [i.copy() for i in self.intercepts_]
+        if self.solver in _STOCHASTIC:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _network(self, dtype):
+        """The mlp model for the current coefs_/intercepts_ (built where it is missing or differs),
+        holding exactly their values."""
+        units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
+        key = (
+            tuple(units),
+            self.activation,
+            self.out_activation_,
+            np.dtype(dtype).name,
+            self.dropout,
+            self.norm,
+            str(self.backend),
+        )
+        model = getattr(self, "_model", None)
+        if model is None or getattr(self, "_model_key", None) != key:
+            model = MLP(
+                units,
+                _ACTIVATIONS[self.activation],
+                _OUTPUTS[self.out_activation_],
+                backend=self.backend,
+                dtype=np.dtype(dtype).name,
+                init="zeros",
+                dropout=self.dropout,
+                norm=self.norm,
+            )
+            self._model, self._model_key, self._opt = model, key, None
+        if getattr(self, "_synced", None) is not (self.coefs_, self.intercepts_):
+            self._set_dense(model, self.coefs_, self.intercepts_)
+        return model
+
+    @staticmethod
+    def _dense_slices(model):
+        return [sl for layer, sl in zip(model.layers, model._slices) if isinstance(layer, Dense)]
+
+    def _set_dense(self, model, coefs, intercepts):
+        weights = model.get_weights()
+        for sl, W, b in zip(self._dense_slices(model), coefs, intercepts):
+            weights[sl.start], weights[sl.start + 1] = np.asarray(W), np.asarray(b)
+        model.set_weights(weights)
+        self._synced = (coefs, intercepts)
+
+    def _export(self, model):
+        weights = model.get_weights()
+        self.coefs_ = [weights[sl.start] for sl in self._dense_slices(model)]
+        self.intercepts_ = [weights[sl.start + 1] for sl in self._dense_slices(model)]
+        self._synced = (self.coefs_, self.intercepts_)
+
+    @property
+    def _optimizer(self):
+        """scikit-learn's optimizer object, as far as its public reading goes (``learning_rate``)."""
+        opt = getattr(self, "_opt", None)
+        if opt is None:
+            raise AttributeError("the estimator has no optimizer before a stochastic fit")
+        return opt.schedule
+
+    # -- fitting -------------------------------------------------------------------------------
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self._sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        n_samples, n_features = X.shape
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [n_features, *hidden, self.n_outputs_]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        elif not hasattr(self, "n_layers_"):
+            self.n_layers_ = len(self.coefs_) + 1
+        if not hasattr(self, "out_activation_"):
+            self.out_activation_ = self._out_activation()
+        model = self._network(X.dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TrainingWarning)
+            if self.solver in _STOCHASTIC:
+                self._fit_stochastic(model, X, y, sample_weight, incremental)
+            else:
+                self._fit_lbfgs(model, X, y, sample_weight)
+        if not all(np.all(np.isfinite(w)) for w in [*self.coefs_, *self.intercepts_]):
+            raise ValueError(_NONFINITE)
+        return self
+
+    def _loss(self):
+        raise NotImplementedError
+
+    def _targets(self, y):
+        """y as the float targets the loss trains on (n, n_outputs)."""
+        return np.asarray(y, dtype=np.float64)
+
+    def _penalty(self, coefs, denominator):
+        return 0.5 * self.alpha * sum(float(np.dot(c.ravel(), c.ravel())) for c in coefs) / denominator
+
+    def _fit_stochastic(self, model, X, y, sample_weight, incremental):
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early = self.early_stopping
+        if early:
+            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+            parts = train_test_split(
+                X,
+                y,
+                *([] if sample_weight is None else [sample_weight]),
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+            X_train, X_val, y_train, y_val = parts[:4]
+            sw_train = None if sample_weight is None else parts[4]
+            sw_val = None if sample_weight is None else parts[5]
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+                )
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+        else:
+            X_train, y_train, sw_train, X_val, y_val, sw_val = X, y, sample_weight, None, None, None
+        n = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=4
+                )
+            batch = int(np.clip(self.batch_size, 1, n))
+        if not incremental or getattr(self, "_opt", None) is None:
+            rate = _Rate(self.learning_rate_init)
+            # scikit-learn's penalty alpha/2·||W||² on each batch, over the batch's weight sum
+            decay = dict(weight_decay=self.alpha, decay_over_batch=True)
+            if self.solver == "sgd":
+                self._opt = SGD(
+                    self.learning_rate_init,
+                    momentum=self.momentum,
+                    nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
+                    **decay,
+                    schedule=rate,
+                )
+            else:
+                self._opt = Adam(
+                    self.learning_rate_init,
+                    betas=(self.beta_1, self.beta_2),
+                    eps=self.epsilon,
+                    eps_hat=True,
+                    **decay,
+                    schedule=rate,
+                )
+        self.n_iter_ = 0
+        epochs = 1 if incremental else self.max_iter
+        stop = _Stop(self, model, X_val, y_val, sw_val, n, early, incremental)
+        try:
+            train(
+                model,
+                _dense_rows(X_train),
+                self._targets(y_train),
+                loss=self._loss(),
+                optimizer=self._opt,
+                epochs=epochs,
+                batch_size=batch,
+                shuffle=self.shuffle,
+                seed=int(self._random_state.randint(np.iinfo(np.int32).max)),
+                progress=False,
+                callbacks=[stop],
+                sample_weight=sw_train,
+            )
+        except DivergenceError:
+            if not early:
+                raise ValueError(_NONFINITE) from None
+            self.validation_scores_.append(float("nan"))  # as scikit-learn's run, which goes on with NaN
+            self.n_iter_ += 1
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=3)
+        if early:
+            self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
+            self._synced = None
+        else:
+            self._export(model)
+
+    def _fit_lbfgs(self, model, X, y, sample_weight):
+        import scipy.optimize
+
+        packed = _pack(self.coefs_, self.intercepts_)
+        self._shapes = [c.shape for c in self.coefs_]
+        iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        result = scipy.optimize.minimize(
+            self._loss_grad_lbfgs,
+            packed,
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol, "iprint": iprint},
+            args=(X, y, sample_weight, None, None, None, None),
+        )
+        from sklearn.utils.optimize import _check_optimize_result
+
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        self.coefs_, self.intercepts_ = _unpack(result.x, self._shapes, X.dtype)
+        self._synced = None
+
+    def _loss_grad_lbfgs(self, packed, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads):
+        """(loss, gradient) at the flat parameter vector `packed` (scikit-learn's packing: every
+        coefficient matrix, then every intercept), over all of X, with the L2 penalty: one upload of
+        the parameters and one read of the loss and gradients per evaluation."""
+        shapes = [c.shape for c in self.coefs_]
+        coefs, intercepts = _unpack(np.asarray(packed, dtype=np.float64), shapes, np.float64)
+        model = self._network(np.asarray(self.coefs_[0]).dtype)
+        self._set_dense(model, coefs, intercepts)
+        loss = self._loss_object()
+        y2 = self._targets(np.asarray(y).reshape(len(y), -1) if np.ndim(y) == 1 else y)
+        n = X.shape[0]
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        denominator = float(n if w is None else w.sum())
+        total, grads = 0.0, None
+        at = 0
+        for part in _chunks(X):
+            m = part.shape[0]
+            Xd = model.prepare_input(part)
+            T = loss.prepare(y2[at : at + m], model.n_outputs, model.backend, model.dtype)
+            wd = None if w is None else model.backend.asarray(w[at : at + m], model.dtype)
+            share = (m if w is None else float(w[at : at + m].sum())) / denominator
+            at += m
+            ctx = Context(training=False, keep=True, count=m, total=m)
+            value, g, _ = model.loss_and_grads(loss, Xd, T, ctx, w=wd)
+            g = [np.asarray(model.backend.to_numpy(a), dtype=np.float64) * share for a in g]
+            total += float(model.backend.to_numpy(value)) * share
+            grads = g if grads is None else [a + b for a, b in zip(grads, g)]
+        dense = self._dense_slices(model)
+        gc = [grads[sl.start] + self.alpha * c / denominator for sl, c in zip(dense, coefs)]
+        gi = [grads[sl.start + 1] for sl in dense]
+        return total + self._penalty(coefs, denominator), _pack(gc, gi)
+
+    def _update_no_improvement_count(self, early, X_val, y_val, sw_val):
+        if early:
+            score = self._score_arrays(X_val, y_val, sw_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_coefs = [c.copy() for c in self.coefs_]
+                self._best_intercepts = [i.copy() for i in self.intercepts_]
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # -- prediction ----------------------------------------------------------------------------
+    def _forward(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32))
+        model = self._network(self.coefs_[0].dtype)
+        b = model.backend
+        outs = [np.asarray(b.to_numpy(model(part))) for part in _chunks(X)]
+        return np.concatenate(outs) if outs else np.zeros((0, self.n_outputs_))
+
+    def _score_arrays(self, X, y, sample_weight):
+        pred = self._predict(X, check_input=False)
+        if np.issubdtype(np.asarray(pred).dtype, np.floating) and not np.all(np.isfinite(pred)):
+            return float("nan")
+        return float(self._score_function(y, pred, sample_weight=sample_weight))
+
+    # -- pickling: the internal model is rebuilt from coefs_ on use -------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_model", "_model_key", "_opt", "_synced"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class _Stop:
+    """The end of each epoch as scikit-learn's loop has it: the loss with its L2 penalty, t_, the
+    loss curve, verbose lines, the no-improvement count on the training loss or the validation
+    score, the learning rate's update ('invscaling', 'adaptive'), the stopping decision, and the
+    ConvergenceWarning at max_iter. Returns True to stop training."""
+
+    def __init__(self, est, model, X_val, y_val, sw_val, n, early, incremental):
+        self.est, self.model = est, model
+        self.X_val, self.y_val, self.sw_val = X_val, y_val, sw_val
+        self.n, self.early, self.incremental = n, early, incremental
+
+    def __call__(self, epoch, logs, model):
+        est = self.est
+        est._export(model)
+        est.n_iter_ += 1
+        # scikit-learn's loss_: the batch means weighted by their rows (with sample weights too), each with
+        # the penalty over its batch's weight sum (here at the epoch's final weights)
+        batches = logs["batches"]
+        rows, loss = np.asarray(batches["rows"], dtype=np.float64), np.asarray(batches["loss"])
+        penalty = est._penalty(est.coefs_, 1.0) * float(np.sum(rows / np.asarray(batches["weight"]))) / self.n
+        est.loss_ = float(np.dot(rows, loss)) / self.n + penalty
+        est.t_ += self.n
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        est._update_no_improvement_count(self.early, self.X_val, self.y_val, self.sw_val)
+        rate = est._opt.schedule
+        before = rate.learning_rate
+        if est.learning_rate == "invscaling":
+            rate.learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.early else "Training loss"
+            message = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+            if est.learning_rate == "adaptive" and est.solver == "sgd" and rate.learning_rate > 1e-6:
+                rate.learning_rate /= 5.0
+                if est.verbose:
+                    print(f"{message} Setting learning rate to {rate.learning_rate:f}")
+                est._no_improvement_count = 0
+            else:
+                if est.verbose:
+                    print(f"{message} Stopping.")
+                return True
+        _carry_velocity(est._opt, before, rate.learning_rate)
+        if self.incremental:
+            return True
+        if est.n_iter_ == est.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the optimization hasn't "
+                "converged yet.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return False
+
+
+def _carry_velocity(opt, before, after):
+    """SGD's velocity where the learning rate changes: scikit-learn keeps u = μu − ηg (the step, in
+    the parameters' units), mlp keeps v = μv + g with the step −ηv; v is rescaled by η_before/η_after
+    so the next steps are scikit-learn's."""
+    if isinstance(opt, SGD) and opt.momentum and opt.state and after != before:
+        opt.state = [v * (before / after) for v in opt.state]
+
+
+def _pack(coefs, intercepts):
+    return np.hstack([np.asarray(a).ravel() for a in [*coefs, *intercepts]])
+
+
+def _unpack(packed, shapes, dtype):
+    coefs, at = [], 0
+    for s in shapes:
+        n = int(np.prod(s))
+        coefs.append(packed[at : at + n].reshape(s).astype(dtype, copy=True))
+        at += n
+    intercepts = []
+    for s in shapes:
+        intercepts.append(packed[at : at + s[1]].astype(dtype, copy=True))
+        at += s[1]
+    return coefs, intercepts
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier: softmax and cross-entropy for several classes, one logistic
+    output for two (and for one), independent logistic outputs for multilabel targets."""
+
+    _score_function = staticmethod(accuracy_score)
 
     def __init__(
         self,
@@ -83,8 +561,11 @@ class _BaseMLP(BaseEstimator):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         backend="numpy",
         dtype=None,
+        dropout=0.0,
+        norm=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -108,304 +589,215 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.backend = backend
         self.dtype = dtype
+        self.dropout = dropout
+        self.norm = norm
 
-    # -- parameter checks ----------------------------------------------------------
-    def _check_params(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive integers; got {self.hidden_layer_sizes!r}")
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {self.activation!r}")
-        if self.solver not in ("sgd", "adam"):
-            raise ValueError(f"solver must be 'sgd' or 'adam' (no 'lbfgs' here); got {self.solver!r}")
-        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
-            raise ValueError(
-                f"learning_rate must be 'constant', 'invscaling' or 'adaptive'; got {self.learning_rate!r}"
-            )
-        if not (isinstance(self.max_iter, numbers.Integral) and self.max_iter > 0):
-            raise ValueError(f"max_iter must be a positive integer; got {self.max_iter!r}")
-        if not (isinstance(self.alpha, numbers.Real) and self.alpha >= 0):
-            raise ValueError(f"alpha must be >= 0; got {self.alpha!r}")
-        if not (isinstance(self.learning_rate_init, numbers.Real) and self.learning_rate_init > 0):
-            raise ValueError(f"learning_rate_init must be > 0; got {self.learning_rate_init!r}")
-        if self.batch_size != "auto" and not (isinstance(self.batch_size, numbers.Integral) and self.batch_size > 0):
-            raise ValueError(f"batch_size must be 'auto' or a positive integer; got {self.batch_size!r}")
-        _backends.get(self.backend)
-        self._validate_params()  # everything else, with scikit-learn's own messages
-        return sizes
+    def _out_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def _batch(self, n):
-        return min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
+    def _loss_object(self):
+        from .losses import BinaryCrossEntropy, CrossEntropy
 
-    def _optimizer(self, n):
-        schedule = {
-            "constant": Constant(),
-            "invscaling": InverseScaling(self.power_t),
-            "adaptive": ReduceOnPlateau(factor=0.2, patience=1, threshold=self.tol),
-        }[self.learning_rate]
-        # scikit-learn's penalty alpha/2·||W||² is divided by the batch size
-        wd = self.alpha / self._batch(n)
-        if self.solver == "sgd":
-            return SGD(
-                self.learning_rate_init,
-                momentum=self.momentum,
-                nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
-                weight_decay=wd,
-                schedule=schedule,
-            )
-        return Adam(
-            self.learning_rate_init,
-            betas=(self.beta_1, self.beta_2),
-            eps=self.epsilon,
-            weight_decay=wd,
-            schedule=schedule,
+        return CrossEntropy() if self.out_activation_ == "softmax" else BinaryCrossEntropy()
+
+    _loss = _loss_object
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, dtype=self._dtypes(), reset=reset
         )
-
-    # -- fitting ---------------------------------------------------------------------------
-    def _build(self, n_features, n_outputs, sizes, dtype):
-        rng = check_random_state(self.random_state)
-        self._rng = rng
-        self._model = MLP(
-            [n_features, *sizes, n_outputs],
-            _ACTIVATIONS[self.activation],
-            self._output_activation,
-            backend=self.backend,
-            dtype=self.dtype or dtype,  # None: the input's dtype, as scikit-learn
-            seed=int(rng.randint(np.iinfo(np.int32).max)),
-            init="glorot_uniform",
-        )
-        self._opt = None
-        self.loss_curve_ = []
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.best_loss_ = np.inf
-        if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
         else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-
-    def _fit(self, X, T, incremental, epochs):
-        sizes = self._check_params()
-        n = X.shape[0]
-        if not hasattr(self, "_model") or not (incremental or self.warm_start):
-            self._build(X.shape[1], self._n_outputs(T), sizes, X.dtype.name)
-        if self._opt is None or not (incremental or self.warm_start):
-            self._opt = self._optimizer(n)
-        seed = int(self._rng.randint(np.iinfo(np.int32).max))
-        early = self.early_stopping and not incremental
-        if early:
-            tr, va = self._validation_split(X, T, seed)
-            X, T, val = X[tr], T[tr], (X[va], T[va])
-        else:
-            val = None
-        history = train(
-            self._model,
-            X,
-            T,
-            loss=self._loss,
-            optimizer=self._opt,
-            epochs=epochs,
-            batch_size=self._batch(X.shape[0]),
-            shuffle=self.shuffle,
-            seed=seed,
-            validation=val,
-            tol=None if incremental else self.tol,
-            # scikit-learn stops once the count of epochs without improvement exceeds n_iter_no_change
-            n_iter_no_change=self.max_iter + 1 if self.n_iter_no_change == np.inf else self.n_iter_no_change + 1,
-            early_stopping=early,
-            progress=bool(self.verbose),
-            fast=True,
-        )
-        self.loss_curve_ += history.loss
-        self.n_iter_ += history.epochs
-        self.t_ += history.epochs * X.shape[0]
-        self.best_loss_ = min(self.best_loss_, min(history.loss))
-        if early:
-            scores = self._validation_scores(history)
-            self.validation_scores_ += scores
-            self.best_validation_score_ = max(self.validation_scores_)
-        if not incremental and history.stop_reason == "max_epochs" and self.max_iter > 1:
-            import warnings
-
-            from sklearn.exceptions import ConvergenceWarning
-
-            warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        self._export()
-        return self
-
-    def _validation_split(self, X, T, seed):
-        from sklearn.model_selection import train_test_split
-
-        idx = np.arange(X.shape[0])
-        stratify = self._stratify(T)
-        tr, va = train_test_split(idx, test_size=self.validation_fraction, random_state=seed, stratify=stratify)
-        if len(va) < 2 or len(tr) < 1:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves too few samples for early "
-                f"stopping with {X.shape[0]} samples"
-            )
-        return tr, va
-
-    def _export(self):
-        weights = self._model.get_weights()
-        self.coefs_ = weights[0::2]
-        self.intercepts_ = weights[1::2]
-        self.n_layers_ = len(self.coefs_) + 1
-        self.n_outputs_ = self.coefs_[-1].shape[1]
-        self.out_activation_ = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}[
-            self._output_activation
-        ]
-
-    def _forward(self, X):
-        check_is_fitted(self, "coefs_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return self._model.backend.to_numpy(self._model(X))
-
-    # -- pickling: the model is rebuilt from its weights on load ---------------------------
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        model = state.pop("_model", None)
-        state.pop("_opt", None)
-        if model is not None:
-            state["_weights"] = model.get_weights()
-            state["_sizes"] = model.sizes
-        return state
-
-    def __setstate__(self, state):
-        weights = state.pop("_weights", None)
-        sizes = state.pop("_sizes", None)
-        self.__dict__.update(state)
-        self._opt = None
-        if weights is not None:
-            self._model = MLP(
-                sizes,
-                _ACTIVATIONS[self.activation],
-                self._output_activation,
-                backend=self.backend,
-                dtype=weights[0].dtype.name,
-            )
-            self._model.set_weights(weights)
-
-
-class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier (softmax output, cross-entropy loss)."""
-
-    _output_activation = "softmax"
-    _loss = "cross_entropy"
-
-    def _encode(self, y, fit):
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if fit:
-            self.classes_ = np.unique(y)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"MLPClassifier needs samples of at least 2 classes; got 1 class ({self.classes_[0]!r})"
-                )
-        idx = np.searchsorted(self.classes_, y)
-        if np.any(idx >= len(self.classes_)) or np.any(self.classes_[np.minimum(idx, len(self.classes_) - 1)] != y):
-            unseen = sorted(set(np.asarray(y).tolist()) - set(self.classes_.tolist()))
-            raise ValueError(f"y holds labels {unseen} not in classes_ {self.classes_.tolist()}")
-        return idx
-
-    def _stratify(self, T):
-        return T
-
-    def _n_outputs(self, T):
-        return len(self.classes_)
-
-    def _validation_scores(self, history):
-        return list(history.val_accuracy)
-
-    def fit(self, X, y):
-        """Fit the model to data X and labels y."""
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=True)
-        if self.warm_start and hasattr(self, "classes_") and hasattr(self, "_model"):
             classes = unique_labels(y)
-            if set(classes) != set(self.classes_):
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the previous call to "
+                        f"fit. Previously got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(
-                    "warm_start can only be used where `y` has the same classes as in the previous call to fit. "
-                    f"Previously got {self.classes_}, `y` has {classes}"
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
-            return self._fit(X, self._encode(y, False), False, self.max_iter)
-        return self._fit(X, self._encode(y, True), False, self.max_iter)
+        return X, self._label_binarizer.transform(y).astype(bool)
 
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y); the first call needs `classes`."""
-        first = not hasattr(self, "classes_") or not hasattr(self, "_model")
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), reset=first)
-        if first:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            self.classes_ = np.unique(np.asarray(classes))
-            if len(self.classes_) < 2:
-                raise ValueError("MLPClassifier needs at least 2 classes; got 1 class")
-            self._build(X.shape[1], len(self.classes_), self._check_params(), X.dtype.name)
-            self._opt = self._optimizer(X.shape[0])
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes={list(classes)} differs from the first call's {self.classes_.tolist()}")
-        return self._fit(X, self._encode(y, False), True, 1)
+    def _dtypes(self):
+        return (np.float64, np.float32) if self.dtype is None else np.dtype(self.dtype)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y (labels, or a multilabel indicator matrix)."""
+        self._validate_params()
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One iteration over (X, y); the first call needs `classes` (all labels of all calls)."""
+        self._validate_params()
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):  # classes names the columns of the indicator
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(self.classes_)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward(X, check_input)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        return self._label_binarizer.inverse_transform(y_pred)
+
+    def predict(self, X):
+        """Predicted classes (a label indicator matrix for multilabel targets)."""
+        check_is_fitted(self)
+        return self._predict(X)
 
     def predict_proba(self, X):
-        return self._forward(X)
+        """Class probabilities (n, n_classes); per label for multilabel targets."""
+        check_is_fitted(self)
+        y_pred = self._forward(X)
+        if self.n_outputs_ == 1:
+            y_pred = y_pred.ravel()
+        if y_pred.ndim == 1:
+            return np.vstack([1 - y_pred, y_pred]).T
+        return y_pred
 
     def predict_log_proba(self, X):
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X):
-        proba = self._forward(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor (identity output, squared error)."""
+    """Multi-layer perceptron regressor: squared error on identity outputs, or the Poisson deviance
+    on exponential outputs (``loss="poisson"``, a log link)."""
 
-    _output_activation = "identity"
-    _loss = "mse"
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+    _score_function = staticmethod(r2_score)
 
-    def _stratify(self, T):
-        return None
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        backend="numpy",
+        dtype=None,
+        dropout=0.0,
+        norm=None,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.backend = backend
+        self.dtype = dtype
+        self.dropout = dropout
+        self.norm = norm
 
-    def _n_outputs(self, T):
-        return T.shape[1]
+    def _out_activation(self):
+        return "exp" if self.loss == "poisson" else "identity"
 
-    def _validation_scores(self, history):
-        return [-v for v in history.val_loss]
+    def _loss_object(self):
+        from .losses import PoissonDeviance, SquaredError
 
-    def _targets(self, y):
-        if y.ndim == 2 and y.shape[1] == 1:  # as scikit-learn: warn, then one output
+        return PoissonDeviance() if self.loss == "poisson" else SquaredError(average_outputs=True)
+
+    _loss = _loss_object
+
+    def _dtypes(self):
+        return (np.float64, np.float32) if self.dtype is None else np.dtype(self.dtype)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=self._dtypes(),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        y = np.asarray(y, dtype=np.float64)
-        return y.reshape(-1, 1) if y.ndim == 1 else y
+        return X, y
 
-    def fit(self, X, y):
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True, reset=True)
-        return self._fit(X, self._targets(y), False, self.max_iter)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y."""
+        self._validate_params()
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    def partial_fit(self, X, y):
-        first = not hasattr(self, "_model")
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True, reset=first)
-        return self._fit(X, self._targets(y), True, 1)
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None):
+        """One iteration over (X, y)."""
+        self._validate_params()
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def _predict(self, X, check_input=True):
+        y_pred = self._forward(X, check_input)
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
 
     def predict(self, X):
-        out = self._forward(X)
-        return out[:, 0] if out.shape[1] == 1 else out  # one output: shape (n,), as scikit-learn
+        """Predicted values: (n,) for one target, (n, n_outputs) otherwise."""
+        check_is_fitted(self)
+        return self._predict(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -93,16 +93,18 @@ def train(
     scores ``softmax_cross_entropy`` (as PyTorch's CrossEntropyLoss takes logits). A
     probability loss on a model that cannot output probabilities, or a logits loss on
     one that already does, is an error. The loss sets ``model.head`` (what its outputs mean).
-    ``batch_size=None`` is full-batch gradient descent, 1 is plain
-    SGD. ``shuffle``: a full random permutation each epoch (True, the default), file order
-    (False), or ``"blocks"``/``BlockShuffle(block, window)`` for data read from disk (see
-    ``mlp.batches``). ``validation=(X_val, y_val)`` or ``validation_fraction`` holds data out
-    (not both); with ``early_stopping`` training stops when the validation loss has not improved by
+    ``batch_size=None`` is full-batch gradient descent, 1 is plain SGD, ``"auto"`` is min(200, n) as
+    in scikit-learn. ``shuffle``: a full random permutation each epoch (True, the default), file
+    order (False), or ``"blocks"``/``BlockShuffle(block, window)`` for data read from disk (see
+    ``mlp.batches``). ``validation=(X_val, y_val)`` or ``validation_fraction`` holds data out (not
+    both); with ``early_stopping`` training stops when the validation loss has not improved by
     ``tol`` for ``n_iter_no_change`` epochs and the best weights (and state) are restored. Without
-    it, a ``tol`` stops training when the training loss improves by less than ``tol``
-    for ``n_iter_no_change`` epochs (|L(W^k) - L(W^(k-1))| < tol). A callback
-    ``f(epoch, logs, model)`` that returns True stops training. ``fast=False`` uses the
-    generic array-API kernels instead of the backend's own (for comparisons).
+    it, a ``tol`` stops training when the training loss improves by less than ``tol`` for
+    ``n_iter_no_change`` epochs (|L(W^k) - L(W^(k-1))| < tol). A callback ``f(epoch, logs, model)``
+    that returns True stops training; ``logs`` holds the epoch's "loss", "lr", the validation
+    figures where there are some, and "batches": each batch's mean loss, weight sum and rows, as
+    host numbers. ``fast=False`` uses the generic array-API kernels instead of the backend's own
+    (for comparisons).
 
     Class labels: where the model has ``classes``, y holds those labels (any values); y of
     strings sets ``model.classes`` to its sorted distinct values. A model whose input stage (a
@@ -128,7 +130,8 @@ def train(
     loss.check_model(model)
     opt = _optimizer(optimizer, lr, momentum)
     rules = StoppingRules.check(epochs, tol, n_iter_no_change, early_stopping)
-    if batch_size is not None:
+    auto_batch = isinstance(batch_size, str) and batch_size == "auto"  # min(200, n), once n is known
+    if batch_size is not None and not auto_batch:
         batch_size = check_positive_int(batch_size, "batch_size")
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     callbacks = _check_callbacks(callbacks)
@@ -159,6 +162,8 @@ def train(
             model, loss, X, y, validation, validation_fraction, rng, stream, prefetch, fast, sample_weight, class_weight
         )
         n = source.n  # the global count
+        if auto_batch:
+            batch_size = min(200, n)
         fingerprint = _fingerprint(source, n, seed)
         settings = _run_settings(model, loss, opt, batch_size, order, seed, n, fingerprint)
         comm.setup(model, n, settings)
@@ -216,21 +221,23 @@ def _loop(
             lr_e = opt.lr_at(epoch)
             start = _snapshot(model)
             try:
-                values, sums = [], []
+                values, sums, rows = [], [], []
                 for batch in batches.epoch():
                     values.append(step(batch, lr_e))
                     sums.append(batch.total_weight)
+                    rows.append(batch.total)
             except (ValueError, TypeError) as exc:  # bad rows found while streaming: nothing half-trained
                 if not isinstance(source, HostRows) or isinstance(exc, DivergenceError):
                     raise
                 opt.reset()
                 _restore(model, start)
                 raise type(exc)(f"{exc}; the model keeps its weights from the start of epoch {epoch + 1}") from None
-            epoch_loss = _mean_loss(values, sums, model.params)
+            epoch_loss, batch_losses = _mean_loss(values, sums, model.params)
             if not math.isfinite(epoch_loss):
                 _diverged(model, opt, good, start, values, epoch, lr_e)
             good = start  # its first batch's loss was finite
             logs = {"loss": epoch_loss, "lr": lr_e, **_validate(model, loss, held_out)}
+            logs["batches"] = {"loss": batch_losses, "weight": sums, "rows": rows}  # already on the host
             stop = _end_of_epoch(
                 history, run, model, opt, logs, time.perf_counter() - t0, rules, saver, rng, callbacks, bar
             )
@@ -526,6 +533,7 @@ class Step:
         xb, tb, wb, rows, count, total = batch.x, batch.t, batch.w, batch.rows, batch.count, batch.total
         model, opt = self.model, self.opt
         params = model.params
+        opt.for_batch(batch.total_weight)
         sinks = opt.sinks(params, lr)
         if count or model.batch_statistics:  # batch statistics: every process takes part in their sums
             if not count:
@@ -568,10 +576,11 @@ class Step:
         return make((0, width), m.dtype), make((0, m.n_outputs), m.dtype)
 
 
-def _mean_loss(values, sizes, params) -> float:
+def _mean_loss(values, sizes, params) -> tuple[float, list]:
     """Mean loss over the epoch's samples from the per-batch means (weighted by the batches' sample
-    counts, or weight sums), NaN where the weights after the epoch's last update are not finite:
-    one explicit host read of the batch losses and the weights' finiteness flags."""
+    counts, or weight sums), NaN where the weights after the epoch's last update are not finite,
+    and the batch means as host numbers: one explicit host read of the batch losses and the
+    weights' finiteness flags."""
     xp = array_namespace(params[0])
     flags = [xp.all(xp.isfinite(p)) for p in params]
     if isinstance(values[0], float):  # several processes: the losses came back as host numbers
@@ -579,10 +588,11 @@ def _mean_loss(values, sizes, params) -> float:
     else:
         host = to_host(xp.stack([*values, *(xp.astype(f, values[0].dtype) for f in flags)]))
         losses, finite = host[: len(values)], host[len(values) :]
+    losses = losses.astype(np.float64)
     if not np.all(finite):
-        return math.nan
+        return math.nan, losses.tolist()
     sizes = np.asarray(sizes, dtype=np.float64)
-    return float(np.dot(losses.astype(np.float64), sizes)) / float(sizes.sum())
+    return float(np.dot(losses, sizes)) / float(sizes.sum()), losses.tolist()
 
 
 def _diverged(model, opt, good, start, values, epoch, lr):
@@ -725,7 +735,7 @@ def _end_of_epoch(history, run, model, opt, logs, seconds, rules, saver, rng, ca
     opt.schedule.observe(monitored)
     stop = rules.observe(run, history, model, monitored, early)
     if bar is not None:
-        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "lr"})
+        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k not in ("lr", "batches")})
         bar.update(1)
     run.epoch += 1
     if saver is not None:

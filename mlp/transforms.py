@@ -11,7 +11,7 @@ in float64 before the data is cast to the model's dtype and copied to the device
 features of large magnitude lose no precision to the cast), and on device data on the
 device. Both give the same rows whichever way the data arrives, streamed or in memory.
 
-- ``Standardize``: (x − mean) / std, std 0 → 1 (or below ``floor``: ``floor``).
+- ``Standardize``: (x − mean) / std, std 0 → 1 (with ``floor``: at least floor · the median std).
 - ``MinMax``: (x − min) / (max − min), a constant feature → 0.
 - ``RobustScale``: (x − median) / (IQR / 1.349), then a smooth clip ``z / sqrt(1 + (z/c)²)``
   that keeps outliers within about ±c (RealMLP's robust scaling); quantiles from at most
@@ -79,8 +79,10 @@ class Transform(Layer):
 
 
 class Standardize(Transform):
-    """(x − mean) / std with the training data's statistics; a std below ``floor`` (default 0:
-    only constant features) is replaced by ``floor`` (or by 1 where ``floor`` is 0)."""
+    """(x − mean) / std with the training data's statistics. A constant feature keeps scale 1; with
+    ``floor`` > 0, a std below ``floor`` · (the median std of the features) is raised to that: a
+    near-constant feature (a border pixel that is almost always blank) is not blown up to unit
+    variance, noise and all."""
 
     name = "standard"
 
@@ -100,7 +102,11 @@ class Standardize(Transform):
             m2 = m2 + cm2 + delta**2 * (n * k / (n + k))
             n += k
         std = np.sqrt(m2 / n)
-        scale = np.where(std > self.floor, std, self.floor if self.floor > 0 else 1.0)
+        scale = np.where(std > 0, std, 1.0)
+        if self.floor > 0:
+            positive = std[std > 0]
+            low = self.floor * (float(np.median(positive)) if positive.size else 1.0)
+            scale = np.where(std > 0, np.maximum(std, low), 1.0)
         return [np.asarray(mean, dtype=np.float64), scale, np.array([float(n)])]
 
     def config(self):

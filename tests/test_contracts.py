@@ -44,6 +44,7 @@ CASES = {
     "Sign": ACT("sign", smooth=False),
     "Step": ACT("step", smooth=False),
     "Sigmoid": ACT("sigmoid"),
+    "Exp": ACT("exp"),
     "Tanh": ACT("tanh"),
     "GeneralizedReLU": Case(lambda d: mlp.GeneralizedReLU(0.2)),
     "ReLU": ACT("relu"),

@@ -104,3 +104,34 @@ def test_bad_optimizer_settings(bad, match):
         mlp.SGD(**{"lr": 0.1, **bad})
     with pytest.raises(ValueError, match="optimizer must be one of"):
         mlp.get_optimizer("adagrad")
+
+
+def test_cosine_decay():
+    s = mlp.CosineDecay(10, min_factor=0.1)
+    assert s(0, 1.0) == pytest.approx(1.0) and s(5, 1.0) == pytest.approx(0.55) and s(10, 1.0) == pytest.approx(0.1)
+    assert s(25, 1.0) == pytest.approx(0.1)  # constant after `epochs`
+    warm = mlp.CosineDecay(10, warmup=2)
+    assert [warm(e, 1.0) for e in (0, 1)] == pytest.approx([1 / 3, 2 / 3]) and warm(2, 1.0) == pytest.approx(1.0)
+    from mlp.schedules import get_schedule
+
+    assert get_schedule("cosine").config()["class"] == "CosineDecay"
+    with pytest.raises(ValueError, match="CosineDecay min_factor"):
+        mlp.CosineDecay(10, min_factor=1.5)
+
+
+def test_adam_eps_hat_is_the_papers_efficient_form():
+    """eps_hat: p ← p − lr·√(1 − b2^t)/(1 − b1^t) · m / (√v + ε̂), checked by hand on one weight."""
+    g = np.array([[1e-7, 2.0]])
+    for eps_hat in (False, True):
+        p = [np.zeros((1, 2))]
+        opt = mlp.Adam(0.1, eps=1e-6, eps_hat=eps_hat)
+        opt.step(p, [g.copy()])
+        m, v = 0.1 * g, 0.001 * g * g
+        if eps_hat:
+            want = -0.1 * np.sqrt(1 - 0.999) / (1 - 0.9) * m / (np.sqrt(v) + 1e-6)
+        else:
+            want = -0.1 * (m / 0.1) / (np.sqrt(v / 0.001) + 1e-6)
+        np.testing.assert_allclose(p[0], want, rtol=1e-12)
+    assert mlp.Adam(eps_hat=True).config()["eps_hat"] is True
+    with pytest.raises(TypeError, match="eps_hat must be True or False"):
+        mlp.Adam(eps_hat="yes")

@@ -311,3 +311,14 @@ def test_cli_trains_with_norm_and_dropout(tmp_path, capsys):
         "ReLU",
         "Dropout",
     ]
+
+
+def test_standardize_floor_is_relative_to_the_median_std():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(0, 2.0, 500), rng.normal(0, 4.0, 500), rng.normal(0, 1e-3, 500), np.ones(500)])
+    std = X.std(axis=0)
+    _, plain, _ = mlp.Standardize(4).fit([X], 500)
+    _, floored, _ = mlp.Standardize(4, floor=0.1).fit([X], 500)
+    np.testing.assert_allclose(plain, [std[0], std[1], std[2], 1.0])  # a constant feature keeps scale 1
+    low = 0.1 * np.median(std[:3])  # the median of the non-constant features' std
+    np.testing.assert_allclose(floored, [std[0], std[1], low, 1.0])  # the near-constant one is not blown up

@@ -19,7 +19,7 @@ class RecordingMSE(mlp.SquaredError):
         return super().value_and_gradient(out, t)
 
 
-@pytest.mark.parametrize("batch_size,sizes", [(4, [4, 4, 2]), (1, [1] * 10), (None, [10]), (32, [10])])
+@pytest.mark.parametrize("batch_size,sizes", [(4, [4, 4, 2]), (1, [1] * 10), (None, [10]), (32, [10]), ("auto", [10])])
 def test_every_epoch_visits_each_sample_once(backend, batch_size, sizes):
     n = 10
     X = np.arange(n * 2, dtype=float).reshape(n, 2) / 20
@@ -47,7 +47,7 @@ def test_every_epoch_visits_each_sample_once(backend, batch_size, sizes):
         order = np.concatenate(batches)
         np.testing.assert_array_equal(np.sort(order), np.arange(n))
         orders.append(order)
-    if batch_size is not None and batch_size < n:  # one batch of all rows is the same set every epoch
+    if isinstance(batch_size, int) and batch_size < n:  # one batch of all rows is the same set every epoch
         assert not all(np.array_equal(orders[0], o) for o in orders[1:])  # a fresh order each epoch
 
 
@@ -249,3 +249,21 @@ def test_numpy_and_strict_bitwise_on_the_generic_path(make_opt, rng):
     for a, b, c in zip(w_np, w_st, w_fast):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_allclose(c, b, rtol=0, atol=1e-14)
+
+
+def test_auto_batch_size_and_the_batches_callbacks_see():
+    """batch_size="auto" is scikit-learn's min(200, n); callbacks get each batch's loss, weight and rows."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(450, 3)), rng.normal(size=450)
+    w = rng.uniform(0.5, 1.5, size=450)
+    seen = []
+    model = mlp.MLP([3, 1], dtype="float64")
+    mlp.train(
+        model, X, y, loss="mse", epochs=2, batch_size="auto", sample_weight=w, progress=False, seed=0,
+        callbacks=[lambda epoch, logs, m: seen.append(logs["batches"])],
+    )  # fmt: skip
+    assert [b["rows"] for b in seen] == [[200, 200, 50]] * 2
+    assert all(isinstance(v, float) for b in seen for v in b["loss"] + b["weight"])
+    assert sum(seen[0]["weight"]) == pytest.approx(w.sum())
+    with pytest.raises((TypeError, ValueError), match="batch_size"):
+        mlp.train(mlp.MLP([3, 1]), X, y, loss="mse", batch_size="big", progress=False)
