@@ -136,9 +136,10 @@ def build_parser():
     t.add_argument(
         "--shuffle",
         choices=["full", "blocks", "none"],
-        default="full",
-        help="order of the samples each epoch: a full permutation, shuffled blocks of rows (for data read from "
-        "disk: fewer random reads), or file order",
+        default=None,
+        help="order of the samples each epoch: a full permutation, shuffled blocks of rows (fewer random reads; "
+        "a Parquet file's row groups, two at a time), or file order. None: full for data in memory, blocks for "
+        "data read from disk (memory maps, a Parquet file too large to read whole)",
     )
     t.add_argument("--epochs", type=_number(int), default=30, help="epochs (at most, with --early-stopping)")
     t.add_argument(
@@ -289,7 +290,7 @@ def run_train(args):
         model,
         ds.X_train,
         ds.y_train,
-        shuffle=args.shuffle,
+        shuffle=_order(args.shuffle, ds.X_train),
         loss=loss,
         optimizer=opt,
         epochs=args.epochs,
@@ -330,6 +331,23 @@ def _task(args, ds) -> tuple[str, str]:
         )
     ds.task = args.task
     return args.task, "--task"
+
+
+def _order(shuffle, X):
+    """The epoch order: as asked, or full for data in memory and blocks for data on disk (a
+    Parquet file's row groups, two at a time: each read once per epoch)."""
+    import numpy as np
+
+    from .batches import BlockShuffle
+    from .tables import ParquetRows
+
+    if isinstance(X, ParquetRows):
+        if shuffle in (None, "blocks"):
+            return BlockShuffle(X.block, 2)
+        return shuffle
+    if shuffle is None:
+        return "blocks" if isinstance(X, np.memmap) else "full"
+    return shuffle
 
 
 def _model_loss_optimizer(args, ds, task, backend):

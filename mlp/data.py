@@ -141,7 +141,8 @@ class Transformed:
 def _split(X, y, test_size, seed, stratify):
     from sklearn.model_selection import train_test_split
 
-    return train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y if stratify else None)
+    arrays = (X,) if y is None else (X, y)
+    return train_test_split(*arrays, test_size=test_size, random_state=seed, stratify=y if stratify else None)
 
 
 def digits(seed=0, test_size=0.25) -> Dataset:
@@ -258,27 +259,103 @@ def load_npz(path) -> Dataset:
 
 def load_csv(path, label="label", test_size=0.25, seed=0) -> Dataset:
     """A CSV with a header row; column `label` is the target (numbers or text labels), the others
-    the features (numbers). Split 75/25 (random_state `seed`)."""
-    from .tables import read_table
+    the features (numbers). Split 75/25 (random_state `seed`), rows kept in file order."""
+    return _load_table(path, label, test_size, seed)
 
-    columns = read_table(path)
-    names = list(columns)
-    if label not in columns:
+
+def _load_table(path, label, test_size, seed) -> Dataset:
+    """A CSV or Parquet file read whole: each feature column converted, checked and copied
+    straight into the training and test arrays (no intermediate table of all features)."""
+    from .tables import column_to_numpy, read_arrow
+
+    path = os.fspath(path)
+    names, table = read_arrow(path)
+    if label not in names:
         raise ValueError(f"{path}: no label column {label!r}; columns are {names}")
     features = [c for c in names if c != label]
     if not features:
         raise ValueError(f"{path}: it has only the label column {label!r}; a dataset needs feature columns too")
-    X = np.column_stack([_numeric_column(path, c, columns[c]) for c in features])
-    y = columns[label]
-    if y.dtype.kind == "O":
-        y = y.astype(str)
+    y = column_to_numpy(table.column(names.index(label)))
     if y.dtype.kind in "iuf" and not np.all(np.isfinite(y.astype(np.float64))):
         raise ValueError(f"{path}: label column {label!r} holds blank or non-finite values")
-    X, y = _check_xy(X, y, path, "train")
-    if X.shape[0] < 2:
+    if y.shape[0] < 2:
         raise ValueError(f"{path}: it is split 75/25 into training and test rows, so it needs at least 2 data rows")
-    X_tr, X_te, y_tr, y_te = _split(X, y, test_size, seed, False)
-    return _dataset(X_tr, y_tr, X_te, y_te, os.path.basename(path), features)
+    train, test = _split_rows(y.shape[0], test_size, seed)
+    X_tr, X_te = np.empty((train.shape[0], len(features))), np.empty((test.shape[0], len(features)))
+    for j, name in enumerate(features):
+        col = table.column(names.index(name))
+        if not _scatter_float_chunks(col, j, ((train, X_tr), (test, X_te))):
+            values = _numeric_column(path, name, column_to_numpy(col))
+            X_tr[:, j], X_te[:, j] = values[train], values[test]
+    del table
+    return _dataset(X_tr, y[train], X_te, y[test], os.path.basename(path), features)
+
+
+def _scatter_float_chunks(col, j, parts) -> bool:
+    """Column j of each (rows, X) part from a float64 pyarrow column with no blank and no
+    non-finite value, chunk by chunk without copying the column whole; False (nothing written)
+    for any other column, which the general path converts and checks."""
+    import pyarrow as pa
+
+    if not pa.types.is_float64(col.type) or col.null_count:
+        return False
+    chunks = [np.asarray(c) for c in col.chunks]
+    if not all(np.isfinite(c).all() for c in chunks):
+        return False
+    start = 0
+    for c in chunks:
+        stop = start + c.shape[0]
+        for rows, X in parts:
+            lo, hi = np.searchsorted(rows, [start, stop])
+            X[lo:hi, j] = c[rows[lo:hi] - start]
+        start = stop
+    return True
+
+
+def _split_rows(n, test_size, seed):
+    """The training and test rows of a 75/25 split (scikit-learn's, random_state `seed`), each in
+    file order."""
+    return tuple(np.sort(part) for part in _split(np.arange(n), None, test_size, seed, False)[:2])
+
+
+# a Parquet file whose feature columns take more than this uncompressed is streamed, not read whole
+PARQUET_IN_MEMORY = 1 << 30
+
+
+def load_parquet(path, label="label", test_size=0.25, seed=0, in_memory=None) -> Dataset:
+    """A Parquet file; column `label` is the target, the others the features (numbers). Split
+    75/25 (random_state `seed`). The labels are read whole; the features too where they take at
+    most ``PARQUET_IN_MEMORY`` bytes uncompressed (or ``in_memory=True``), else they stay on disk
+    as ``ParquetRows`` read a row group at a time (train them with ``shuffle="blocks"``)."""
+    from .tables import ParquetRows, parquet_column
+
+    path = os.fspath(path)
+    rows_view = ParquetRows(path, columns=[])  # opens the file and its schema; reads no data
+    names = list(rows_view._file.schema_arrow.names)
+    if label not in names:
+        raise ValueError(f"{path}: no label column {label!r}; columns are {names}")
+    features = [c for c in names if c != label]
+    if not features:
+        raise ValueError(f"{path}: it has only the label column {label!r}; a dataset needs feature columns too")
+    if rows_view.shape[0] < 2:
+        raise ValueError(f"{path}: it is split 75/25 into training and test rows, so it needs at least 2 data rows")
+    meta = rows_view._file.metadata
+    size = sum(
+        meta.row_group(g).column(j).total_uncompressed_size
+        for g in range(meta.num_row_groups)
+        for j in range(meta.num_columns)
+        if meta.row_group(g).column(j).path_in_schema in features
+    )
+    if in_memory is None:
+        in_memory = size <= PARQUET_IN_MEMORY
+    if in_memory:
+        return _load_table(path, label, test_size, seed)
+    X = ParquetRows(path, features)  # text columns are refused here, blank cells where training reads them
+    y = parquet_column(path, label)
+    if y.dtype.kind in "iuf" and not np.all(np.isfinite(y.astype(np.float64))):
+        raise ValueError(f"{path}: label column {label!r} holds blank or non-finite values")
+    train, test = _split_rows(y.shape[0], test_size, seed)  # the same split as read whole
+    return _dataset(X.subset(train), y[train], X.subset(test), y[test], os.path.basename(path), features)
 
 
 def _numeric_column(path, name, values):
@@ -393,8 +470,8 @@ def load_npy_folder(folder) -> Dataset:
 
 
 def load_file(path, label="label", seed=0) -> Dataset:
-    """A dataset from a .npz or .csv file, a folder of .npy arrays (memory-mapped), or a folder
-    of MNIST IDX files."""
+    """A dataset from a .npz, .csv or .parquet file, a folder of .npy arrays (memory-mapped), or a
+    folder of MNIST IDX files."""
     path = os.fspath(path)
     if os.path.isdir(path):
         if any(os.path.exists(os.path.join(path, p + ".npy")) for p in NPY_PARTS):
@@ -406,4 +483,6 @@ def load_file(path, label="label", seed=0) -> Dataset:
         return load_npz(path)
     if path.endswith(".csv"):
         return load_csv(path, label, seed=seed)
-    raise ValueError(f"data file {path!r} must be .npz, .csv or a folder of MNIST IDX files")
+    if path.endswith((".parquet", ".pq")):
+        return load_parquet(path, label, seed=seed)
+    raise ValueError(f"data file {path!r} must be .npz, .csv, .parquet or a folder of MNIST IDX files")
