@@ -2,7 +2,27 @@
 
 import importlib.util as _util
 
-if _util.find_spec(f"{__name__}.backends") is None:  # a checkout on sys.path, not installed
+if _util.find_spec(f"{__name__}.backends") is None:  # the checkout's mlp/ folder, not the installed package
+
+    def _installed_elsewhere():
+        """The folder of an installed mlp further along sys.path (one with its mlp/backends), if any."""
+        import os
+        import sys
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        for entry in sys.path:
+            folder = os.path.join(os.path.abspath(entry or os.getcwd()), "mlp")
+            if folder != here and os.path.isfile(os.path.join(folder, "backends", "__init__.py")):
+                return folder
+        return None
+
+    _elsewhere = _installed_elsewhere()
+    if _elsewhere:
+        raise ImportError(
+            f"this mlp/ folder ({__path__[0]}) is the repository's source, and it shadows the mlp installed in "
+            f"{_elsewhere}: Python looks in the current folder first. Run from another folder, or install the "
+            "checkout editable (pip install -e .) so that the two are the same."
+        )
     raise ImportError(
         "mlp is not installed: its backends (the top-level backends/ folder) are installed as mlp.backends. "
         "From the repository root run: pip install -e .   (then import mlp)"
