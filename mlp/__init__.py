@@ -27,7 +27,7 @@ if _util.find_spec(f"{__name__}.backends") is None:  # the checkout's mlp/ folde
         "mlp is not installed: its backends (the top-level backends/ folder) are installed as mlp.backends. "
         "From the repository root run: pip install -e .   (then import mlp)"
     )
-from . import backends, data, metrics, numerics
+from . import backends, data, defaults, metrics, numerics
 from .activations import (
     GELU,
     Activation,
@@ -138,6 +138,7 @@ __all__ = [
     "Perceptron",
     "load",
     "data",
+    "defaults",
     "metrics",
     "numerics",
 ]

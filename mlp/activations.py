@@ -6,7 +6,8 @@ product). ``apply(s)`` is the bare function.
 
 An activation class declares itself once: its ``name`` (and ``aliases``) make it known to
 ``get_activation``, ``mlp.MLP`` and the command line; ``default_init`` is the initializer of
-the weights that feed it; ``outputs`` says whether it produces probabilities.
+the weights that feed it (``mlp.defaults.INIT`` unless it names one); ``outputs`` says whether
+it produces probabilities.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import ClassVar
 
 from array_api_compat import array_namespace
 
+from . import defaults as _defaults
 from .backends.kernels import GENERIC
 from .layers import EVAL, Layer
 from .numerics import sigmoid, softplus, zero_like
@@ -55,7 +57,7 @@ class Activation(Layer):
 
     name: ClassVar[str] = "?"
     aliases: ClassVar[dict] = {}  # alias -> constructor arguments
-    default_init: ClassVar[str] = "glorot_uniform"
+    default_init: ClassVar[str] = _defaults.INIT  # an activation may name its own
     outputs: ClassVar[str] = "real"  # "probability" (each in (0, 1)) or "distribution" (rows sum to 1)
     onnx_op: ClassVar[str | None] = None  # the ONNX operator computing it, where there is one
 
@@ -182,7 +184,6 @@ class GeneralizedReLU(Activation):
         return graph.node("LeakyRelu", [x], alpha=self.alpha)  # x where x >= 0, else alpha·x: the same
 
     aliases = {"abs": {"alpha": -1.0}}
-    default_init = "he_normal"
 
     def __init__(self, alpha=0.0):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
@@ -297,8 +298,6 @@ class GELU(Activation):
         )
         half = graph.node("Mul", [graph.const(0.5), x])
         return graph.node("Mul", [half, graph.node("Add", [graph.const(1.0), graph.node("Tanh", [inner])])])
-
-    default_init = "he_normal"
 
     def apply(self, s):
         xp = array_namespace(s)

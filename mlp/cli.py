@@ -55,6 +55,7 @@ def _version():
 
 def build_parser():
     from . import backends
+    from . import defaults as chosen
     from .activations import ACTIVATIONS
     from .data import DATASETS
     from .losses import LOSSES
@@ -91,12 +92,13 @@ def build_parser():
     t.add_argument(
         "--scale",
         choices=[*sorted(TRANSFORMS), "none"],
-        default="standard",
-        help="feature scaling fitted on the training data, saved as part of the model",
+        default=chosen.SCALE,
+        help="feature scaling fitted on the training data, saved as part of the model (robust: median and IQR, "
+        "then a smooth clip of extreme values)",
     )
     t.add_argument("--backend", choices=list(backends.NAMES), default=None, help="None: cupy with a GPU, else numpy")
-    t.add_argument("--hidden", type=_widths, default=[256, 256], help="hidden widths, comma-separated")
-    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu", help="hidden activation")
+    t.add_argument("--hidden", type=_widths, default=list(chosen.HIDDEN), help="hidden widths, comma-separated")
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default=chosen.ACTIVATION, help="hidden activation")
     t.add_argument("--norm", choices=["batch", "layer"], default=None, help="normalization after each hidden layer")
     t.add_argument(
         "--dropout", type=_number(float, zero=True, below_one=True), default=0.0, help="dropout rate of hidden layers"
@@ -113,7 +115,7 @@ def build_parser():
         default=None,
         help="label smoothing, for the cross-entropy losses only (None: 0)",
     )
-    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam", help="optimizer")
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=chosen.OPTIMIZER, help="optimizer")
     t.add_argument(
         "--lr",
         type=_number(float),
@@ -126,7 +128,7 @@ def build_parser():
         default=None,
         help="momentum, for the optimizers that have one (sgd, gd); None: theirs (0)",
     )
-    t.add_argument("--batch-size", type=_number(int), default=32, help="mini-batch size")
+    t.add_argument("--batch-size", type=_number(int), default=chosen.BATCH_SIZE, help="mini-batch size")
     t.add_argument(
         "--class-weight",
         choices=["balanced"],
@@ -141,7 +143,7 @@ def build_parser():
         "a Parquet file's row groups, two at a time), or file order. None: full for data in memory, blocks for "
         "data read from disk (memory maps, a Parquet file too large to read whole)",
     )
-    t.add_argument("--epochs", type=_number(int), default=30, help="epochs (at most, with --early-stopping)")
+    t.add_argument("--epochs", type=_number(int), default=chosen.EPOCHS, help="epochs (at most, with --early-stopping)")
     t.add_argument(
         "--seed", type=_number(int, zero=True), default=0, help="seed of the initial weights and the shuffling"
     )

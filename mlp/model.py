@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import backends as _backends
+from . import defaults as _defaults
 from ._validation import cast_host, check_host_rows, check_host_X, check_seed, check_X, is_host_data
 from .activations import Activation, get_activation
 from .backends.kernels import GENERIC, Kernels
@@ -50,7 +51,7 @@ class Sequential:
         backend: str | _backends.Backend | Any = "numpy",
         dtype: str = "float32",
         seed: int | None = 0,
-        init: str | float | Any = "glorot_uniform",
+        init: str | float | Any = _defaults.INIT,
         device: Any = None,
         compute_dtype: str | None = None,
         classes: Sequence | None = None,
@@ -525,8 +526,9 @@ class MLP(Sequential):
     Hidden layers: Dense, then ``norm`` ("batch": BatchNorm, "layer": LayerNorm), then
     `activation`, then ``Dropout(dropout)`` where dropout > 0; the last layer is Dense and
     `output` (default identity). ``scale`` ("standard", "minmax", "robust") puts a fitted input
-    transform in front, so that the model takes raw data. ``init`` defaults to He for the ReLU
-    family and Glorot uniform otherwise.
+    transform in front, so that the model takes raw data. ``init`` defaults to the hidden
+    activation's ``default_init``: ``mlp.defaults.INIT`` ("torch", PyTorch's nn.Linear) for the
+    built-in ones.
     """
 
     def __init__(

@@ -26,6 +26,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from . import checkpoint as ckpt
+from . import defaults as _defaults
 from ._validation import check_positive_float, check_positive_int, check_seed, host_array
 from .backends.kernels import GENERIC, Kernels
 from .batches import Batches, BlockShuffle, DeviceRows, HostRows, as_order, is_streamed
@@ -60,11 +61,11 @@ def train(
     y: Any,
     *,
     loss: Loss | str | None = None,
-    optimizer: Optimizer | str = "sgd",
+    optimizer: Optimizer | str = _defaults.OPTIMIZER,
     lr: float | None = None,
     momentum: float | None = None,
-    epochs: int = 10,
-    batch_size: int | None = 32,
+    epochs: int = _defaults.EPOCHS,
+    batch_size: int | str | None = _defaults.BATCH_SIZE,
     shuffle: bool | str | BlockShuffle = True,
     seed: int | None = 0,
     validation: tuple[Any, Any] | None = None,

@@ -72,7 +72,17 @@ def test_the_last_update_of_an_epoch_is_checked(backend, lr):
     model.set_weights([np.ones((1, 1))])
     X, y = np.array([[1e18]]), np.array([0.0])
     with pytest.raises(mlp.DivergenceError, match="training diverged"):
-        mlp.train(model, backend.data(X), backend.data(y), loss="mse", lr=lr, batch_size=None, epochs=1, progress=False)
+        mlp.train(
+            model,
+            backend.data(X),
+            backend.data(y),
+            loss="mse",
+            optimizer="sgd",
+            lr=lr,
+            batch_size=None,
+            epochs=1,
+            progress=False,
+        )
     np.testing.assert_array_equal(model.get_weights()[0], [[1.0]])  # the weights whose loss was finite
     assert np.all(np.isfinite(backend.host(model(backend.data(X)))))
 

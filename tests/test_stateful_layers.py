@@ -305,7 +305,7 @@ def test_cli_trains_with_norm_and_dropout(tmp_path, capsys):
     ds = mlp.data.digits()
     assert model.evaluate(ds.X_test, ds.y_test)["accuracy"] == out["test_accuracy"] > 0.8
     assert [type(layer).__name__ for layer in model.layers][:5] == [
-        "Standardize",
+        "RobustScale",
         "Dense",
         "BatchNorm",
         "ReLU",

