@@ -32,7 +32,15 @@ from mlp.bench import versions
 
 # name: settings over BASE (the candidate mlp defaults)
 BASE = dict(
-    scale="standard", init=None, lr=1e-3, epochs=30, batch=32, schedule=None, dropout=0.0, smoothing=0.0, target=False
+    scale="standard",
+    init="he_normal",
+    lr=1e-3,
+    epochs=30,
+    batch=32,
+    schedule=None,
+    dropout=0.0,
+    smoothing=0.0,
+    target=False,
 )
 CANDIDATES = {
     "standard, He init, Adam 1e-3, batch 32, 30 ep (previous)": {},

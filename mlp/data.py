@@ -361,9 +361,10 @@ def load_parquet(path, label="label", test_size=0.25, seed=0, in_memory=None) ->
 def _numeric_column(path, name, values):
     if values.dtype.kind not in "iufb":
         bad = next((i for i, v in enumerate(values.tolist()) if not _is_number(v)), 0)
+        cell = str(values[bad])
+        what = "a blank cell" if not cell.strip() else f"text ({cell!r})"
         raise ValueError(
-            f"{path}: feature column {name!r} holds text ({str(values[bad])!r} in data row {bad + 1}); "
-            "features must be numbers"
+            f"{path}: feature column {name!r} holds {what} in data row {bad + 1}; features must be numbers"
         )
     values = values.astype(np.float64)
     if not np.all(np.isfinite(values)):

@@ -497,8 +497,13 @@ def _check_classes(classes, n_outputs) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == object or arr.ndim != 1:
         raise TypeError(f"classes must all be of one kind (all strings, or all numbers); got {values[:5]!r}")
-    if len(np.unique(arr)) != len(arr):
-        raise ValueError(f"classes must be distinct; got {values!r}")
+    unique, counts = np.unique(arr, return_counts=True)
+    if len(unique) != len(arr):
+        repeated = [v.item() for v in unique[counts > 1][:5]]
+        raise ValueError(
+            f"classes must be distinct labels, one per output (e.g. np.unique(y)); got {len(arr)} values with "
+            f"{len(unique)} distinct, repeated: {repeated}"
+        )
     k = 2 if n_outputs == 1 else n_outputs
     if len(arr) != k:
         raise ValueError(f"classes must name {k} labels for a model with {n_outputs} outputs; got {len(arr)}")

@@ -53,7 +53,7 @@ def test_npz_csv_and_idx_files(tmp_path, rng):
     with pytest.raises(ValueError, match="no label column 'target'"):
         data.load_file(tmp_path / "d.csv", label="target")
     (tmp_path / "t.csv").write_text("a,label\nx,1\n2,0\n3,1\n4,0\n")
-    with pytest.raises(ValueError, match="feature column 'a' holds text \\('x' in data row 1\\)"):
+    with pytest.raises(ValueError, match="feature column 'a' holds text \\('x'\\) in data row 1"):
         data.load_file(tmp_path / "t.csv")
     mnist = tmp_path / "mnist"
     mnist.mkdir()

@@ -38,8 +38,12 @@ def test_csv_errors_name_the_column_and_the_row(tmp_path):
         mlp.data.load_csv(blank)
     text = tmp_path / "text.csv"
     text.write_text("a,b,label\n1,x,0\n3,4,1\n")
-    with pytest.raises(ValueError, match=r"feature column 'b' holds text \('x' in data row 1\)"):
+    with pytest.raises(ValueError, match=r"feature column 'b' holds text \('x'\) in data row 1"):
         mlp.data.load_csv(text)
+    both = tmp_path / "both.csv"
+    both.write_text("a,b,label\n1,2,0\n3,,1\n4,x,0\n")
+    with pytest.raises(ValueError, match=r"feature column 'b' holds a blank cell in data row 2"):
+        mlp.data.load_csv(both)
     labels = tmp_path / "labels.csv"
     labels.write_text("a,label\n" + "\n".join(f"{i},{'cat' if i % 2 else 'dog'}" for i in range(20)) + "\n")
     ds = mlp.data.load_csv(labels)
