@@ -657,6 +657,15 @@ def report_markdown(result):
     return "\n".join(lines) + "\n"
 
 
+NO_MATPLOTLIB = "matplotlib is not installed; pip install mlp[plot] for the plots"
+
+
+def _has_matplotlib() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def plot_scaling(result, folder):
     from matplotlib.figure import Figure  # no pyplot: matplotlib's global backend stays as the user set it
 
@@ -769,9 +778,13 @@ def run_bench(args):
         json.dump(result, f, indent=1)
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write(report_markdown(result))
-    plot_scaling(result, args.out)
+    plots = "and scaling plots" if result["scaling"] else "(no scaling study)"
+    if result["scaling"] and _has_matplotlib():
+        plot_scaling(result, args.out)
+    elif result["scaling"]:
+        plots = f"(no plots: {NO_MATPLOTLIB})"
     print(report_markdown(result))
-    print(f"wrote {args.out}/report.md, results.json and scaling plots in {result['seconds']:.0f} s")
+    print(f"wrote {args.out}/report.md, results.json {plots} in {result['seconds']:.0f} s")
     return 0
 
 
@@ -1111,7 +1124,11 @@ def run_scaling_n(args, mode):
     report = report_scaling_n(s)
     with open(os.path.join(args.out, "scaling-n.md"), "w") as f:
         f.write(report)
-    plot_scaling_n(s, os.path.join(args.out, "scaling-n.png"))
+    plot = "and scaling-n.png"
+    if _has_matplotlib():
+        plot_scaling_n(s, os.path.join(args.out, "scaling-n.png"))
+    else:
+        plot = f"(no plot: {NO_MATPLOTLIB})"
     print(report)
-    print(f"wrote {args.out}/scaling-n.md, scaling-n.json and scaling-n.png in {s['seconds']:.0f} s")
+    print(f"wrote {args.out}/scaling-n.md, scaling-n.json {plot} in {s['seconds']:.0f} s")
     return 0

@@ -1,8 +1,27 @@
-"""Shared test helpers: central finite differences in float64."""
+"""Shared test helpers: central finite differences in float64; optional modules."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import numpy as np
+import pytest
+
+
+def has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def needs(module: str, extra: str) -> None:
+    """Skip where an optional module is missing, naming the extra that installs it; with CI=true
+    (whose install has every extra) fail instead, so that nothing is skipped there by accident."""
+    if has(module):
+        return
+    message = f"needs {module}: pip install -e '.[{extra}]'"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI installs it)")
+    pytest.skip(message)
 
 
 def numeric_grad(f, x: np.ndarray, h=1e-6, max_coords=24, rng=None):

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import has, needs
 
 import mlp
 from mlp import data, metrics
@@ -47,14 +48,6 @@ def test_npz_csv_and_idx_files(tmp_path, rng):
     np.savez(tmp_path / "bad.npz", X=X)
     with pytest.raises(ValueError, match="needs arrays X_train and y_train"):
         data.load_file(tmp_path / "bad.npz")
-    (tmp_path / "d.csv").write_text("a,b,label\n" + "\n".join(f"{a},{b},{int(a > b)}" for a, b in X[:, :2]))
-    ds = data.load_file(tmp_path / "d.csv")
-    assert ds.X_train.shape[1] == 2 and ds.task == "classification"
-    with pytest.raises(ValueError, match="no label column 'target'"):
-        data.load_file(tmp_path / "d.csv", label="target")
-    (tmp_path / "t.csv").write_text("a,label\nx,1\n2,0\n3,1\n4,0\n")
-    with pytest.raises(ValueError, match="feature column 'a' holds text \\('x'\\) in data row 1"):
-        data.load_file(tmp_path / "t.csv")
     mnist = tmp_path / "mnist"
     mnist.mkdir()
     imgs = rng.integers(0, 256, size=(6, 4, 4)).astype(np.uint8)
@@ -65,6 +58,18 @@ def test_npz_csv_and_idx_files(tmp_path, rng):
         (mnist / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, 6) + labels.tobytes())
     ds = data.load_file(mnist)
     assert ds.X_train.shape == (6, 16) and ds.X_train.max() <= 1 and list(ds.y_test) == list(range(6))
+    (tmp_path / "d.csv").write_text("a,b,label\n" + "\n".join(f"{a},{b},{int(a > b)}" for a, b in X[:, :2]))
+    if not has("pyarrow"):  # the core install: the reader says which extra it needs
+        with pytest.raises(ValueError, match=r"reading CSV and Parquet files needs pyarrow: pip install mlp\[data\]"):
+            data.load_file(tmp_path / "d.csv")
+    needs("pyarrow", "data")
+    ds = data.load_file(tmp_path / "d.csv")
+    assert ds.X_train.shape[1] == 2 and ds.task == "classification"
+    with pytest.raises(ValueError, match="no label column 'target'"):
+        data.load_file(tmp_path / "d.csv", label="target")
+    (tmp_path / "t.csv").write_text("a,label\nx,1\n2,0\n3,1\n4,0\n")
+    with pytest.raises(ValueError, match="feature column 'a' holds text \\('x'\\) in data row 1"):
+        data.load_file(tmp_path / "t.csv")
 
 
 def test_metrics_match_scikit_learn(backend, rng):
@@ -83,6 +88,7 @@ def _mlp(*args):
 
 
 def test_cli_train_json_and_plot(tmp_path):
+    needs("matplotlib", "plot")
     png = tmp_path / "curves.png"
     r = _mlp(
         "train", "--json", "--epochs", "3", "--hidden", "32", "--plot", str(png), "--save", str(tmp_path / "m.npz")

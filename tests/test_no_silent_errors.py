@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import needs
 
 import mlp
 
@@ -187,6 +188,7 @@ def test_jax_never_switches_64_bit_mode_on_behind_the_users_back():
 
 
 def test_plotting_leaves_matplotlib_backend_alone(tmp_path):
+    needs("matplotlib", "plot")
     import subprocess
     import sys
 
@@ -270,6 +272,9 @@ def _cli(*args):
 )
 def test_cli_checks_flags_and_output_paths_before_training(args, match, tmp_path):
     import time
+
+    if "--plot" in args:
+        needs("matplotlib", "plot")
 
     t0 = time.monotonic()
     r = _cli("train", "--epochs", "200", "--dataset", "digits", *args)

@@ -57,6 +57,42 @@ def test_digits_trained_in_bf16_within_half_a_point_of_float32():
     assert abs(accuracy("bfloat16") - accuracy(None)) <= 0.005
 
 
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda: mlp.SGD(0.05),
+        lambda: mlp.SGD(0.05, momentum=0.9, weight_decay=1e-3),
+        lambda: mlp.SGD(0.05, momentum=0.9, nesterov=True),
+        lambda: mlp.Adam(1e-2),
+        lambda: mlp.AdamW(1e-2),
+        lambda: mlp.RMSProp(1e-3),
+    ],
+)
+def test_bf16_updates_in_the_flat_buffers_equal_the_unfused_rule(make_opt, rng, monkeypatch):
+    """The float32 gradients of a bf16 backward written into the optimizer's sinks in place (one fused
+    update per step) train the weights the generic sink rule and unfused update train."""
+    if "torch" not in mlp.backends.available():
+        pytest.skip("torch is not installed")
+    train_module = __import__("sys").modules["mlp.train"]
+
+    X, y = rng.normal(size=(96, 6)), rng.integers(0, 3, size=96)
+
+    def run(in_place):
+        if not in_place:
+            monkeypatch.setattr(train_module, "BufferedKernels", type("NoKernelsHaveViews", (), {}))
+        model = mlp.MLP([6, 32, 32, 3], backend="torch", seed=2, compute_dtype="bfloat16")
+        mlp.train(model, X, y, optimizer=make_opt(), epochs=3, batch_size=16, progress=False)
+        monkeypatch.undo()
+        return model.get_weights()
+
+    fused, unfused = run(True), run(False)
+    for a, b in zip(fused, unfused):
+        # float32 rounding of the two update formulas, which a flipped bf16 rounding in a later forward
+        # pass can grow: far below what a step changes (lr·g, about 1e-3 here)
+        np.testing.assert_allclose(a, b, rtol=0, atol=5e-5)
+    assert not all(np.array_equal(a, b) for a, b in zip(fused, mlp.MLP([6, 32, 32, 3], seed=2).get_weights()))
+
+
 @pytest.mark.parametrize("backend", ["torch", "jax"])
 def test_float16_loss_scaling_skips_overflowing_steps_and_keeps_the_weights(backend, rng):
     if backend not in mlp.backends.available():

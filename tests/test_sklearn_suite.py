@@ -65,11 +65,13 @@ def test_scikit_learns_mlp_suite_with_the_import_swapped(backend, tmp_path):
     )  # fmt: skip
     assert report.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     cases = ET.parse(report).getroot().iter("testcase")
-    outcome = {}
+    outcome, reasons = {}, {}
     for case in cases:
         bad = case.find("failure") if case.find("failure") is not None else case.find("error")
-        skipped = case.find("skipped") is not None
-        outcome[case.get("name")] = "failed" if bad is not None else "skipped" if skipped else "passed"
+        skipped = case.find("skipped")
+        if skipped is not None:
+            reasons[case.get("name")] = skipped.get("message", "")
+        outcome[case.get("name")] = "failed" if bad is not None else "skipped" if skipped is not None else "passed"
     failed = sorted(name for name, what in outcome.items() if what == "failed")
     unexpected = [name for name in failed if name.split("[")[0] not in ALLOWED_TO_FAIL]
     assert not unexpected, (
@@ -77,5 +79,7 @@ def test_scikit_learns_mlp_suite_with_the_import_swapped(backend, tmp_path):
     )
     assert len(outcome) >= 50, f"only {len(outcome)} tests collected: {run.stdout[-3000:]}"
     skipped = [name for name, what in outcome.items() if what == "skipped"]
-    assert not skipped, f"skipped: {skipped}"
+    # off CI, scikit-learn's own skips of a test whose optional module is missing (pandas) are its own
+    missing = {n for n in skipped if "could not import" in reasons[n] and os.environ.get("CI") != "true"}
+    assert not set(skipped) - missing, f"skipped: {[(n, reasons[n]) for n in skipped if n not in missing]}"
     print(f"scikit-learn {sklearn.__version__} test_mlp.py on {backend}: {outcome}")

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import needs
 
 import mlp
 from mlp import cli
@@ -59,6 +60,7 @@ def _labelled_csv(path, labels, rng, n=120):
 
 @pytest.mark.parametrize("labels", [("cat", "dog"), (-1, 1), (1, 2)], ids=["strings", "signed", "one-based"])
 def test_models_answer_in_their_own_labels(tmp_path, capsys, rng, labels):
+    needs("pyarrow", "data")
     X, y = _labelled_csv(tmp_path / "d.csv", labels, rng)
     code, out, _ = _cli(
         capsys,
@@ -90,6 +92,7 @@ def test_models_answer_in_their_own_labels(tmp_path, capsys, rng, labels):
 
 
 def test_mlp_predict_writes_probabilities_and_npy_and_refuses_another_width(tmp_path, capsys, rng):
+    needs("pyarrow", "data")
     X, _ = _labelled_csv(tmp_path / "d.csv", ("no", "yes"), rng)
     assert (
         _cli(
@@ -188,6 +191,7 @@ def _ages_csv(path, rng, n=200):
 
 
 def test_whole_number_targets_that_are_not_classes_are_regression(tmp_path, capsys, rng):
+    needs("pyarrow", "data")
     _ages_csv(tmp_path / "ages.csv", rng)
     code, out, _ = _cli(
         capsys,
