@@ -193,6 +193,7 @@ SAME_AS_SKLEARN = {
     "weighted-classifier-adam": ("MLPClassifier", {}, "multiclass", True),
     "weighted-regressor-sgd": ("MLPRegressor", dict(solver="sgd", learning_rate_init=0.01), "regression", True),
     "early-stopping-logistic": ("MLPClassifier", dict(early_stopping=True, activation="logistic"), "multiclass", False),
+    "early-stopping-regressor": ("MLPRegressor", dict(early_stopping=True), "regression", False),  # R² scores
     "lbfgs-classifier": ("MLPClassifier", dict(solver="lbfgs"), "multiclass", False),
     "lbfgs-weighted-regressor": ("MLPRegressor", dict(solver="lbfgs"), "regression", True),
 }
@@ -233,7 +234,8 @@ def test_same_weights_and_losses_as_scikit_learn(case, backend):
     else:
         np.testing.assert_allclose(mine.loss_, theirs.loss_, rtol=1e-9)
     if kw.get("early_stopping"):
-        assert mine.validation_scores_ == theirs.validation_scores_ and mine.best_loss_ is None
+        assert len(mine.validation_scores_) == len(theirs.validation_scores_) and mine.best_loss_ is None
+        np.testing.assert_allclose(mine.validation_scores_, theirs.validation_scores_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(mine.predict(X), theirs.predict(X), rtol=1e-9, atol=1e-12)
 
 
