@@ -80,8 +80,12 @@ class CuPyKernels(BufferedKernels):
     def accumulate_colsum(self, delta, acc=None, alpha=1.0, beta=0.0):
         if acc is None:
             return super().accumulate_colsum(delta, acc, alpha, beta)
-        col = self.cupy.sum(delta, axis=0)
-        self._kernel("scale_add")(col, acc.dtype.type(alpha), acc.dtype.type(beta), acc)
+        return self.scale_add(self.cupy.sum(delta, axis=0), acc, alpha, beta)
+
+    def scale_add(self, g, acc=None, alpha=1.0, beta=0.0):
+        if acc is None:
+            return super().scale_add(g, acc, alpha, beta)
+        self._kernel("scale_add")(g, acc.dtype.type(alpha), acc.dtype.type(beta), acc)
         return acc
 
     def copy_into(self, dst, src):

@@ -150,6 +150,11 @@ class Kernels:
         return scale_add(array_namespace(delta).sum(delta, axis=0), acc, alpha, beta)
 
     # -- updates and data --------------------------------------------------------------------
+    def scale_add(self, g: Array, acc: Array | None = None, alpha: Any = 1.0, beta: Any = 0.0) -> Array:
+        """beta·acc + alpha·g, acc's old values ignored where beta is 0: a gradient put into its sink
+        (``GradSink.receive``); an override writes into acc in place."""
+        return scale_add(g, acc, alpha, beta)
+
     def axpy(self, a: float, x: Array, y: Array) -> Array:
         """y + a·x; an override updates y in place."""
         return y + a * x

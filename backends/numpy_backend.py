@@ -9,6 +9,8 @@ column sums as one GEMV and y += a·x as one AXPY, all called in NumPy's own BLA
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from array_api_compat import numpy as xp_numpy
 
@@ -60,14 +62,23 @@ class NumPyKernels(BufferedKernels):
             return super().accumulate_tn(x, delta, acc, alpha, beta)
         if self._blas is not None and self._blas.gemm_tn_into(x, delta, acc, alpha, beta) is not None:
             return acc
-        return _scale_add_into(x.T @ delta, acc, alpha, beta)
+        return self.scale_add(x.T @ delta, acc, alpha, beta)
 
     def accumulate_colsum(self, delta, acc=None, alpha=1.0, beta=0.0):
         if acc is None:
             return super().accumulate_colsum(delta, acc, alpha, beta)
         if self._blas is not None and self._blas.colsum_into(delta, acc, alpha, beta) is not None:
             return acc
-        return _scale_add_into(np.sum(delta, axis=0), acc, alpha, beta)
+        return self.scale_add(np.sum(delta, axis=0), acc, alpha, beta)
+
+    def scale_add(self, g, acc=None, alpha=1.0, beta=0.0):
+        if acc is None or not isinstance(alpha, numbers.Real) or not isinstance(beta, numbers.Real):
+            return super().scale_add(g, acc, alpha, beta)
+        if beta == 0.0:
+            return np.multiply(g, alpha, out=acc)
+        if beta != 1.0:
+            acc *= beta
+        return self.axpy(alpha, g, acc)
 
     def axpy(self, a, x, y):
         if self._blas is None or self._blas.axpy_inplace(x, y, a) is None:
@@ -144,18 +155,6 @@ class NumPyKernels(BufferedKernels):
         if cols is None:
             cols = self._buffers[("columns", n)] = np.arange(n, dtype=np.uint32) * np.uint32(_GOLDEN & 0xFFFFFFFF)
         return cols
-
-
-def _scale_add_into(g, acc, alpha, beta):
-    """acc ← β·acc + α·g in place (g is a temporary)."""
-    if beta == 0.0:
-        return np.multiply(g, alpha, out=acc)
-    if beta != 1.0:
-        acc *= beta
-    if alpha != 1.0:
-        g *= alpha
-    acc += g
-    return acc
 
 
 class NumPyBackend(Backend):

@@ -5,6 +5,8 @@ requires grad: nothing records an autograd graph."""
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .base import Backend
@@ -71,10 +73,14 @@ class TorchKernels(BufferedKernels):
     def accumulate_colsum(self, delta, acc=None, alpha=1.0, beta=0.0):
         if acc is None:
             return super().accumulate_colsum(delta, acc, alpha, beta)
-        col = self.torch.sum(delta, dim=0)
+        return self.scale_add(self.torch.sum(delta, dim=0), acc, alpha, beta)
+
+    def scale_add(self, g, acc=None, alpha=1.0, beta=0.0):
+        if acc is None or not isinstance(alpha, numbers.Real) or not isinstance(beta, numbers.Real):
+            return super().scale_add(g, acc, alpha, beta)
         if beta == 0.0:
-            return acc.copy_(col).mul_(alpha) if alpha != 1.0 else acc.copy_(col)
-        return acc.mul_(beta).add_(col, alpha=alpha)
+            return acc.copy_(g).mul_(alpha) if alpha != 1.0 else acc.copy_(g)
+        return acc.mul_(beta).add_(g, alpha=alpha)
 
     def copy_into(self, dst, src):
         return dst.copy_(src)

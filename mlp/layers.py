@@ -26,7 +26,7 @@ import numpy as np
 from array_api_compat import array_namespace, device
 
 from ._validation import check_positive_int
-from .backends.kernels import GENERIC, Array, Kernels, scale_add
+from .backends.kernels import GENERIC, Array, Kernels
 from .init import initial_bias, initialize
 
 __all__ = ["Layer", "Dense", "Maxout", "GradSink", "Context", "FRESH", "LAYERS", "EVAL", "LocalStats"]
@@ -44,9 +44,10 @@ class GradSink:
     alpha: float = 1.0
     beta: float = 0.0
 
-    def receive(self, g: Array) -> Array:
-        """The sink's new contents given the gradient g (the generic rule, for raw gradients)."""
-        return scale_add(g, self.target, self.alpha, self.beta)
+    def receive(self, g: Array, kernels: Kernels = GENERIC) -> Array:
+        """The sink's new contents given a raw gradient g (the kernels' ``scale_add``: written into
+        the target in place by kernels that keep the optimizer's flat buffers)."""
+        return kernels.scale_add(g, self.target, self.alpha, self.beta)
 
 
 FRESH = GradSink()

@@ -28,7 +28,7 @@ from array_api_compat import array_namespace
 from . import checkpoint as ckpt
 from . import defaults as _defaults
 from ._validation import check_positive_float, check_positive_int, check_seed, host_array
-from .backends.kernels import GENERIC, BufferedKernels, Kernels, is_number
+from .backends.kernels import GENERIC, Kernels
 from .batches import Batches, BlockShuffle, DeviceRows, HostRows, as_order, is_streamed
 from .distributed import as_comm
 from .history import History, RunState
@@ -522,12 +522,12 @@ class Step:
         self, model: Sequential, loss: Loss, opt: Optimizer, kernels: Kernels, comm: Any, fast: bool, seed: int = 0
     ):
         self.model, self.loss, self.opt, self.kernels, self.comm, self.seed = model, loss, opt, kernels, comm, seed
-        # Mixed precision: the 16-bit backward returns raw float32 gradients. Where the kernels keep flat
-        # buffers, each is written into its sink in place and the update stays fused (one call per step);
-        # with loss scaling (float16) the update is unfused, since a step that overflowed must leave the
+        # Mixed precision: the 16-bit backward returns raw float32 gradients, which the sinks receive
+        # through these kernels (in place in the optimizer's flat buffers: the update stays fused). With
+        # loss scaling (float16) the update is unfused, since a step that overflowed must leave the
         # optimizer's state (momentum, moments) as it was.
-        self.in_place = fast and isinstance(kernels, BufferedKernels) and opt.scaler is None
-        opt.bind(kernels if fast and (not model.mixed_precision or self.in_place) else GENERIC)
+        self.sink_kernels = kernels if fast and opt.scaler is None else GENERIC
+        opt.bind(self.sink_kernels)
         self.run = (
             model.backend.compile_step(self.step, model, opt, loss, seed) if fast and comm.size == 1 else self.step
         )
@@ -559,8 +559,7 @@ class Step:
             with np.errstate(invalid="ignore", divide="ignore") if not count else nullcontext():
                 value, sunk, new_state = model.loss_and_grads(self.loss, xb, tb, ctx, sinks, scale, wb)
             if model.mixed_precision:  # raw gradients in the variable dtype, into their sinks
-                receive = self._receive_in_place if self.in_place else (lambda sink, g: sink.receive(g))
-                sunk = [receive(sink, g) for sink, g in zip(sinks, sunk)]
+                sunk = [sink.receive(g, self.sink_kernels) for sink, g in zip(sinks, sunk)]
             if not count:
                 value, sunk = None, [s.target for s in sinks]
         else:  # this process owns none of the batch
@@ -575,21 +574,6 @@ class Step:
         if new_state is not None:
             model.state[:] = _keep_if(ok, new_state, model.state)
         return value
-
-    def _receive_in_place(self, sink, g):
-        """``sink.receive(g)`` written into the sink's target (a view of a flat buffer): target ←
-        β·target + α·g, β = 0 ignoring the target's old contents as the specification does."""
-        t = sink.target
-        if t is None:
-            return sink.receive(g)
-        if is_number(sink.beta, 0.0):
-            self.kernels.copy_into(t, g)
-            if not is_number(sink.alpha, 1.0):
-                t *= sink.alpha
-            return t
-        if not is_number(sink.beta, 1.0):
-            t *= sink.beta
-        return self.kernels.axpy(sink.alpha, g, t)
 
     def _empty(self):
         m = self.model

@@ -55,6 +55,9 @@ def _cases(b, dtype, rng):
         "accumulate_colsum": [((D,), {})]
         + [((D, fresh(bias), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0), (2.5, 0.3)]]
         + [((D, fresh(special[:5]), a, be), {}) for a, be in [(1.0, 0.0), (0.5, 0.0), (1.0, 1.0)]],  # β 0: acc ignored
+        "scale_add": [((fresh(c),), {}), ((fresh(c), None, 2.5, 0.0), {})]
+        + [((fresh(c), fresh(3 * c), a, be), {}) for a, be in [(1.0, 0.0), (-0.1, 1.0), (1.0, 0.9), (2.5, 0.3)]]
+        + [((fresh(c), fresh(np.resize(special, (11, 5))), a, be), {}) for a, be in [(1.0, 0.0), (0.5, 0.0), (1, 1)]],
         "axpy": [((-0.25, Wd, fresh(c)), {}), ((0.5, B, fresh(bias)), {}), ((0.5, fresh(S), fresh(d)), {})],
         "adam_update": [
             ((rng_p(), rng_p(), rng_p(), fresh(rng.uniform(size=(11, 5))), step, 0.9, 0.999, rc2, 1e-8), {})

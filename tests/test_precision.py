@@ -70,22 +70,43 @@ def test_digits_trained_in_bf16_within_half_a_point_of_float32():
 )
 def test_bf16_updates_in_the_flat_buffers_equal_the_unfused_rule(make_opt, rng, monkeypatch):
     """The float32 gradients of a bf16 backward written into the optimizer's sinks in place (one fused
-    update per step) train the weights the generic sink rule and unfused update train."""
+    update per step, the torch kernels' scale_add) train the weights that the same backward with the
+    generic sink rule and unfused update trains."""
     if "torch" not in mlp.backends.available():
         pytest.skip("torch is not installed")
-    train_module = __import__("sys").modules["mlp.train"]
+    from mlp.backends.kernels import GENERIC
 
+    step_class = __import__("sys").modules["mlp.train"].Step
     X, y = rng.normal(size=(96, 6)), rng.integers(0, 3, size=96)
 
-    def run(in_place):
-        if not in_place:
-            monkeypatch.setattr(train_module, "BufferedKernels", type("NoKernelsHaveViews", (), {}))
+    from mlp.backends.torch_backend import TorchKernels
+
+    written = []
+    scale_add = TorchKernels.scale_add
+
+    def spy(self, g, acc=None, alpha=1.0, beta=0.0):
+        written.append(acc is not None)
+        return scale_add(self, g, acc, alpha, beta)
+
+    def run(fused):
+        if fused:
+            monkeypatch.setattr(TorchKernels, "scale_add", spy)
+        else:  # the same kernels for the backward, the generic rule for the sinks and the update
+            init = step_class.__init__
+
+            def unfused(self, *args, **kw):
+                init(self, *args, **kw)
+                self.sink_kernels = GENERIC
+                self.opt.bind(GENERIC)
+
+            monkeypatch.setattr(step_class, "__init__", unfused)
         model = mlp.MLP([6, 32, 32, 3], backend="torch", seed=2, compute_dtype="bfloat16")
         mlp.train(model, X, y, optimizer=make_opt(), epochs=3, batch_size=16, progress=False)
         monkeypatch.undo()
         return model.get_weights()
 
     fused, unfused = run(True), run(False)
+    assert written and all(written)  # every gradient went into its sink through the torch kernels
     for a, b in zip(fused, unfused):
         # float32 rounding of the two update formulas, which a flipped bf16 rounding in a later forward
         # pass can grow: far below what a step changes (lr·g, about 1e-3 here)
