@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
+from helpers import has
 
 from mlp import bench, cli
 
@@ -27,7 +27,7 @@ def test_bench_smoke_writes_report_json_and_plots(tmp_path, capsys):
     result = json.loads((tmp_path / "results.json").read_text())
     assert {"versions", "threads", "rows", "scaling", "epoch_flops", "headline"} <= set(result)
     row = result["rows"][0]
-    peers = ("torch_s", "mlp_over_torch") if importlib.util.find_spec("torch") else ()  # an optional peer
+    peers = ("torch_s", "mlp_over_torch") if has("torch") else ()  # an optional peer
     for key in ("mlp_s", "gemm_s", "mlp_over_gemm", "gflops", "sklearn_s", *peers):
         assert key in row and np.isfinite(row[key]) and row[key] > 0, key
     if not peers:
@@ -38,7 +38,7 @@ def test_bench_smoke_writes_report_json_and_plots(tmp_path, capsys):
     assert len(fits["vs_n"]) == 3 and len(fits["vs_W"]) == 4
     report = (tmp_path / "report.md").read_text()
     assert "| numpy | cpu |" in report and "slope vs n" in report
-    if importlib.util.find_spec("matplotlib"):
+    if has("matplotlib"):
         assert (tmp_path / "scaling-numpy.png").read_bytes()[:4] == b"\x89PNG"
     else:  # the core install: the numbers, and a word on the plots
         assert not (tmp_path / "scaling-numpy.png").exists()

@@ -7,6 +7,8 @@ import argparse
 import subprocess
 import sys
 
+from helpers import has
+
 import mlp
 from mlp import bench, cli
 
@@ -38,7 +40,7 @@ def test_train_closing_summary_and_verbose_epoch_lines(tmp_path):
     model, plot = tmp_path / "m.npz", tmp_path / "curves.svg"
     args = ["train", "--dataset", "moons", "--hidden", "16", "--epochs", "60", "--early-stopping", "--verbose"]
     args += ["--no-progress", "--save", str(model), "--seed", "0"]
-    has_plot = __import__("importlib.util").util.find_spec("matplotlib") is not None
+    has_plot = has("matplotlib")
     if has_plot:
         args += ["--plot", str(plot)]
     r = _run(*args, cwd=tmp_path)

@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import has
 
 import mlp
 from mlp import cli, data
@@ -293,7 +294,7 @@ def test_cli_bench_scaling_n_smoke(tmp_path):
     assert np.isfinite(s["fit_disk"]["slope"]) and s["fit_disk"]["r2"] <= 1
     assert {"streamed_prefetch", "in_memory_blocks", "in_memory_full", "streamed_full"} <= set(s["compare"])
     assert "slope of epoch time in n" in (out / "scaling-n.md").read_text()
-    if __import__("importlib.util").util.find_spec("matplotlib"):
+    if has("matplotlib"):
         assert (out / "scaling-n.png").read_bytes()[:4] == b"\x89PNG"
     else:  # the core install: no plot, and no error
         assert not (out / "scaling-n.png").exists()
