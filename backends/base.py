@@ -27,6 +27,8 @@ class Backend:
     # capabilities the core asks for (never the backend's name)
     shares_host_memory = False  # arrays live in host memory: host batches are used in place
     prefetch_default = False  # gather the next streamed batch in a thread while the step runs
+    cuda_memory = False  # arrays in CUDA memory (a CUDA-aware MPI reads them through __cuda_array_interface__)
+    on_gpu = False  # computes on a GPU
 
     @property
     def compute_dtypes(self) -> tuple:
@@ -158,11 +160,6 @@ class Backend:
     def kernels(self) -> Kernels:
         """A kernels object for one training run (its buffers live as long as it does)."""
         return GENERIC
-
-    def compile_step(self, step: Any, model: Any, opt: Any, loss: Any = None, seed: int = 0) -> Any:
-        """The training step as this backend runs it fastest; here, as it is. A backend that
-        compiles (JAX) returns the same step traced and compiled whole."""
-        return step
 
     def __repr__(self) -> str:
         return f"<backend {self.name} on {self.device}>"

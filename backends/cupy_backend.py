@@ -146,6 +146,7 @@ class CuPyKernels(BufferedKernels):
 class CuPyBackend(Backend):
     name = "cupy"
     prefetch_default = True  # the next batch's host gather and copy overlap the step on the GPU
+    cuda_memory = on_gpu = True
 
     def __init__(self, device=None):
         import cupy

@@ -13,12 +13,74 @@ import warnings
 import numpy as np
 
 from .base import Backend
+from .kernels import Kernels
 
 
-def _Batch(*fields):
-    from mlp.batches import Batch
+class JaxKernels(Kernels):
+    """The generic kernels (JAX arrays are immutable: every update rebinds), and a training step
+    traced and compiled whole by XLA, with the run's value donated to it."""
 
-    return Batch(*fields)
+    name = "jax"
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def zeros_like(self, arrays):
+        """Zeros made by XLA on the device (not copied over from the host: no transfer)."""
+        return list(self.backend.compile_function(_zeros_like)(list(arrays))) if arrays else []
+
+    def compile(self, step, cache, key):
+        """`step(ts, *arrays, lr)` compiled once per `key` (kept in `cache`, so that a later run with
+        the same settings reuses the trace), its first argument donated. Python numbers in it (a step
+        counter, a seed) go to the device once, explicitly, as does each new learning rate: a run makes
+        no implicit transfer. A step that reads array values in Python cannot be traced: it then runs
+        eagerly, and says so once."""
+        jax = self.backend.jax
+        entry = cache.get(key)
+        if entry is None:
+            entry = cache[key] = {"step": step, "traces": 0}
+
+            def traced(*args):
+                entry["traces"] += 1  # runs only while tracing
+                return entry["step"](*args)
+
+            entry["jit"] = jax.jit(traced, donate_argnums=(0,))
+        entry["step"] = step  # a new shape traces this run's step (the same computation, by the key)
+        return _Compiled(self.backend, entry, step)
+
+
+def _zeros_like(arrays):
+    import jax.numpy as jnp
+
+    return [jnp.zeros_like(a) for a in arrays]
+
+
+class _Compiled:
+    def __init__(self, backend, entry, step):
+        self.backend, self.entry, self.step = backend, entry, step
+        self.eager = False
+        self.lr = {}  # the learning rate on the device: converted once per value, not per batch
+
+    def __call__(self, ts, *arrays):
+        *arrays, lr = arrays
+        if self.eager:
+            return self.step(ts, *arrays, lr)
+        jax, b = self.backend.jax, self.backend
+        ts = jax.tree_util.tree_map(lambda a: b.asarray(np.asarray(a, np.int32)) if isinstance(a, int) else a, ts)
+        if lr not in self.lr:
+            dtype = next(a.dtype for a in jax.tree_util.tree_leaves(ts) if b.xp.isdtype(a.dtype, "real floating"))
+            self.lr = {lr: b.asarray(np.asarray(lr), dtype)}
+        try:
+            return self.entry["jit"](ts, *arrays, self.lr[lr])
+        except jax.errors.JAXTypeError as exc:  # a layer or loss that reads values on the host
+            self.eager = True
+            warnings.warn(
+                f"the training step cannot be compiled with jax.jit ({type(exc).__name__}: a layer or loss reads "
+                "array values in Python); it runs eagerly",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return self.step(ts, *arrays, lr)
 
 
 class JaxBackend(Backend):
@@ -36,6 +98,7 @@ class JaxBackend(Backend):
         # array-api-compat finds JAX's namespace by creating an array (an implicit transfer) the
         # first time it sees one, then caches it: done here, so that it never happens in a run
         array_namespace(jax.device_put(np.zeros(1, np.float32), self.device))
+        self.on_gpu = getattr(self.device, "platform", "cpu") in ("gpu", "cuda", "rocm")
 
     def dtype(self, dtype):
         dt = super().dtype(dtype)
@@ -47,103 +110,8 @@ class JaxBackend(Backend):
             )
         return dt
 
-    def compile_step(self, step, model, opt, loss=None, seed=0):
-        """The whole step (forward, backward, update) traced once per batch shape from the same
-        generic code and compiled by XLA: parameters, the model's state, the optimizer's state and
-        step count go in and come out as arguments, so nothing is captured from an earlier call.
-
-        The compiled function is kept on the model, keyed by what the trace bakes in (the loss,
-        the optimizer's kind and settings, the seed of dropout masks, the dtypes): a later
-        ``train()`` call (or ``partial_fit``) on the same model with the same settings reuses
-        it, with no new trace or compilation for a batch shape it has seen."""
-        jax = self.jax
-        key = (
-            None if loss is None else (type(loss).__name__, repr(sorted(loss.config().items()))),
-            repr(sorted((k, v) for k, v in opt.config().items() if k not in ("lr", "schedule"))),
-            int(seed),
-            self.dtype_name(model.dtype),
-            self.dtype_name(model.compute_dtype),
-            type(opt.state).__name__ if opt.state is not None else None,
-            None if opt.scaler is None else (opt.scaler.growth, opt.scaler.backoff, opt.scaler.interval),
-        )
-        cache = model.__dict__.setdefault("_compiled_steps", {})
-        entry = cache.get(key)
-        if entry is None:
-            holder = {}
-
-            def pure(params, mstate, ostate, grads, t, scaler, xb, tb, wb, rows, lr):
-                m, o = holder["model"], holder["opt"]
-                m.params[:], m.state[:] = params, mstate
-                o.state, o._grads, o.t = ostate, grads, t
-                if o.scaler is not None:
-                    o.scaler.state = scaler
-                n = xb.shape[0]
-                weight = float(n) if wb is None else self.xp.sum(wb)  # the batch's weight sum, traced
-                value = holder["step"](_Batch(xb, tb, wb, rows, n, n, weight, weight), lr)
-                scaler = None if o.scaler is None else o.scaler.state
-                return list(m.params), list(m.state), o.state, o._grads, o.t, scaler, value
-
-            entry = cache[key] = {"holder": holder, "traces": 0}
-
-            def counted(*args):
-                entry["traces"] += 1  # runs only while tracing
-                return pure(*args)
-
-            entry["jit"] = jax.jit(counted)
-        entry["holder"].update(model=model, opt=opt, step=step)
-        compiled = entry["jit"]
-        eager = []  # set once the step turned out not to be traceable
-        device_lr = {}  # the epoch's learning rate on the device: converted once per epoch, not per batch
-
-        def run(batch, lr):
-            if eager:
-                return step(batch, lr)
-            if isinstance(opt.t, int):  # the first call: fix the state's structure before tracing
-
-                def init(params):  # the state and gradient buffers the step uses, made by XLA
-                    opt.sinks(params, 0.0)
-                    return opt.state if opt.state is not None else opt._init_state(params), opt._grads
-
-                opt.state, opt._grads = jax.jit(init)(list(model.params))
-                opt.t = self.asarray(np.asarray(opt.t, dtype=np.int32))
-            if lr not in device_lr:
-                device_lr.clear()
-                device_lr[lr] = self.asarray(np.asarray(lr, dtype=self.dtype_name(model.dtype)))
-            scaler = None if opt.scaler is None else opt.scaler.state
-            before = (list(model.params), list(model.state), opt.state, opt._grads, opt.t, scaler)
-            try:
-                params, mstate, opt.state, opt._grads, opt.t, scaler, value = compiled(
-                    list(model.params),
-                    list(model.state),
-                    opt.state,
-                    opt._grads,
-                    opt.t,
-                    scaler,
-                    batch.x,
-                    batch.t,
-                    batch.w,
-                    batch.rows,
-                    device_lr[lr],
-                )
-                if opt.scaler is not None:
-                    opt.scaler.state = scaler
-            except jax.errors.JAXTypeError as exc:  # a layer or loss that reads values on the host
-                model.params[:], model.state[:], opt.state, opt._grads, opt.t, scaler = before
-                if opt.scaler is not None:
-                    opt.scaler.state = scaler
-                eager.append(True)
-                warnings.warn(
-                    f"the training step cannot be compiled with jax.jit ({type(exc).__name__}: a layer or "
-                    "loss reads array values in Python); it runs eagerly",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                return step(batch, lr)
-            model.params[:], model.state[:] = params, mstate
-            return value
-
-        run.entry = entry
-        return run
+    def kernels(self):
+        return JaxKernels(self)
 
     @staticmethod
     def canonical_device(device):
@@ -164,6 +132,9 @@ class JaxBackend(Backend):
         return self.jax.device_put(host, self.device)
 
     def compile_function(self, fn):
+        """`fn` traced and compiled by XLA; a module-level function (one with no closure) once per process."""
+        if fn.__closure__ is not None:
+            return self.jax.jit(fn)
         cache = self.__dict__.setdefault("_jitted", {})
         if fn not in cache:
             cache[fn] = self.jax.jit(fn)

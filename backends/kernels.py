@@ -29,12 +29,14 @@ from array_api_compat import array_namespace, device
 __all__ = [
     "Kernels",
     "BufferedKernels",
+    "FlatList",
     "GENERIC",
     "Array",
     "zero_like",
     "scale_add",
     "is_number",
     "mix32",
+    "as_int32",
     "dropout_salt",
     "DROPOUT_BITS",
 ]
@@ -76,9 +78,13 @@ def _lsr(h, k):
     return (h >> k) & ((1 << (32 - k)) - 1)
 
 
-def _int32(v: int) -> int:
+def as_int32(v: int) -> int:
+    """The Python int whose int32 bit pattern is v's low 32 bits."""
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >= 1 << 31 else v
+
+
+_int32 = as_int32
 
 
 def mix32(h):
@@ -99,9 +105,9 @@ def mix32(h):
 
 def dropout_salt(seed: int, layer: int, step: Any) -> Any:
     """The key of one layer's dropout masks at one optimizer step: a hash of (seed, layer, step);
-    `step` may be a device scalar (a compiled step's counter)."""
-    base = mix32(mix32(int(seed)) ^ _int32(int(layer) * 0x632BE5AB))
-    return mix32(_int32(base + step) if isinstance(step, int) else base + step)
+    `seed` and `step` may be device int32 scalars (a compiled step's values)."""
+    base = mix32((mix32(int(seed)) if isinstance(seed, int) else mix32(seed)) ^ _int32(int(layer) * 0x632BE5AB))
+    return mix32(_int32(base + step) if isinstance(base, int) and isinstance(step, int) else base + step)
 
 
 def dropout_threshold(rate: float) -> int:
@@ -114,6 +120,7 @@ class Kernels:
 
     name = "generic"
     views = False  # see BufferedKernels
+    buffered = False  # results may land in buffers these kernels reuse (see BufferedKernels)
 
     def owns(self, x: Array) -> bool:
         """True when `x` is a buffer these kernels returned (and may overwrite)."""
@@ -199,11 +206,48 @@ class Kernels:
         scale = xp.asarray(1.0 / (1.0 - rate), dtype=dtype, device=dev)
         return xp.where(keep, scale, xp.zeros((), dtype=dtype, device=dev))
 
+    # -- a training run's arrays: packing, scratch, the optimizer's update, the compiled step --------
+    def pack(self, arrays: list) -> list:
+        """The arrays a run updates (parameters, optimizer state), laid out as these kernels update them
+        fastest: here, as they are (a new list)."""
+        return list(arrays)
+
+    def zeros_like(self, arrays: list) -> list:
+        """Zeros shaped like `arrays` (optimizer state), packed like ``pack``."""
+        return [array_namespace(a).zeros_like(a) for a in arrays]
+
+    def gradient_buffers(self, params: list) -> list | None:
+        """Where backward writes raw gradients for an optimizer that reads them (None: fresh arrays)."""
+        return None
+
+    def optimizer_update(self, opt: Any, state: dict, params: list, grads: list, hyper: Any) -> tuple[list, dict]:
+        """One optimizer update, (params, state) after it: the optimizer's rule applied array by array
+        (``opt.update_arrays``, the specification). An override applies it to flat buffers at once."""
+        return opt.update_arrays(state, params, grads, hyper, self)
+
+    def compile(self, step: Any, cache: dict, key: Any) -> Any:
+        """The training step as these kernels run it fastest: here, as it is. JAX's kernels trace and
+        compile it whole (cached in `cache` under `key`, reused by later runs of the same settings)."""
+        return step
+
     def __repr__(self) -> str:
         return f"<{self.name} kernels>"
 
 
 GENERIC = Kernels()
+
+
+class FlatList(list):
+    """Arrays that are views of one flat buffer, ``flat``: an update of all of them is one call."""
+
+    def __init__(self, views, flat):
+        super().__init__(views)
+        self.flat = flat
+
+
+def _flat(lists) -> bool:
+    """Whether every list is packed (views of flat buffers of one layout)."""
+    return all(isinstance(a, FlatList) for a in lists)
 
 
 class BufferedKernels(Kernels):
@@ -213,6 +257,7 @@ class BufferedKernels(Kernels):
     with one call per step (torch.optim's multi-tensor pattern)."""
 
     views = True
+    buffered = True
 
     def flat_views(self, like: list) -> tuple[Array, list]:
         """A zeroed flat buffer holding arrays shaped like `like` (one dtype), and those arrays as
@@ -229,6 +274,37 @@ class BufferedKernels(Kernels):
     def copy_into(self, dst: Array, src: Array) -> Array:
         """dst's values replaced by src's, in place."""
         raise NotImplementedError
+
+    def pack(self, arrays: list) -> list:
+        """Copies of `arrays` as views of one flat buffer (one update call for all of them)."""
+        if not arrays:
+            return FlatList([], None)
+        flat, views = self.flat_views(arrays)
+        for v, a in zip(views, arrays):
+            self.copy_into(v, a)
+        return FlatList(views, flat)
+
+    def zeros_like(self, arrays: list) -> list:
+        if not arrays:
+            return FlatList([], None)
+        flat, views = self.flat_views(arrays)
+        return FlatList(views, flat)
+
+    def gradient_buffers(self, params: list) -> list:
+        """Packed gradient buffers, kept for the run (scratch: backward overwrites them each step)."""
+        key = ("gradients", tuple((tuple(p.shape), p.dtype) for p in params))
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = self.zeros_like(params)
+        return buf
+
+    def optimizer_update(self, opt, state, params, grads, hyper):
+        """On packed arrays, the optimizer's rule on the flat buffers (``opt.update_flat``) where it has
+        one: one call for all parameters (torch.optim's multi-tensor pattern)."""
+        flat = getattr(opt, "update_flat", None)
+        if flat is not None and params and _flat([params, grads, *state.values()]):
+            return flat(state, params, grads, hyper, self)
+        return super().optimizer_update(opt, state, params, grads, hyper)
 
     def __init__(self, xp: Any, dev: Any):
         self._xp, self._device = xp, dev

@@ -175,6 +175,7 @@ class TorchCudaBackend(TorchBackend):
     name = "torch-cuda"
     _kind = "cuda"
     prefetch_default = True
+    cuda_memory = on_gpu = True
 
     @staticmethod
     def cuda_devices() -> int:

@@ -146,7 +146,7 @@ def main(argv=None):
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:
-        from mlp.bench import versions
+        from mlp.bench.timing import versions
 
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "report.md"), "w") as f:

@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 import mlp
-from mlp.bench import versions
+from mlp.bench.timing import versions
 
 # name: settings over BASE (the candidate mlp defaults)
 BASE = dict(

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from mlp.bench import _threads, versions
+from mlp.bench.timing import threads, versions
 
 
 def best_us(fn, calls=200, runs=5):
@@ -117,7 +117,7 @@ def main(argv=None):
             cells = ["-" if v is None else f"{v:.1f}" for v in (one, split, ne)]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += [f"- versions: {json.dumps(versions())}", f"- threads: {json.dumps(_threads())}"]
+    lines += [f"- versions: {json.dumps(versions())}", f"- threads: {json.dumps(threads())}"]
     with open(os.path.join(args.out, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(os.path.join(args.out, "results.json"), "w") as f:

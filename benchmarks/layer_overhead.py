@@ -13,7 +13,7 @@ import os
 import time
 
 import mlp
-from mlp.bench import _threads, make_data, versions
+from mlp.bench.timing import make_data, threads, versions
 
 VARIANTS = {
     "plain": {},
@@ -63,7 +63,7 @@ def main():
         "n": args.n,
         "rows": rows,
         "versions": versions(),
-        "threads": _threads(),
+        "threads": threads(),
     }
     for r in rows:
         print(f"{r['variant']:>12}: {r['best_s']:.3f} s  ({r['vs_plain']:.2f}x plain)")

@@ -27,8 +27,23 @@ if _util.find_spec(f"{__name__}.backends") is None:  # the checkout's mlp/ folde
         "mlp is not installed: its backends (the top-level backends/ folder) are installed as mlp.backends. "
         "From the repository root run: pip install -e .   (then import mlp)"
     )
-from . import backends, data, defaults, metrics, numerics
-from .activations import (
+from mlp import backends, data, defaults, metrics, numerics
+from mlp.heads import Head
+from mlp.losses import (
+    BinaryCrossEntropy,
+    CrossEntropy,
+    Hinge,
+    KLDivergence,
+    Loss,
+    PerceptronCriterion,
+    PoissonDeviance,
+    SquaredError,
+    get_loss,
+)
+from mlp.model import MLP, Sequential, value_and_grad
+from mlp.model.loading import load
+from mlp.model.perceptron import Perceptron
+from mlp.nn.activations import (
     GELU,
     Activation,
     Exp,
@@ -45,30 +60,17 @@ from .activations import (
     Tanh,
     get_activation,
 )
-from .batches import BlockShuffle
-from .dropout import Dropout
-from .heads import Head
-from .layers import Context, Dense, GradSink, Layer, Maxout
-from .losses import (
-    BinaryCrossEntropy,
-    CrossEntropy,
-    Hinge,
-    KLDivergence,
-    Loss,
-    PerceptronCriterion,
-    PoissonDeviance,
-    SquaredError,
-    get_loss,
-)
-from .model import MLP, Sequential, value_and_grad
-from .multiplicative import Multiplicative
-from .norm import BatchNorm, LayerNorm
-from .optim import SGD, Adam, AdamW, GradientDescent, LossScaler, Optimizer, RMSProp, get_optimizer
-from .perceptron import Perceptron
-from .saving import load
-from .schedules import Constant, CosineDecay, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
-from .train import DivergenceError, History, PrecisionWarning, TrainingWarning, train
-from .transforms import MinMax, RobustScale, Standardize, Transform
+from mlp.nn.dense import Dense, Maxout
+from mlp.nn.dropout import Dropout
+from mlp.nn.layer import Context, GradSink, Layer
+from mlp.nn.multiplicative import Multiplicative
+from mlp.nn.norm import BatchNorm, LayerNorm
+from mlp.nn.transforms import MinMax, RobustScale, Standardize, Transform
+from mlp.optim import SGD, Adam, AdamW, GradientDescent, Lion, LossScaler, Optimizer, RMSProp, get_optimizer
+from mlp.optim.schedules import Constant, CosineDecay, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
+from mlp.training import DivergenceError, History, PrecisionWarning, TrainingWarning, TrainState, train
+from mlp.training.batches import BlockShuffle
+from mlp.training.distributed import MPIComm
 
 __version__ = "0.1.0"
 
@@ -122,6 +124,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "RMSProp",
+    "Lion",
     "LossScaler",
     "get_optimizer",
     "Constant",
@@ -131,6 +134,8 @@ __all__ = [
     "CosineDecay",
     "ReduceOnPlateau",
     "train",
+    "TrainState",
+    "MPIComm",
     "History",
     "DivergenceError",
     "TrainingWarning",

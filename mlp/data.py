@@ -2,7 +2,7 @@
 folders of .npy arrays opened as memory maps).
 
 Everything is local: the digits ship inside scikit-learn, the rest is generated. Feature
-scaling is part of the model (``mlp.transforms``); ``Transformed`` applies any function to the
+scaling is part of the model (``mlp.nn.transforms``); ``Transformed`` applies any function to the
 rows training reads. The task (classification or regression) of a file is inferred one way for
 every format (``infer_task``), and the CLI's ``--task`` overrides it.
 """
@@ -48,7 +48,7 @@ def row_chunks(X, chunk_bytes=None):
 def host_chunks(X, backend=None, n_features=None, name="X"):
     """X's rows as checked float64 host arrays, a chunk of about CHUNK_BYTES at a time: host data,
     memory maps and array-likes are read by row ranges, device arrays copied over by chunks."""
-    from ._validation import check_host_X, is_host_data
+    from mlp.checks import check_host_X, is_host_data
 
     for s, e in row_chunks(X):
         part = X[s:e]
@@ -266,7 +266,7 @@ def load_csv(path, label="label", test_size=0.25, seed=0) -> Dataset:
 def _load_table(path, label, test_size, seed) -> Dataset:
     """A CSV or Parquet file read whole: each feature column converted, checked and copied
     straight into the training and test arrays (no intermediate table of all features)."""
-    from .tables import column_to_numpy, read_arrow
+    from mlp.io.tables import column_to_numpy, read_arrow
 
     path = os.fspath(path)
     names, table = read_arrow(path)
@@ -327,7 +327,7 @@ def load_parquet(path, label="label", test_size=0.25, seed=0, in_memory=None) ->
     75/25 (random_state `seed`). The labels are read whole; the features too where they take at
     most ``PARQUET_IN_MEMORY`` bytes uncompressed (or ``in_memory=True``), else they stay on disk
     as ``ParquetRows`` read a row group at a time (train them with ``shuffle="blocks"``)."""
-    from .tables import ParquetRows, parquet_column
+    from mlp.io.tables import ParquetRows, parquet_column
 
     path = os.fspath(path)
     rows_view = ParquetRows(path, columns=[])  # opens the file and its schema; reads no data

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from array_api_compat import array_namespace
 
-from .numerics import sigmoid
+from mlp.numerics import sigmoid
 
 __all__ = ["Head", "HEAD_KINDS", "as_head"]
 

@@ -18,11 +18,11 @@ from typing import ClassVar
 import numpy as np
 from array_api_compat import array_namespace
 
-from . import activations as act
-from ._validation import cast_finite
-from .heads import Head
-from .numerics import clip, one_hot, sigmoid, signed_labels, softplus, to_host, zero_like
-from .registry import register
+from mlp.checks import cast_finite
+from mlp.heads import Head
+from mlp.nn import activations as act
+from mlp.numerics import clip, one_hot, sigmoid, signed_labels, softplus, to_host, zero_like
+from mlp.registry import register
 
 __all__ = [
     "Loss",
@@ -136,7 +136,7 @@ class Loss:
     # -- targets -----------------------------------------------------------
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
         """Targets as an array of shape (n, n_outputs) in `dtype` on `backend`."""
-        from ._validation import to_backend
+        from mlp.checks import to_backend
 
         y = to_backend(y, backend, name)
         xp = backend.xp
@@ -346,7 +346,7 @@ class CrossEntropy(Loss):
         return Head("classes", "logits" if self.from_logits else "distribution")
 
     def prepare(self, y, n_outputs, backend, dtype, name="y"):
-        from ._validation import to_backend
+        from mlp.checks import to_backend
 
         xp = backend.xp
         if n_outputs < 2:

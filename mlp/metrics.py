@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace
 
-from .heads import Head, as_head
-from .numerics import clip, one_hot
+from mlp.heads import Head, as_head
+from mlp.numerics import clip, one_hot
 
 __all__ = [
     "accuracy",
@@ -156,7 +156,7 @@ def encode_labels(model, y, name: str = "y") -> np.ndarray:
 def evaluate(model, X, y) -> dict:
     """The metrics of ``model.evaluate``: accuracy for classifiers (with label_accuracy for
     multilabel heads), mse and r2 for regressors. X is read in chunks where it is large."""
-    from .data import row_chunks
+    from mlp.data import row_chunks
 
     head = model.output_head()
     y = np.asarray(y)

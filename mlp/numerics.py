@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, device
 
-from .backends.kernels import Array, zero_like
+from mlp.backends.kernels import Array, zero_like
 
 __all__ = [
     "zero_like",
@@ -61,7 +61,7 @@ def to_host(x) -> Any:
 
     if is_numpy_array(x) or isinstance(x, (int, float, bool)):
         return np.asarray(x)
-    from . import backends
+    from mlp import backends
 
     return backends.infer(x).to_numpy(x)
 

@@ -32,12 +32,14 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
-from . import backends as _backends
-from .layers import Context, Dense
-from .model import MLP
-from .optim import SGD, Adam
-from .schedules import Schedule
-from .train import DivergenceError, TrainingWarning, train
+from mlp import backends as _backends
+from mlp.model import MLP
+from mlp.model.grad import loss_and_grads
+from mlp.nn.dense import Dense
+from mlp.nn.layer import Context
+from mlp.optim import SGD, Adam
+from mlp.optim.schedules import Schedule
+from mlp.training import DivergenceError, TrainingWarning, train
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -195,7 +197,7 @@ class _BaseMLP(BaseEstimator):
 
     @staticmethod
     def _dense_slices(model):
-        return [sl for layer, sl in zip(model.layers, model._slices) if isinstance(layer, Dense)]
+        return [model.layer_params(i) for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
 
     def _set_dense(self, model, coefs, intercepts):
         weights = model.get_weights()
@@ -263,56 +265,13 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         early = self.early_stopping
         if early:
-            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
-            parts = train_test_split(
-                X,
-                y,
-                *([] if sample_weight is None else [sample_weight]),
-                random_state=self._random_state,
-                test_size=self.validation_fraction,
-                stratify=stratify,
-            )
-            X_train, X_val, y_train, y_val = parts[:4]
-            sw_train = None if sample_weight is None else parts[4]
-            sw_val = None if sample_weight is None else parts[5]
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
-                )
-            if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val)
+            X_train, y_train, sw_train, X_val, y_val, sw_val = self._validation_split(X, y, sample_weight)
         else:
             X_train, y_train, sw_train, X_val, y_val, sw_val = X, y, sample_weight, None, None, None
         n = X_train.shape[0]
-        if self.batch_size == "auto":
-            batch = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=4
-                )
-            batch = int(np.clip(self.batch_size, 1, n))
+        batch = self._batch(n)
         if not incremental or getattr(self, "_opt", None) is None:
-            rate = _Rate(self.learning_rate_init)
-            # scikit-learn's penalty alpha/2·||W||² on each batch, over the batch's weight sum
-            decay = dict(weight_decay=self.alpha, decay_over_batch=True)
-            if self.solver == "sgd":
-                self._opt = SGD(
-                    self.learning_rate_init,
-                    momentum=self.momentum,
-                    nesterov=bool(self.nesterovs_momentum and self.momentum > 0),
-                    **decay,
-                    schedule=rate,
-                )
-            else:
-                self._opt = Adam(
-                    self.learning_rate_init,
-                    betas=(self.beta_1, self.beta_2),
-                    eps=self.epsilon,
-                    eps_hat=True,
-                    **decay,
-                    schedule=rate,
-                )
+            self._opt = self._make_optimizer()
         self.n_iter_ = 0
         epochs = 1 if incremental else self.max_iter
         stop = _Stop(self, model, X_val, y_val, sw_val, n, early, incremental)
@@ -343,6 +302,49 @@ class _BaseMLP(BaseEstimator):
             self._synced = None
         else:
             self._export(model)
+
+    def _validation_split(self, X, y, sample_weight):
+        """scikit-learn's held-out split (stratified for single-output classifiers):
+        (X_train, y_train, sw_train, X_val, y_val, sw_val)."""
+        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+        parts = train_test_split(
+            X,
+            y,
+            *([] if sample_weight is None else [sample_weight]),
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        X_train, X_val, y_train, y_val = parts[:4]
+        sw_train = None if sample_weight is None else parts[4]
+        sw_val = None if sample_weight is None else parts[5]
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+            )
+        if is_classifier(self):
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        return X_train, y_train, sw_train, X_val, y_val, sw_val
+
+    def _batch(self, n):
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped", stacklevel=5
+            )
+        return int(np.clip(self.batch_size, 1, n))
+
+    def _make_optimizer(self):
+        """scikit-learn's optimizer as an mlp one: its learning rate set between epochs (``_Rate``), its
+        penalty alpha/2·||W||² on each batch over the batch's weight sum."""
+        rate = _Rate(self.learning_rate_init)
+        decay = dict(weight_decay=self.alpha, decay_over_batch=True)
+        if self.solver == "sgd":
+            nesterov = bool(self.nesterovs_momentum and self.momentum > 0)
+            return SGD(self.learning_rate_init, momentum=self.momentum, nesterov=nesterov, **decay, schedule=rate)
+        betas = (self.beta_1, self.beta_2)
+        return Adam(self.learning_rate_init, betas=betas, eps=self.epsilon, eps_hat=True, **decay, schedule=rate)
 
     def _fit_lbfgs(self, model, X, y, sample_weight):
         import scipy.optimize
@@ -388,7 +390,7 @@ class _BaseMLP(BaseEstimator):
             share = (m if w is None else float(w[at : at + m].sum())) / denominator
             at += m
             ctx = Context(training=False, keep=True, count=m, total=m)
-            value, g, _ = model.loss_and_grads(loss, Xd, T, ctx, w=wd)
+            value, g, _ = loss_and_grads(model, loss, model.params, model.state, Xd, T, ctx, w=wd)
             g = [np.asarray(model.backend.to_numpy(a), dtype=np.float64) * share for a in g]
             total += float(model.backend.to_numpy(value)) * share
             grads = g if grads is None else [a + b for a, b in zip(grads, g)]
@@ -510,7 +512,7 @@ def _carry_velocity(opt, before, after):
     the parameters' units), mlp keeps v = μv + g with the step −ηv; v is rescaled by η_before/η_after
     so the next steps are scikit-learn's."""
     if isinstance(opt, SGD) and opt.momentum and opt.state and after != before:
-        opt.state = [v * (before / after) for v in opt.state]
+        opt.state = {"velocity": [v * (before / after) for v in opt.state["velocity"]]}
 
 
 def _pack(coefs, intercepts):
@@ -599,7 +601,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
     def _loss_object(self):
-        from .losses import BinaryCrossEntropy, CrossEntropy
+        from mlp.losses import BinaryCrossEntropy, CrossEntropy
 
         return CrossEntropy() if self.out_activation_ == "softmax" else BinaryCrossEntropy()
 
@@ -755,7 +757,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _loss_object(self):
-        from .losses import PoissonDeviance, SquaredError
+        from mlp.losses import PoissonDeviance, SquaredError
 
         return PoissonDeviance() if self.loss == "poisson" else SquaredError(average_outputs=True)
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import mlp
-from mlp.distributed import MPIComm
+from mlp.training.distributed import MPIComm
 
 mode, out = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(0)

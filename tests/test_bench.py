@@ -8,18 +8,19 @@ import json
 import numpy as np
 from helpers import has
 
-from mlp import bench, cli
+from mlp import cli
+from mlp.bench import timing
 
 
 def test_loglog_fit_recovers_a_power_law():
     x = np.array([1e3, 2e3, 4e3, 8e3])
-    fit = bench.loglog_fit(x, 3e-6 * x**1.5)
+    fit = timing.loglog_fit(x, 3e-6 * x**1.5)
     assert abs(fit["slope"] - 1.5) < 1e-9 and fit["r2"] > 0.999999
 
 
 def test_epoch_flops_counts_the_skipped_product():
     # two layers: 3 products each, minus the first layer's input gradient
-    assert bench.epoch_flops([4, 3, 2], 10) == 2 * 10 * (3 * (12 + 6) - 12)
+    assert timing.epoch_flops([4, 3, 2], 10) == 2 * 10 * (3 * (12 + 6) - 12)
 
 
 def test_bench_smoke_writes_report_json_and_plots(tmp_path, capsys):

@@ -10,7 +10,8 @@ import sys
 from helpers import has
 
 import mlp
-from mlp import bench, cli
+from mlp import cli
+from mlp.bench import study
 
 
 def _run(*args, cwd=None):
@@ -74,5 +75,5 @@ def test_every_bench_flag_has_help_and_quick_says_what_it_does():
             assert action.help and action.help.strip(), f"mlp bench {action.option_strings} has no help"
     quick = next(a for a in b._actions if "--quick" in a.option_strings)
     # --quick runs a scaling study (unless --no-scaling), as its help says
-    assert bench.GRIDS["quick"]["scaling"] and "--no-scaling" in quick.help and "scaling" in quick.help
+    assert study.GRIDS["quick"]["scaling"] and "--no-scaling" in quick.help and "scaling" in quick.help
     assert "implies --no-scaling" not in quick.help

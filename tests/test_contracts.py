@@ -14,7 +14,7 @@ import pytest
 from helpers import numeric_grad
 
 import mlp
-from mlp.layers import LAYERS
+from mlp.nn.layer import LAYERS
 
 
 @dataclass

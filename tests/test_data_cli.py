@@ -24,11 +24,11 @@ def test_digits_split_and_scaling():
     per_class = np.bincount(load_digits().target)
     assert np.all(np.abs(np.bincount(ds.y_test) - per_class / 4) <= 1)  # stratified 75/25
     model = mlp.Sequential(mlp.Standardize(64), mlp.Dense(64, 10), dtype="float64").adapt(ds.X_train)
-    Z = model.input_stage_host(ds.X_train)
+    Z = model.inputs.host(ds.X_train)
     np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-10)
-    assert np.all(np.isfinite(model.input_stage_host(ds.X_test)))  # constant pixels get scale 1
+    assert np.all(np.isfinite(model.inputs.host(ds.X_test)))  # constant pixels get scale 1
     mm = mlp.Sequential(mlp.MinMax(64), mlp.Dense(64, 10), dtype="float64").adapt(ds.X_train)
-    Z = mm.input_stage_host(ds.X_train)
+    Z = mm.inputs.host(ds.X_train)
     assert Z.min() == 0 and Z.max() == 1
 
 
@@ -84,7 +84,7 @@ def test_metrics_match_scikit_learn(backend, rng):
 
 
 def _mlp(*args):
-    return subprocess.run([sys.executable, "-m", "mlp.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "mlp", *args], capture_output=True, text=True)
 
 
 def test_cli_train_json_and_plot(tmp_path):

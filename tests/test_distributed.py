@@ -90,7 +90,7 @@ def test_cli_distributed_prints_once_from_rank_0(tmp_path):
         "2",
         sys.executable,
         "-m",
-        "mlp.cli",
+        "mlp",
         "train",
         "--distributed",
         "--json",

@@ -100,12 +100,17 @@ def test_training_and_prediction_run_inside_the_device_context(rng, monkeypatch)
 
     monkeypatch.setattr(b, "kernels", kernels)
     X, y = _xy(rng)
-    real_sinks = mlp.Adam.sinks
+    real_init, real_sinks = mlp.Adam.init, mlp.Adam.sinks
 
-    def sinks(self, params, lr):  # the optimizer's state and gradient buffers are made here
+    def init(self, *args):  # the optimizer's state is made here
         inside.append(b.depth)
-        return real_sinks(self, params, lr)
+        return real_init(self, *args)
 
+    def sinks(self, *args):  # the gradient buffers here
+        inside.append(b.depth)
+        return real_sinks(self, *args)
+
+    monkeypatch.setattr(mlp.Adam, "init", init)
     monkeypatch.setattr(mlp.Adam, "sinks", sinks)
     mlp.train(model, X, y, optimizer="adam", epochs=1, progress=False)
     assert b.entered >= 1 and inside and all(d >= 1 for d in inside[1:])
@@ -252,7 +257,7 @@ def test_float64_host_data_crosses_to_a_float32_model_as_float32(rng, monkeypatc
 
 # -- row 13: the benchmark waits for the last product -------------------------------------------
 def test_gemm_timings_synchronize_on_the_last_result(monkeypatch):
-    from mlp import bench
+    from mlp.bench import peers as bench
 
     b = backends.get("numpy")
     got = []
@@ -341,11 +346,11 @@ def test_the_cuda_extras_bring_the_libraries_cupy_loads():
 # -- row 15: MPI gets the flat buffer where the arrays live ---------------------------------------
 def test_mpi_reduces_host_arrays_in_place_and_stages_gpu_ones_unless_mpi_is_cuda_aware(monkeypatch):
     pytest.importorskip("mpi4py")
-    from mlp.distributed import MPIComm
+    from mlp.training.distributed import MPIComm
 
     comm = MPIComm.__new__(MPIComm)
     comm.device_buffers = None
-    gpu = types.SimpleNamespace(name="cupy", shares_host_memory=False)
+    gpu = types.SimpleNamespace(shares_host_memory=False, cuda_memory=True)
     assert comm._direct(backends.get("numpy"))
     monkeypatch.setenv("MLP_MPI_CUDA_AWARE", "0")
     assert not comm._direct(gpu)

@@ -16,8 +16,8 @@ def _layer_input_grad(case, layer, x, rng):
     r = rng.normal(size=layer_out_shape(layer, x))
     X = case.backend.asarray(x, "float64")
     train = mlp.Context(training=True, keep=True)
-    layer.forward([], [], X, train)
-    got = case.host(layer.backward([], case.backend.asarray(r, "float64"), train)[0])
+    _, _, saved = layer.forward([], [], X, train)
+    got = case.host(layer.backward([], saved, case.backend.asarray(r, "float64"), train)[0])
 
     def f(xv):
         return float(np.sum(r * case.host(layer.forward([], [], case.backend.asarray(xv, "float64"))[0])))
@@ -90,13 +90,13 @@ def test_unfused_probability_path_matches_finite_differences(backend, output, lo
     )
     lossobj = mlp.get_loss(loss)
     T = lossobj.prepare(backend.data(y), k, model.backend, model.dtype)
-    Xb = model.check_input(backend.data(X))
+    Xb = model.prepare_input(backend.data(X))
     train = mlp.Context(training=True, keep=True)
     out, _ = model.apply(Xb, train, len(model.layers) - 1)
     fused_value, fused_delta = lossobj.fused_value_and_gradient(out, T)
-    probs, _ = model.layers[-1].forward([], [], out, train)
+    probs, _, saved = model.layers[-1].forward([], [], out, train)
     value, delta = lossobj.value_and_gradient(probs, T)
-    generic_delta = model.layers[-1].backward([], delta, train)[0]
+    generic_delta = model.layers[-1].backward([], saved, delta, train)[0]
     np.testing.assert_allclose(float(value), float(fused_value), rtol=1e-10)
     np.testing.assert_allclose(backend.host(generic_delta), backend.host(fused_delta), rtol=1e-7, atol=1e-12)
 

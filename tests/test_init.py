@@ -1,4 +1,4 @@
-"""Each initializer against the moments it promises (mlp.init's table), on large draws."""
+"""Each initializer against the moments it promises (mlp.nn.init's table), on large draws."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mlp
-from mlp.init import INITIALIZERS, TRUNCATED_VARIANCE, initial_bias, initialize
+from mlp.nn.init import INITIALIZERS, TRUNCATED_VARIANCE, initial_bias, initialize
 
 FAN_IN, FAN_OUT = 500, 400
 VARIANCE = {

@@ -166,7 +166,7 @@ def test_cli_save_checkpoint_resume(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "mlp.cli",
+                "mlp",
                 "train",
                 "--json",
                 "--hidden",

@@ -11,8 +11,14 @@ import pytest
 import mlp
 from mlp import backends
 from mlp.backends.kernels import GENERIC, Kernels
+from mlp.model.grad import loss_and_grads
 
 METHODS = sorted(n for n, f in inspect.getmembers(Kernels, inspect.isfunction) if not n.startswith("_") and n != "owns")
+# methods about a run's arrays rather than values: each has a test of its own below
+RUN_METHODS = {
+    "gradient_buffers": "test_gradient_buffers_are_none_or_zeros_shaped_like_the_parameters",
+    "compile": "test_compile_returns_the_step_or_one_that_computes_the_same",
+}
 OWN_KERNELS = [n for n in backends.available() if type(backends.get(n).kernels()) is not Kernels]
 
 
@@ -69,6 +75,27 @@ def _cases(b, dtype, rng):
         ],
         "take_rows": [((X, b.asarray(np.array([4, 0, 36, 4]))), {}), ((X, b.asarray(np.array([1, 2]))), {"key": "X"})],
         "multiply": [((X, fresh(x)), {}), ((X, fresh(x)), {"key": "mul"}), ((D, B[:1]), {"key": "mul2"})],
+        "pack": [(([fresh(c), fresh(bias), fresh(x)],), {}), (([],), {})],
+        "zeros_like": [(([fresh(c), fresh(bias)],), {})],
+        "optimizer_update": [
+            (
+                (
+                    opt,
+                    _state(k, opt, [rng_p(), fresh(bias)]),
+                    k.pack([rng_p(), fresh(bias)]),
+                    k.pack([rng_p(), fresh(bias)]),
+                    opt.hyper(0.05, 3),
+                ),
+                {},
+            )
+            for opt in (
+                mlp.Adam(0.01, weight_decay=0.1),
+                mlp.AdamW(0.01, clip_norm=0.5),
+                mlp.RMSProp(0.01, l1=0.01),
+                mlp.SGD(0.1, momentum=0.9, weight_decay=0.01),
+                mlp.SGD(0.1, momentum=0.9, nesterov=True),
+            )
+        ],
         "dropout_mask": [
             ((rows, 11, salt, rate, X.dtype), kw)
             for rows in (b.asarray(np.array([0, 5, 3, 1 << 30, 7], dtype=np.int32)),)
@@ -87,16 +114,77 @@ def _owned(k, b, host, dtype, key):
 
 
 def _generic_args(b, args):
-    """The same arguments as fresh copies: the generic kernels must see the inputs before any
-    override worked in place on them."""
-    return tuple(
-        b.asarray(b.to_numpy(a), copy=True) if hasattr(a, "__array_namespace__") or b.owns(a) else a for a in args
-    )
+    """The same arguments as fresh copies (lists and dicts of arrays as plain ones): the generic
+    kernels must see the inputs before any override worked in place on them."""
+
+    def copy(a):
+        if isinstance(a, dict):
+            return {key: copy(v) for key, v in a.items()}
+        if isinstance(a, list):
+            return [copy(v) for v in a]
+        return b.asarray(b.to_numpy(a), copy=True) if hasattr(a, "__array_namespace__") or b.owns(a) else a
+
+    return tuple(copy(a) for a in args)
+
+
+def test_gradient_buffers_are_none_or_zeros_shaped_like_the_parameters(rng):
+    params = [rng.normal(size=(4, 3)), rng.normal(size=3)]
+    assert GENERIC.gradient_buffers(params) is None  # fresh gradients
+    for name in OWN_KERNELS:
+        b = backends.get(name)
+        k = b.kernels()
+        p = [b.asarray(a) for a in params]
+        buffers = k.gradient_buffers(p)
+        if buffers is None:
+            continue
+        assert [tuple(g.shape) for g in buffers] == [(4, 3), (3,)]
+        assert all(np.all(b.to_numpy(g) == 0) for g in buffers)
+        assert k.gradient_buffers(p) is buffers  # kept for the run: scratch that backward overwrites
+
+
+def test_compile_returns_the_step_or_one_that_computes_the_same(rng):
+    """Kernels that do not compile return the step itself; those that do (JAX) a step that computes
+    what the step computes, traced once per shape and reused under the same key."""
+    X = rng.normal(size=(5, 3))
+
+    def step(ts, x, lr):
+        return [p - lr * p for p in ts], x.sum()
+
+    assert GENERIC.compile(step, {}, "k") is step
+    for name in OWN_KERNELS:
+        b = backends.get(name)
+        cache = {}
+        compiled = b.kernels().compile(step, cache, "k")
+        if compiled is step:
+            continue
+        ts = [b.asarray(np.ones((3, 2))), b.asarray(np.full(2, 2.0))]
+        want = step([b.asarray(np.ones((3, 2))), b.asarray(np.full(2, 2.0))], b.asarray(X), 0.5)
+        got = compiled(ts, b.asarray(X), 0.5)
+        for g, w in zip(_flat_arrays(got), _flat_arrays(want)):
+            np.testing.assert_allclose(b.to_numpy(g), b.to_numpy(w), rtol=1e-12)
+        assert b.kernels().compile(step, cache, "k")(want[0], b.asarray(X), 0.25) is not None
+        assert cache["k"]["traces"] == 1  # the same shapes under the same key: no new trace
+
+
+def _state(k, opt, like):
+    """An optimizer state with values, laid out as kernels `k` pack it."""
+    state = opt.init(like, k)
+    return {key: k.pack([a + 0.25 for a in arrays]) for key, arrays in state.items()}
 
 
 def test_every_kernel_method_has_a_case(rng):
     _, cases = _cases(backends.get("numpy"), "float64", rng)
-    assert sorted(cases) == METHODS
+    assert sorted([*cases, *RUN_METHODS]) == METHODS
+    assert all(name in globals() for name in RUN_METHODS.values())
+
+
+def _flat_arrays(result):
+    """Every array in a kernel's result (tuples, lists and dicts of arrays), in order."""
+    if isinstance(result, dict):
+        return [a for key in sorted(result) for a in _flat_arrays(result[key])]
+    if isinstance(result, (tuple, list)):
+        return [a for r in result for a in _flat_arrays(r)]
+    return [result]
 
 
 def _params(f):
@@ -109,7 +197,7 @@ def test_overrides_keep_the_generic_signatures(fast_backend):
         assert _params(getattr(type(k), name)) == _params(getattr(Kernels, name)), name
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in RUN_METHODS])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_kernels_match_generic(fast_backend, method, dtype, rng):
     b = fast_backend
@@ -118,13 +206,15 @@ def test_kernels_match_generic(fast_backend, method, dtype, rng):
     for args, kw in cases[method]:
         expected = getattr(GENERIC, method)(*_generic_args(b, args), **kw)
         got = getattr(k, method)(*args, **kw)
-        if not isinstance(got, tuple):  # the updates return every array they change
-            got, expected = (got,), (expected,)
+        got, expected = _flat_arrays(got), _flat_arrays(expected)  # updates return every array they change
+        assert len(got) == len(expected), method
         for g, e in zip(got, expected):
             np.testing.assert_allclose(b.to_numpy(g), b.to_numpy(e), **tol, err_msg=f"{method}{kw}")
 
 
-def test_keyed_buffers_are_reused_and_fresh_results_are_not(fast_backend, rng):
+@pytest.mark.parametrize("name", [n for n in OWN_KERNELS if backends.get(n).kernels().buffered])
+def test_keyed_buffers_are_reused_and_fresh_results_are_not(name, rng):
+    fast_backend = backends.get(name)
     k = fast_backend.kernels()
     X = fast_backend.asarray(rng.normal(size=(8, 3)))
     W = fast_backend.asarray(rng.normal(size=(3, 2)))
@@ -179,7 +269,7 @@ def test_kernel_gradients_equal_value_and_grad(fast_backend, rng):
     loss = mlp.get_loss("cross_entropy")
     T = loss.prepare(y, 3, model.backend, model.dtype)
     ctx = mlp.Context(training=True, keep=True, kernels=fast_backend.kernels())
-    _, grads, _ = model.loss_and_grads(loss, model.check_input(X), T, ctx)
+    _, grads, _ = loss_and_grads(model, loss, model.params, model.state, model.prepare_input(X), T, ctx)
     for a, b in zip(grads, ref):
         np.testing.assert_allclose(fast_backend.to_numpy(a), fast_backend.to_numpy(b), rtol=1e-12, atol=1e-14)
 
@@ -187,12 +277,11 @@ def test_kernel_gradients_equal_value_and_grad(fast_backend, rng):
 class Square(mlp.Layer):
     """A user's layer written against the plain contract: no kernels, no sinks used."""
 
-    def forward(self, params, state, x, ctx=mlp.layers.EVAL):
-        self._x = x
-        return x * x, state
+    def forward(self, params, state, x, ctx=mlp.nn.layer.EVAL):
+        return x * x, state, x
 
-    def backward(self, params, delta, ctx=mlp.layers.EVAL, sinks=None, need_input_grad=True):
-        return 2 * self._x * delta, []
+    def backward(self, params, saved, delta, ctx=mlp.nn.layer.EVAL, sinks=None, need_input_grad=True):
+        return 2 * saved * delta, []
 
 
 def test_custom_layers_train_with_backend_kernels(fast_backend, rng):

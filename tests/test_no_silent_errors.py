@@ -255,7 +255,7 @@ def _cli(*args):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "mlp.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "mlp", *args], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ def test_cosine_decay():
     assert s(25, 1.0) == pytest.approx(0.1)  # constant after `epochs`
     warm = mlp.CosineDecay(10, warmup=2)
     assert [warm(e, 1.0) for e in (0, 1)] == pytest.approx([1 / 3, 2 / 3]) and warm(2, 1.0) == pytest.approx(1.0)
-    from mlp.schedules import get_schedule
+    from mlp.optim.schedules import get_schedule
 
     assert get_schedule("cosine").config()["class"] == "CosineDecay"
     with pytest.raises(ValueError, match="CosineDecay min_factor"):

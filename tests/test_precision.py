@@ -76,7 +76,6 @@ def test_bf16_updates_in_the_flat_buffers_equal_the_unfused_rule(make_opt, rng, 
         pytest.skip("torch is not installed")
     from mlp.backends.kernels import GENERIC
 
-    step_class = __import__("sys").modules["mlp.train"].Step
     X, y = rng.normal(size=(96, 6)), rng.integers(0, 3, size=96)
 
     from mlp.backends.torch_backend import TorchKernels
@@ -92,14 +91,8 @@ def test_bf16_updates_in_the_flat_buffers_equal_the_unfused_rule(make_opt, rng, 
         if fused:
             monkeypatch.setattr(TorchKernels, "scale_add", spy)
         else:  # the same kernels for the backward, the generic rule for the sinks and the update
-            init = step_class.__init__
-
-            def unfused(self, *args, **kw):
-                init(self, *args, **kw)
-                self.sink_kernels = GENERIC
-                self.opt.bind(GENERIC)
-
-            monkeypatch.setattr(step_class, "__init__", unfused)
+            for module in ("mlp.training.step", "mlp.training.loop"):
+                monkeypatch.setattr(f"{module}.update_kernels", lambda opt, kernels: GENERIC)
         model = mlp.MLP([6, 32, 32, 3], backend="torch", seed=2, compute_dtype="bfloat16")
         mlp.train(model, X, y, optimizer=make_opt(), epochs=3, batch_size=16, progress=False)
         monkeypatch.undo()
@@ -195,12 +188,15 @@ def test_a_second_train_call_reuses_the_compiled_step(rng):
     model = mlp.MLP([5, 16, 3], backend="jax", dtype="float32", seed=0)
     kw = dict(optimizer="adam", epochs=2, batch_size=32, progress=False)
     mlp.train(model, X, y, **kw)
-    entries = list(model._compiled_steps.values())
+    steps = {k: v for k, v in model.net.compiled.items() if k[0] == "train_step"}
+    entries = list(steps.values())
     assert len(entries) == 1 and entries[0]["traces"] == 1  # one batch shape: one trace
     h = mlp.train(model, X, y, **kw)  # a new optimizer object with the same settings
-    assert entries[0]["traces"] == 1 and len(model._compiled_steps) == 1  # no new trace, no new entry
+    steps = {k: v for k, v in model.net.compiled.items() if k[0] == "train_step"}
+    assert entries[0]["traces"] == 1 and len(steps) == 1  # no new trace, no new entry
     mlp.train(model, X, y, **{**kw, "optimizer": mlp.Adam(0.01)})  # another learning rate: still the same step
+    mlp.train(model, X, y, **{**kw, "seed": 5})  # another seed (dropout masks): still the same step
     assert entries[0]["traces"] == 1
     mlp.train(model, X, y, **{**kw, "optimizer": mlp.Adam(betas=(0.8, 0.99))})  # other settings: a new step
-    assert len(model._compiled_steps) == 2
+    assert len([k for k in model.net.compiled if k[0] == "train_step"]) == 2
     assert np.isfinite(h.loss[-1])

@@ -16,9 +16,9 @@ import pytest
 
 import mlp
 from mlp import backends
-from mlp.activations import ACTIVATIONS
-from mlp.layers import LAYERS
 from mlp.losses import LOSSES
+from mlp.nn.activations import ACTIVATIONS
+from mlp.nn.layer import LAYERS
 
 
 class Swish(mlp.Activation):
@@ -74,7 +74,7 @@ def test_a_new_activation_on_the_command_line(tmp_path, capsys):
 
 
 def test_a_layer_name_cannot_shadow_another_module():
-    with pytest.raises(TypeError, match="a layer class named 'Dense' is already registered by mlp.layers"):
+    with pytest.raises(TypeError, match="a layer class named 'Dense' is already registered by mlp.nn.dense"):
         type("Dense", (mlp.Layer,), {"__module__": "somewhere_else"})
 
 

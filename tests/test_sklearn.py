@@ -323,7 +323,6 @@ def test_the_penalty_divides_by_each_batchs_weight_sum():
     from mlp import SGD
 
     opt = SGD(0.1, weight_decay=2.0, decay_over_batch=True)
-    opt.for_batch(4.0)
-    assert opt._lam == 0.5 and opt.config()["decay_over_batch"] is True
+    assert opt.hyper(0.1, 1, batch_weight=4.0).decay == 0.5 and opt.config()["decay_over_batch"] is True
     with pytest.raises(TypeError, match="decay_over_batch must be True or False; got 1"):
         SGD(0.1, decay_over_batch=1)

@@ -107,9 +107,9 @@ def test_dropout_is_inverted_and_the_identity_at_inference(rng):
     layer = mlp.Dropout(0.4)
     X = np.ones((4000, 50))
     rows = np.arange(4000, dtype=np.int32)
-    out, _ = layer.forward([], [], X, mlp.Context(training=True, rows=rows, step=3, seed=1))
+    out, _, _ = layer.forward([], [], X, mlp.Context(training=True, rows=rows, step=3, seed=1))
     assert abs(out.mean() - 1.0) < 0.01 and set(np.unique(out)) == {0.0, 1 / 0.6}
-    same, _ = layer.forward([], [], X)
+    same, _, _ = layer.forward([], [], X)
     assert same is X
     with pytest.raises(ValueError, match="Dropout rate must be a probability in \\[0, 1\\); got 1.0"):
         mlp.Dropout(1.0)
@@ -244,10 +244,10 @@ def test_multiplicative_layer_domain_is_guarded():
     W, b, alpha = np.eye(2), np.zeros(2), np.array([[0.5, 2.0], [1.5, -1.0]])
     x = np.array([[4.0, 9.0], [-1.0, 0.0]])  # the second row has bases -1 and 0
     ctx = mlp.Context(training=True, keep=True)
-    y, _ = layer.forward([W, b, alpha], [], x, ctx)
+    y, _, saved = layer.forward([W, b, alpha], [], x, ctx)
     np.testing.assert_allclose(y[0], [4.0**0.5 * 9.0**1.5, 4.0**2 / 9.0])  # y_i = prod_l z_l^alpha_li
     assert np.all(np.isfinite(y)) and np.all(y[1] > 0)  # bases below the floor become the floor
-    dx, (gW, gb, ga) = layer.backward([W, b, alpha], np.ones_like(y), ctx)
+    dx, (gW, gb, ga) = layer.backward([W, b, alpha], saved, np.ones_like(y), ctx)
     np.testing.assert_array_equal(dx[1], [0.0, 0.0])  # constant in a floored base: no gradient into it
     assert np.all(np.isfinite(gW)) and np.all(np.isfinite(ga))
     big = layer.forward([W, b, np.full((2, 2), 500.0)], [], np.array([[1e3, 1e3]]))[0]

@@ -15,7 +15,8 @@ from helpers import has
 
 import mlp
 from mlp import cli, data
-from mlp.batches import Batches, BlockShuffle, HostRows, is_streamed
+from mlp.training.batches import Batches, BlockShuffle
+from mlp.training.rows import HostRows, is_streamed
 
 
 def _on_disk(tmp_path, X, y, stem="d"):
@@ -308,7 +309,7 @@ MEMORY_PROBE = textwrap.dedent(
     import json, resource, sys
     import numpy as np
     import mlp
-    from mlp.bench import AnonMemory
+    from mlp.bench.streamed import AnonMemory
 
     X = np.load(sys.argv[1], mmap_mode="r")
     y = np.load(sys.argv[2], mmap_mode="r")

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import mlp  # noqa: E402
 import mlp.data  # noqa: E402
 from mlp.cli import main  # noqa: E402
-from mlp.tables import ParquetRows, read_table  # noqa: E402
+from mlp.io.tables import ParquetRows, read_table  # noqa: E402
 
 
 def _frame(n=6000, d=5, seed=0):

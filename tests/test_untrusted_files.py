@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mlp
-from mlp import io
+from mlp.io import npz as io
 
 
 def _header(layers, shapes, dtype="float64"):

@@ -1,0 +1,422 @@
+"""``mlp train``: train an MLP on a built-in dataset or a file, and report its test metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mlp import backends
+from mlp import defaults as chosen
+from mlp.cli.args import number, widths
+from mlp.data import DATASETS
+from mlp.losses import LOSSES
+from mlp.nn.activations import ACTIVATIONS
+from mlp.nn.transforms import TRANSFORMS
+from mlp.optim import OPTIMIZERS
+
+
+def add(sub, formatter):
+    """The ``train`` subcommand and its flags."""
+    t = sub.add_parser(
+        "train",
+        help="train an MLP and report its test metrics",
+        formatter_class=formatter,
+        description="Defaults chosen by benchmarks/defaults_study.py over several datasets (README).",
+    )
+    for flags in (_data_flags, _model_flags, _optimizer_flags, _run_flags):
+        flags(t)
+    t.set_defaults(run=run)
+
+
+def _data_flags(t):
+    src = t.add_mutually_exclusive_group()
+    src.add_argument(
+        "--data",
+        metavar="PATH",
+        help=".npz (X_train, y_train[, X_test, y_test]), .csv or .parquet (a --label column; split 75/25), a "
+        "folder of MNIST IDX files, or a folder of X_train.npy, y_train.npy[, X_test.npy, y_test.npy] read as "
+        "memory maps (data larger than memory)",
+    )
+    src.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset")
+    t.add_argument("--label", default="label", help="label column of a .csv or .parquet file")
+    t.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        default=None,
+        help="None: inferred from the training targets (classification for text labels and whole numbers "
+        "0..K-1, 1..K or -1/1; regression otherwise), and said",
+    )
+    t.add_argument(
+        "--scale",
+        choices=[*sorted(TRANSFORMS), "none"],
+        default=chosen.SCALE,
+        help="feature scaling fitted on the training data, saved as part of the model (robust: median and IQR, "
+        "then a smooth clip of extreme values)",
+    )
+
+
+def _model_flags(t):
+    t.add_argument("--backend", choices=list(backends.NAMES), default=None, help="None: cupy with a GPU, else numpy")
+    t.add_argument("--hidden", type=widths, default=list(chosen.HIDDEN), help="hidden widths, comma-separated")
+    t.add_argument("--activation", choices=sorted(ACTIVATIONS), default=chosen.ACTIVATION, help="hidden activation")
+    t.add_argument("--norm", choices=["batch", "layer"], default=None, help="normalization after each hidden layer")
+    t.add_argument(
+        "--dropout", type=number(float, zero=True, below_one=True), default=0.0, help="dropout rate of hidden layers"
+    )
+    t.add_argument(
+        "--loss",
+        choices=sorted(LOSSES),
+        default=None,
+        help="None: cross_entropy for classes, bce for multi-label 0/1 columns, mse for regression",
+    )
+    t.add_argument(
+        "--label-smoothing",
+        type=number(float, zero=True, below_one=True),
+        default=None,
+        help="label smoothing, for the cross-entropy losses only (None: 0)",
+    )
+
+
+def _optimizer_flags(t):
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=chosen.OPTIMIZER, help="optimizer")
+    t.add_argument(
+        "--lr",
+        type=number(float),
+        default=None,
+        help="learning rate; None: the optimizer's own, as in PyTorch (adam 0.001, sgd 0.01)",
+    )
+    t.add_argument(
+        "--momentum",
+        type=number(float, zero=True, below_one=True),
+        default=None,
+        help="momentum, for the optimizers that have one (sgd, gd); None: theirs (0)",
+    )
+    t.add_argument("--batch-size", type=number(int), default=chosen.BATCH_SIZE, help="mini-batch size")
+    t.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        default=None,
+        help="balanced: weight each class by n / (K · its count), as scikit-learn (None: every sample alike)",
+    )
+    t.add_argument(
+        "--shuffle",
+        choices=["full", "blocks", "none"],
+        default=None,
+        help="order of the samples each epoch: a full permutation, shuffled blocks of rows (fewer random reads; "
+        "a Parquet file's row groups, two at a time), or file order. None: full for data in memory, blocks for "
+        "data read from disk (memory maps, a Parquet file too large to read whole)",
+    )
+    t.add_argument("--epochs", type=number(int), default=chosen.EPOCHS, help="epochs (at most, with --early-stopping)")
+    t.add_argument(
+        "--seed", type=number(int, zero=True), default=0, help="seed of the initial weights and the shuffling"
+    )
+    t.add_argument(
+        "--dtype", choices=["float32", "float64"], default="float32", help="floating-point type of the weights"
+    )
+    t.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        default="fp32",
+        help="compute precision: bf16/fp16 run products and activations in 16 bits with --dtype weights (mixed "
+        "precision; fp16 with dynamic loss scaling), on backends that have the type (torch, jax, cupy)",
+    )
+
+
+def _run_flags(t):
+    t.add_argument("--tf32", action="store_true", help="TF32 tensor cores for float32 products on GPUs")
+    t.add_argument(
+        "--weight-decay",
+        type=number(float, zero=True),
+        default=None,
+        help="L2 penalty on the weights; None: the optimizer's own (adamw 0.01, the others 0)",
+    )
+    t.add_argument(
+        "--validation-fraction",
+        type=number(float, below_one=True),
+        default=None,
+        help="hold out this fraction of the training data (0.1 with --early-stopping)",
+    )
+    t.add_argument("--early-stopping", action="store_true", help="stop when the validation loss stops improving")
+    t.add_argument("--plot", metavar="FILE", help="write loss (and validation) curves as a picture (.png, .svg, ...)")
+    t.add_argument("--save", metavar="FILE", help="save the trained model (.npz): the whole predictor")
+    t.add_argument("--checkpoint", metavar="FILE", help="write a checkpoint every --checkpoint-every epochs")
+    t.add_argument("--checkpoint-every", type=number(int), default=1, help="epochs between checkpoints")
+    t.add_argument("--resume", metavar="FILE", help="resume from a checkpoint")
+    t.add_argument("--distributed", action="store_true", help="data-parallel over MPI ranks (run under mpirun)")
+    t.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--verbose", action="store_true", help="one line per epoch (loss, validation metrics, time)")
+
+
+def _check_outputs(args):
+    """Every file the run will write can be written, before any training (errors name the flag)."""
+    from mlp.io.npz import check_writable
+
+    for flag in ("save", "checkpoint", "plot"):
+        path = getattr(args, flag)
+        if path is not None:
+            check_writable(path, f"--{flag}")
+    if args.plot is not None:
+        try:
+            from matplotlib.backend_bases import FigureCanvasBase
+        except ImportError:
+            raise ValueError("--plot needs matplotlib: pip install mlp[plot]") from None
+        ext = args.plot.rsplit(".", 1)[-1].lower() if "." in args.plot else ""
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if ext not in formats:
+            raise ValueError(f"--plot {args.plot!r} must end in a picture format, one of {sorted(formats)}")
+
+
+# -- mlp train -----------------------------------------------------------------------------
+def run(args):
+    import mlp
+    from mlp import backends, data
+
+    backend = backends.get(args.backend or backends.best())  # first: a missing backend answers at once
+    if args.tf32:
+        backends.set_tf32(True)
+    _check_outputs(args)
+    ds = data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)  # random_state 0
+    task, why = _task(args, ds)
+    comm = None
+    if args.distributed:
+        from mlp.training.distributed import MPIComm
+
+        comm = MPIComm()
+    is_root = comm is None or comm.rank == 0
+    model, loss, opt = _model_loss_optimizer(args, ds, task, backend)
+    talk = is_root and not args.json
+    if talk:
+        print(f"task: {task} ({why})")
+        print(model.summary(compact=True), flush=True)
+    callbacks = [_EpochLines(args.epochs)] if args.verbose and talk else []
+    t0 = time.perf_counter()
+    history = mlp.train(
+        model,
+        ds.X_train,
+        ds.y_train,
+        shuffle=_order(args.shuffle, ds.X_train),
+        loss=loss,
+        optimizer=opt,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        validation_fraction=args.validation_fraction,
+        early_stopping=args.early_stopping,
+        progress=not args.no_progress and talk and not args.verbose,
+        checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        distributed=comm,
+        callbacks=callbacks,
+        class_weight=args.class_weight,
+    )
+    backend.synchronize()
+    result = _evaluate(model, ds, task, why, history, time.perf_counter() - t0)
+    if is_root:
+        _report(args, model, loss, history, result)
+    return 0
+
+
+def _task(args, ds) -> tuple[str, str]:
+    """The task and why: the flag's, checked against the targets, or the inferred one."""
+    import numpy as np
+
+    if args.task is None:
+        if args.data is None:
+            return ds.task, f"the built-in {ds.name} dataset; --task overrides"
+        return ds.task, f"inferred: {ds.task_reason}; --task overrides"
+    y = np.asarray(ds.y_train)
+    if args.task == "regression" and y.dtype.kind in "USOb":
+        raise ValueError(f"--task regression needs numeric targets, but {ds.name}'s y holds text labels")
+    if args.task == "classification" and y.dtype.kind == "f" and not np.all(np.round(y) == y):
+        raise ValueError(
+            f"--task classification needs class labels, but {ds.name}'s y holds fractional values; use --task "
+            "regression"
+        )
+    ds.task = args.task
+    return args.task, "--task"
+
+
+def _order(shuffle, X):
+    """The epoch order: as asked, or full for data in memory and blocks for data on disk (a
+    Parquet file's row groups, two at a time: each read once per epoch)."""
+    import numpy as np
+
+    from mlp.io.tables import ParquetRows
+    from mlp.training.batches import BlockShuffle
+
+    if isinstance(X, ParquetRows):
+        if shuffle in (None, "blocks"):
+            return BlockShuffle(X.block, 2)
+        return shuffle
+    if shuffle is None:
+        return "blocks" if isinstance(X, np.memmap) else "full"
+    return shuffle
+
+
+def _model_loss_optimizer(args, ds, task, backend):
+    """The model, loss and optimizer the flags ask for; the loss says which output and how many.
+    Flags that the chosen loss or optimizer would ignore are errors naming both."""
+    import numpy as np
+
+    import mlp
+    from mlp.optim import accepts
+
+    classification = task == "classification"
+    multilabel = classification and np.ndim(ds.y_train) == 2
+    name = args.loss or ("mse" if not classification else "bce" if multilabel else "cross_entropy")
+    loss = mlp.get_loss(name, "--loss")
+    if classification != loss.classification:
+        kind = "regression" if classification else "classification"
+        raise ValueError(
+            f"--loss {args.loss} is a {kind} loss, but the task is {task} ({ds.task_reason}); pass --task "
+            f"{'regression' if classification else 'classification'} to train a {kind} model"
+        )
+    if args.label_smoothing is not None:
+        if not isinstance(loss, mlp.CrossEntropy) or isinstance(loss, mlp.KLDivergence):
+            raise ValueError(
+                f"--label-smoothing applies to the cross-entropy losses only; --loss {loss.name} would ignore it"
+            )
+        loss = type(loss)(label_smoothing=args.label_smoothing, from_logits=loss.from_logits)
+    classes = None
+    if classification and not multilabel:
+        classes = ds.classes
+        if ds.y_test is not None:
+            unseen = sorted({str(v) for v in np.setdiff1d(np.asarray(ds.y_test), classes).tolist()})
+            if unseen:
+                raise ValueError(f"{ds.name}: the test labels {unseen[:10]} never occur in the training labels")
+        n_out = loss.n_outputs(len(classes))
+    else:
+        n_out = 1 if np.ndim(ds.y_train) == 1 else ds.y_train.shape[1]
+    sizes = [ds.n_features, *args.hidden, n_out]
+    model = mlp.MLP(
+        sizes,
+        args.activation,
+        loss.output,
+        backend=backend,
+        dtype=args.dtype,
+        seed=args.seed,
+        scale=None if args.scale == "none" else args.scale,
+        dropout=args.dropout,
+        norm=args.norm,
+        classes=classes,
+        compute_dtype={"fp32": None, "bf16": "bfloat16", "fp16": "float16"}[args.precision],
+    )
+    model.feature_names = ds.feature_names
+    settings = {}
+    if args.momentum is not None:
+        if not accepts(args.optimizer, "momentum"):
+            raise ValueError(
+                f"--momentum applies to optimizers with momentum (sgd, gd); --optimizer {args.optimizer} would "
+                "ignore it"
+            )
+        settings["momentum"] = args.momentum
+    if args.weight_decay is not None:
+        settings["weight_decay"] = args.weight_decay
+    opt = mlp.get_optimizer(args.optimizer, lr=args.lr, **settings)
+    return model, loss, opt
+
+
+class _EpochLines:
+    """--verbose: one line per epoch, as Keras prints them."""
+
+    def __init__(self, epochs):
+        self.epochs, self.t = epochs, time.perf_counter()
+
+    def __call__(self, epoch, logs, model):
+        now = time.perf_counter()
+        parts = [f"{k}: {v:.4f}" for k, v in logs.items() if k not in ("lr", "batches")]
+        print(f"Epoch {epoch + 1}/{self.epochs} - {now - self.t:.2f}s - " + " - ".join(parts), flush=True)
+        self.t = now
+
+
+def _evaluate(model, ds, task, why, history, seconds) -> dict:
+    backend = model.backend
+    result = {
+        "backend": backend.name,
+        "device": str(backend.device),
+        "dataset": ds.name,
+        "task": task,
+        "task_reason": why,
+        "sizes": [
+            model.n_features,
+            *[layer.out_features for layer in model.layers if layer.n_params and layer.out_features],
+        ],
+        "epochs": history.epochs,
+        "train_loss": history.loss[-1] if history.loss else None,
+        "seconds": round(seconds, 3),
+        "stop_reason": history.stop_reason,
+        "best_epoch": history.best_epoch,
+        "warnings": list(history.warnings),
+    }
+    if ds.X_test is not None:
+        metrics = model.evaluate(ds.X_test, ds.y_test)  # the saved model's own predictions: raw data in
+        result["test_samples"] = int(ds.X_test.shape[0])
+        for key, value in metrics.items():
+            result[f"test_{key}"] = value
+    if history.val_loss:
+        result["val_loss"] = history.val_loss[-1]
+    if history.val_accuracy:
+        result["val_accuracy"] = history.val_accuracy[-1]
+    return result
+
+
+_STOPS = {
+    "max_epochs": "ran every epoch asked for",
+    "early_stopping": "early stopping: the validation loss stopped improving",
+    "tol": "the training loss stopped improving by more than tol",
+    "callback": "a callback asked to stop",
+}
+
+
+def _report(args, model, loss, history, result):
+    """Save, plot and print (rank 0 only)."""
+    from mlp.losses import SquaredError
+
+    written = []
+    if args.save:
+        model.save(args.save)
+        result["saved"] = args.save
+        written.append(f"model {args.save}")
+    if args.plot:
+        from mlp.plotting import plot_history
+
+        b = model.backend
+        title = f"{result['dataset']}: {result['sizes']} {args.activation}, {b.name} ({b.device}), {args.dtype}"
+        plot_history(history, args.plot, title)
+        result["plot"] = args.plot
+        written.append(f"plot {args.plot}")
+    if args.checkpoint:
+        written.append(f"checkpoint {args.checkpoint}")
+    if args.json:
+        print(json.dumps(result))
+        return
+    b = model.backend
+    stop = _STOPS.get(history.stop_reason, history.stop_reason)
+    loss_note = " (½·MSE)" if isinstance(loss, SquaredError) else ""
+    lines = [
+        f"{result['dataset']}: {result['sizes']} {args.activation}/{model.layers[-1].name} on {b.name} ({b.device}), "
+        f"{args.dtype}",
+        f"trained {history.epochs} epochs in {result['seconds']:.2f} s ({stop})",
+        f"final training loss {result['train_loss']:.4f}{loss_note}",
+    ]
+    if history.val_loss:
+        best = f", best epoch {history.best_epoch}" if history.best_epoch else ""
+        val = f"validation loss {history.val_loss[-1]:.4f}"
+        if history.val_accuracy:
+            val += f", accuracy {history.val_accuracy[-1]:.4f}"
+        lines.append(val + best)
+    if "test_accuracy" in result:
+        lines.append(f"test accuracy: {result['test_accuracy']:.4f} ({result['test_samples']} samples)")
+    if "test_label_accuracy" in result:
+        lines.append(f"test per-label accuracy: {result['test_label_accuracy']:.4f}")
+    if "test_mse" in result:
+        lines.append(
+            f"test MSE: {result['test_mse']:.4f}, R²: {result['test_r2']:.4f} ({result['test_samples']} samples)"
+        )
+    for w in history.warnings:
+        lines.append(f"warning: {w}")
+    if written:
+        lines.append("wrote " + ", ".join(written))
+    print("\n".join(lines))

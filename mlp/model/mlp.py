@@ -1,0 +1,91 @@
+"""MLP: a Sequential built from the lectures' architecture vector [d0, d1, ..., dL]."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlp import backends as _backends
+from mlp.heads import Head
+from mlp.model.sequential import Sequential
+from mlp.nn.activations import Activation, get_activation
+from mlp.nn.dense import Dense
+from mlp.nn.dropout import Dropout
+from mlp.nn.norm import get_norm
+from mlp.nn.transforms import Transform, get_transform
+
+__all__ = ["MLP"]
+
+
+class MLP(Sequential):
+    """A multi-layer perceptron from its architecture vector [d0, d1, ..., dL].
+
+    Hidden layers: Dense, then ``norm`` ("batch": BatchNorm, "layer": LayerNorm), then
+    `activation`, then ``Dropout(dropout)`` where dropout > 0; the last layer is Dense and
+    `output` (default identity). ``scale`` ("standard", "minmax", "robust") puts a fitted input
+    transform in front, so that the model takes raw data. ``init`` defaults to the hidden
+    activation's ``default_init``: ``mlp.defaults.INIT`` ("torch", PyTorch's nn.Linear) for the
+    built-in ones.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Activation = "relu",
+        output: str | Activation = "identity",
+        *,
+        backend: str | _backends.Backend | Any = "numpy",
+        dtype: str = "float32",
+        seed: int | None = 0,
+        init: str | float | Any = None,
+        device: Any = None,
+        dropout: float = 0.0,
+        norm: str | None = None,
+        scale: str | Transform | None = None,
+        compute_dtype: str | None = None,
+        classes: Sequence | None = None,
+        head: Head | str | None = None,
+    ):
+        sizes = _check_sizes(sizes)
+        hidden, out = get_activation(activation, "activation"), get_activation(output, "output")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}")
+        if norm is not None:
+            get_norm(norm, 1)  # an unknown norm is an error whatever the depth
+        layers = [] if scale is None else [get_transform(scale, sizes[0]) if isinstance(scale, str) else scale]
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            last = i == len(sizes) - 2
+            layers.append(Dense(a, b))
+            if not last and norm is not None:
+                layers.append(get_norm(norm, b))
+            given = output if last else activation
+            layers.append(get_activation(given) if isinstance(given, str) else _copy(out if last else hidden))
+            if not last and dropout:
+                layers.append(Dropout(dropout))
+        self.sizes, self.activation, self.output = sizes, hidden.name, out.name
+        super().__init__(
+            *layers,
+            backend=backend,
+            dtype=dtype,
+            seed=seed,
+            init=init if init is not None else hidden.default_init,
+            device=device,
+            compute_dtype=compute_dtype,
+            classes=classes,
+            head=head,
+        )
+
+
+def _check_sizes(sizes) -> list:
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"sizes must be a list of layer widths [d0, ..., dL]; got {type(sizes).__name__}")
+    sizes = list(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least the input and output widths [d0, d1]; got {sizes}")
+    return sizes
+
+
+def _copy(a: Activation) -> Activation:
+    new = type(a).__new__(type(a))
+    new.__dict__.update(a.__dict__)
+    return new

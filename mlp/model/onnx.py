@@ -1,0 +1,93 @@
+"""ONNX export: a trained model as a standard ONNX graph (Gemm and activation nodes, a softmax
+or sigmoid head), to serve it anywhere ONNX runs (onnxruntime, TensorRT, a browser, ...).
+
+Each layer writes its own nodes (``Layer.onnx(graph, x, params)``), so a new layer or
+activation says how it looks in ONNX where it is defined; one that cannot be expressed is a
+ValueError naming it. onnx is imported only here, and only when exporting
+(``pip install mlp[onnx]``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["Graph", "to_onnx", "OPSET"]
+
+OPSET = 17
+
+
+class Graph:
+    """The nodes and constants of the graph being built; names are generated."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = np.dtype(dtype)
+        self.nodes: list = []
+        self.initializers: list = []
+        self._count = 0
+
+    def _name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def const(self, value, stem: str = "c", dtype=None) -> str:
+        """A constant (weights, shapes, scalars) as an initializer; returns its name."""
+        from onnx import numpy_helper
+
+        name = self._name(stem)
+        self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype or self.dtype), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], **attrs) -> str:
+        """One node with one output; returns the output's name."""
+        from onnx import helper
+
+        out = self._name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+
+def to_onnx(model, path) -> str:
+    """Write `model` (a Sequential or MLP) to `path` as an ONNX model; returns the path.
+
+    Input "X" is (batch, n_features) raw data in the model's dtype (the input transforms are
+    nodes of the graph, computed in that dtype), output "Y" is what ``model(X)`` returns
+    (inference mode: running statistics, no dropout). Raises ValueError naming the first layer
+    ONNX cannot express."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper
+    except ImportError as exc:
+        raise ValueError(f"ONNX export needs the onnx package ({exc}): pip install mlp[onnx]") from None
+    from mlp.io.npz import atomic_write, check_writable
+
+    check_writable(path)  # before any work
+    dtype = np.dtype(model.backend.dtype_name(model.dtype))
+    graph = Graph(dtype)
+    weights = [w.astype(dtype) for w in model.get_weights()]
+    state = [s.astype(dtype) for s in model.get_state()]
+    x = "X"
+    for i, (layer, sl, ss) in enumerate(zip(model.layers, model.net.param_slices, model.net.state_slices)):
+        try:
+            x = layer.onnx(graph, x, weights[sl], state[ss])
+        except NotImplementedError:
+            raise ValueError(
+                f"layers[{i}] ({layer!r}) has no ONNX form, so the model cannot be exported; layers that have "
+                "one: Dense, Maxout, the normalization layers, Dropout, the input transforms and the built-in "
+                "activations"
+            ) from None
+    elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[dtype]
+    graph.nodes.append(helper.make_node("Identity", [x], ["Y"]))
+    g = helper.make_graph(
+        graph.nodes,
+        "mlp",
+        [helper.make_tensor_value_info("X", elem, ["batch", model.n_features])],
+        [helper.make_tensor_value_info("Y", elem, ["batch", model.n_outputs])],
+        graph.initializers,
+    )
+    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mlp")
+    proto.ir_version = min(proto.ir_version, 10)  # readable by onnxruntime releases of the last years
+    onnx.checker.check_model(proto)
+    atomic_write(path, lambda f: f.write(proto.SerializeToString()))  # the .onnx format: the serialized proto
+    return os.fspath(path)

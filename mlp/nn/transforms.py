@@ -1,0 +1,177 @@
+"""Fitted input transforms: layers whose state is fitted from data, not trained.
+
+A transform at the front of a model makes ``model(X)`` take raw data, and a saved file the
+whole predictor. Its state (a per-feature shift and scale, and the number of rows it was
+fitted on) lives in ``model.state`` like any layer's state: saved, loaded, checkpointed,
+exported to ONNX. ``model.adapt(X)`` fits the leading transforms (``mlp.train`` does it
+itself for transforms not fitted yet, on the training rows only).
+
+Leading transforms are the model's *input stage*: on host (NumPy) data they run on the host
+in float64 before the data is cast to the model's dtype and copied to the device (so that
+features of large magnitude lose no precision to the cast), and on device data on the
+device. Both give the same rows whichever way the data arrives, streamed or in memory.
+
+- ``Standardize``: (x − mean) / std, std 0 → 1 (with ``floor``: at least floor · the median std).
+- ``MinMax``: (x − min) / (max − min), a constant feature → 0.
+- ``RobustScale``: (x − median) / (IQR / 1.349), then a smooth clip ``z / sqrt(1 + (z/c)²)``
+  that keeps outliers within about ±c (RealMLP's robust scaling); quantiles from at most
+  ``sample`` rows drawn by the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from mlp.checks import check_positive_float, check_positive_int
+from mlp.nn.layer import EVAL, Layer
+
+__all__ = ["Transform", "Standardize", "MinMax", "RobustScale", "TRANSFORMS"]
+
+TRANSFORMS: dict[str, type] = {}
+
+
+class Transform(Layer):
+    """y = (x − shift) / scale per feature; state [shift (d,), scale (d,), rows fitted (1,)]."""
+
+    n_state = 3
+    name = "?"
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "name" in cls.__dict__:
+            TRANSFORMS[cls.name] = cls
+
+    def __init__(self, n_features: int):
+        self.in_features = check_positive_int(n_features, f"{type(self).__name__} n_features")
+
+    def build_state(self):
+        d = self.in_features
+        return [np.zeros(d), np.ones(d), np.zeros(1)]
+
+    def forward(self, params, state, x, ctx=EVAL):
+        return self.apply(x, state[0], state[1]), state, None
+
+    def apply(self, x, shift, scale):
+        return (x - shift) / scale
+
+    def backward(self, params, saved, delta, ctx=EVAL, sinks=None, need_input_grad=True):
+        raise NotImplementedError(f"{type(self).__name__} is an input transform: no gradient flows into it")
+
+    def flops(self, n_in, first=False):
+        return 0  # applied once to the data, not per training step
+
+    def fit(self, chunks: Iterable[np.ndarray], n_rows: int, seed: int = 0) -> list[np.ndarray]:
+        """The fitted state from float64 host chunks covering the data (n_rows rows in all)."""
+        raise NotImplementedError
+
+    def onnx(self, graph, x, params, state):
+        y = graph.node("Div", [graph.node("Sub", [x, graph.const(state[0], "shift")]), graph.const(state[1], "scale")])
+        return self._onnx_after(graph, y)
+
+    def _onnx_after(self, graph, y):
+        return y
+
+    def config(self):
+        return {"n_features": self.in_features}
+
+
+class Standardize(Transform):
+    """(x − mean) / std with the training data's statistics. A constant feature keeps scale 1; with
+    ``floor`` > 0, a std below ``floor`` · (the median std of the features) is raised to that: a
+    near-constant feature (a border pixel that is almost always blank) is not blown up to unit
+    variance, noise and all."""
+
+    name = "standard"
+
+    def __init__(self, n_features: int, floor: float = 0.0):
+        super().__init__(n_features)
+        self.floor = check_positive_float(floor, "Standardize floor", allow_zero=True)
+
+    def fit(self, chunks, n_rows, seed=0):
+        """Mean and standard deviation in float64, chunk by chunk (Chan et al.'s pairwise update)."""
+        n, mean, m2 = 0, 0.0, 0.0
+        for c in chunks:
+            k = c.shape[0]
+            cm = c.mean(axis=0)
+            cm2 = ((c - cm) ** 2).sum(axis=0)
+            delta = cm - mean
+            mean = mean + delta * (k / (n + k))
+            m2 = m2 + cm2 + delta**2 * (n * k / (n + k))
+            n += k
+        std = np.sqrt(m2 / n)
+        scale = np.where(std > 0, std, 1.0)
+        if self.floor > 0:
+            positive = std[std > 0]
+            low = self.floor * (float(np.median(positive)) if positive.size else 1.0)
+            scale = np.where(std > 0, np.maximum(std, low), 1.0)
+        return [np.asarray(mean, dtype=np.float64), scale, np.array([float(n)])]
+
+    def config(self):
+        return {"n_features": self.in_features, "floor": self.floor}
+
+
+class MinMax(Transform):
+    """(x − min) / (max − min) with the training data's range; a constant feature maps to 0."""
+
+    name = "minmax"
+
+    def fit(self, chunks, n_rows, seed=0):
+        lo = hi = None
+        n = 0
+        for c in chunks:
+            lo = c.min(axis=0) if lo is None else np.minimum(lo, c.min(axis=0))
+            hi = c.max(axis=0) if hi is None else np.maximum(hi, c.max(axis=0))
+            n += c.shape[0]
+        span = hi - lo
+        return [lo, np.where(span > 0, span, 1.0), np.array([float(n)])]
+
+
+class RobustScale(Transform):
+    """(x − median) / (IQR / 1.349) (std-like for normal data; a feature with IQR 0 uses its
+    std, and 1 where that is 0 too), then ``z / sqrt(1 + (z / clip)²)``: about z near 0,
+    bounded by ±clip for outliers, smooth everywhere."""
+
+    name = "robust"
+
+    def __init__(self, n_features: int, clip: float = 3.0, sample: int = 100_000):
+        super().__init__(n_features)
+        self.clip = check_positive_float(clip, "RobustScale clip")
+        self.sample = check_positive_int(sample, "RobustScale sample")
+
+    def fit(self, chunks, n_rows, seed=0):
+        rng = np.random.default_rng(seed)
+        keep = min(1.0, self.sample / max(n_rows, 1))
+        parts, n = [], 0
+        for c in chunks:
+            parts.append(c if keep >= 1.0 else c[rng.random(c.shape[0]) < keep])
+            n += c.shape[0]
+        data = np.concatenate(parts) if parts else np.zeros((1, self.in_features))
+        q25, med, q75 = np.quantile(data, [0.25, 0.5, 0.75], axis=0)
+        scale = (q75 - q25) / 1.349
+        std = data.std(axis=0)
+        scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
+        return [med, scale, np.array([float(n)])]
+
+    def apply(self, x, shift, scale):
+        xp = array_namespace(x)
+        z = (x - shift) / scale
+        return z / xp.sqrt(1 + (z / self.clip) ** 2)
+
+    def _onnx_after(self, graph, z):
+        r = graph.node("Div", [z, graph.const(self.clip)])
+        root = graph.node("Sqrt", [graph.node("Add", [graph.const(1.0), graph.node("Mul", [r, r])])])
+        return graph.node("Div", [z, root])
+
+    def config(self):
+        return {"n_features": self.in_features, "clip": self.clip, "sample": self.sample}
+
+
+def get_transform(name: str, n_features: int) -> Transform:
+    if isinstance(name, Transform):
+        return name
+    if name not in TRANSFORMS:
+        raise ValueError(f"scale must be one of {sorted(TRANSFORMS)} or None; got {name!r}")
+    return TRANSFORMS[name](n_features)
