@@ -1,7 +1,7 @@
 """The CUDA kernels this project owns, as data: CuPy ``ElementwiseKernel`` definitions (input
 parameters, output parameters, the C operation, the kernel's name), importable without CuPy.
 
-``cupy_backend.CuPyKernels`` builds them; ``tests/test_cuda_compile.py`` compiles each one with
+``cupy_backend.CuPyKernels`` builds them; ``tests/arrays/test_cuda_compile.py`` compiles each one with
 NVRTC for sm_80 and sm_90 from the exact source CuPy generates, and runs each operation compiled
 by the host's C++ compiler against the generic array-API kernels, NaN and infinity included (C's
 IEEE comparisons are the same on a GPU and a CPU: nothing here is built with fast math).

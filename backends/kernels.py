@@ -8,7 +8,7 @@ same values. Callers always rebind what a method returns::
     acc = kernels.accumulate_tn(x, delta, acc, 1.0, mu)
 
 so the same line is right where the override worked in place (NumPy, CuPy) and where
-arrays are immutable (JAX). ``tests/test_kernels.py`` compares every backend's kernels with
+arrays are immutable (JAX). ``tests/arrays/test_kernels.py`` compares every backend's kernels with
 these, method by method.
 
 Buffers: a method that takes ``key`` may return an array that it reuses for the same key

@@ -1,9 +1,12 @@
-"""Shared test helpers: central finite differences in float64; optional modules."""
+"""Shared test helpers: central finite differences in float64; optional modules; the command line."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -62,3 +65,22 @@ def check_model_grads(case, model, loss, X, y, rtol=1e-5, atol=1e-7):
         idx, num = numeric_grad(f, w.copy())
         model.params[i] = model.backend.asarray(w, model.dtype)
         np.testing.assert_allclose(g[idx], num, rtol=rtol, atol=atol, err_msg=f"param {i}")
+
+
+def cli(capsys, *args):
+    """`mlp ARGS` in this process: (exit code, stdout, stderr)."""
+    from mlp.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out):
+    """The JSON object on the last line of `--json` output."""
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def mlp_process(*args, cwd=None):
+    """`python -m mlp ARGS` in a fresh process."""
+    return subprocess.run([sys.executable, "-m", "mlp", *args], capture_output=True, text=True, cwd=cwd, timeout=300)

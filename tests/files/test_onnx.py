@@ -1,0 +1,113 @@
+"""ONNX export: every architecture the tests save runs in onnxruntime and matches model(X)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import cli
+
+import mlp
+
+onnx = pytest.importorskip("onnx", reason="ONNX export needs onnx (pip install mlp[onnx])")
+
+
+ort = pytest.importorskip("onnxruntime", reason="the exported graphs are run in onnxruntime (pip install mlp[onnx])")
+
+
+ACTIVATIONS = ["identity", "relu", "leaky_relu", "abs", "tanh", "sigmoid", "softplus", "gelu", "sign", "step"]
+
+
+HEADS = ["identity", "softmax", "sigmoid"]
+
+
+def _run(path, X):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["Y"], {"X": X})[0]
+
+
+def _architectures():
+    yield (
+        "maxout-stack",
+        lambda dt: mlp.Sequential(
+            mlp.Dense(5, 8), mlp.LeakyReLU(0.1), mlp.Maxout(8, 4, k=2), mlp.Dense(4, 3), mlp.Softmax(), dtype=dt, seed=1
+        ),
+    )
+    yield "no-bias", lambda dt: mlp.Sequential(mlp.Dense(5, 4, bias=False), mlp.Tanh(), mlp.Dense(4, 2), dtype=dt)
+    for act in ACTIVATIONS:
+        for head in HEADS:
+            yield f"{act}-{head}", lambda dt, a=act, h=head: mlp.MLP([5, 8, 6, 3], a, h, dtype=dt, seed=2)
+
+    for scale in ("standard", "minmax", "robust"):
+        for norm in ("batch", "layer"):
+            yield f"{scale}-{norm}-dropout", lambda dt, s=scale, n=norm: _stateful(dt, s, n)
+    yield (
+        "multiplicative",
+        lambda dt: _positive(
+            mlp.Sequential(mlp.Multiplicative(5, 4, pieces=3), mlp.Tanh(), mlp.Dense(4, 2), dtype=dt, seed=3)
+        ),
+    )
+
+
+def _stateful(dtype, scale, norm):
+    """Fitted input transform, normalization with running statistics, dropout: trained briefly on raw data."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(3.0, 5.0, size=(64, 5))
+    y = rng.integers(0, 3, size=64)
+    model = mlp.MLP([5, 8, 3], "relu", "softmax", dtype=dtype, seed=2, scale=scale, norm=norm, dropout=0.3)
+    mlp.train(model, X, y, optimizer="adam", epochs=3, batch_size=16, progress=False)
+    return model
+
+
+def _positive(model):
+    model.set_weights([w if w.ndim == 2 else np.abs(w) + 3.0 for w in model.get_weights()])
+    return model
+
+
+ARCHS = dict(_architectures())
+
+
+@pytest.mark.parametrize("dtype,tol", [("float32", 1e-5), ("float64", 1e-7)])  # onnxruntime: ~2e-9 in float64
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_exported_graph_matches_the_model(arch, dtype, tol, tmp_path, rng):
+    model = ARCHS[arch](dtype)
+    X = rng.normal(size=(17, 5)).astype(dtype)
+    model.save(tmp_path / "m.npz")
+    mlp.load(tmp_path / "m.npz", dtype=dtype).to_onnx(tmp_path / "m.onnx")
+    np.testing.assert_allclose(_run(tmp_path / "m.onnx", X), model(X), rtol=tol, atol=tol)
+
+
+def test_cli_export(tmp_path, rng):
+    from mlp.cli import main
+
+    model = mlp.MLP([4, 6, 3], "relu", "softmax", seed=0)
+    model.save(tmp_path / "m.npz")
+    assert main(["export", str(tmp_path / "m.npz"), str(tmp_path / "m.onnx")]) == 0
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(_run(tmp_path / "m.onnx", X), model(X), rtol=1e-5, atol=1e-6)
+
+
+class Cube(mlp.Activation):
+    name = "test_cube_no_onnx"
+
+    def apply(self, s):
+        return s * s * s
+
+    def derivative_times(self, delta, s, y):
+        return 3 * s * s * delta
+
+
+def test_a_layer_onnx_cannot_express_is_named(tmp_path):
+    model = mlp.Sequential(mlp.Dense(2, 3), Cube(), mlp.Dense(3, 1))
+    with pytest.raises(ValueError, match=r"layers\[1\] \(Cube\(\)\) has no ONNX form"):
+        model.to_onnx(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_onnx_export_takes_raw_data_too(tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    assert cli(capsys, "train", "--json", "--epochs", "2", "--hidden", "16", "--save", str(tmp_path / "m.npz"))[0] == 0
+    assert cli(capsys, "export", str(tmp_path / "m.npz"), str(tmp_path / "m.onnx"))[0] == 0
+    X = mlp.data.digits().X_test.astype(np.float32)
+    got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(["Y"], {"X": X})[0]
+    np.testing.assert_allclose(got, mlp.load(tmp_path / "m.npz")(X), rtol=1e-5, atol=1e-5)

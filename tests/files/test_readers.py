@@ -1,0 +1,131 @@
+"""Datasets and user files (NPZ, CSV, IDX, folders): read alike whatever the format, damaged files named."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+from helpers import has, needs
+
+import mlp
+from mlp import data
+
+
+def test_every_file_format_infers_the_task_alike(tmp_path):
+    X, y = np.zeros((8, 2)), np.array([0.0, 1.0] * 4)  # float 0/1 labels
+    folder = tmp_path / "f"
+    folder.mkdir()
+    np.save(folder / "X_train.npy", X)
+    np.save(folder / "y_train.npy", y)
+    np.savez(tmp_path / "d.npz", X_train=X, y_train=y)
+    tasks = {mlp.data.load_file(p).task for p in (folder, tmp_path / "d.npz")}
+    assert tasks == {"classification"}
+    assert mlp.data.infer_task(np.array([0.5, 1.0]))[0] == "regression"
+
+
+def test_duplicate_column_names_are_an_error(tmp_path):
+    pytest.importorskip("pyarrow")
+    (tmp_path / "d.csv").write_text("a,label,label\n1,0,1\n2,1,0\n")
+    with pytest.raises(ValueError, match="column name 'label' appears more than once"):
+        mlp.data.load_file(tmp_path / "d.csv")
+
+
+def test_an_idx_file_with_a_short_header_is_named(tmp_path):
+    d = tmp_path / "mnist"
+    d.mkdir()
+    (d / "train-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3, 0, 0]))
+    for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (d / name).write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 0]))
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte: IDX header declares 3 dimensions but the file ends"):
+        mlp.data.load_file(d)
+
+
+def test_idx_test_labels_that_do_not_match_the_images_are_found_before_training(tmp_path):
+    d = tmp_path / "mnist"
+    d.mkdir()
+    imgs = np.zeros((6, 2, 2), np.uint8)
+    for prefix, n_labels in (("train", 6), ("t10k", 5)):
+        with gzip.open(d / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">BBBBIII", 0, 0, 8, 3, 6, 2, 2) + imgs.tobytes())
+        (d / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, n_labels) + bytes(n_labels))
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte holds 5 labels but t10k-images-idx3-ubyte.gz holds 6"):
+        mlp.data.load_file(d)
+
+
+def test_npz_with_object_or_text_features_names_the_file_and_array(tmp_path):
+    np.savez(tmp_path / "o.npz", X_train=np.array([[1, "a"]], dtype=object), y_train=np.zeros(1))
+    with pytest.raises(ValueError, match=r"o.npz: array X_train cannot be read \(.*\); store numbers or strings"):
+        mlp.data.load_file(tmp_path / "o.npz")
+    np.savez(tmp_path / "s.npz", X_train=np.array([["a", "b"]]), y_train=np.zeros(1))
+    with pytest.raises(ValueError, match="s.npz: array X_train holds <U1 values; features must be numbers"):
+        mlp.data.load_file(tmp_path / "s.npz")
+
+
+def test_csv_with_a_byte_order_mark_and_with_only_a_label_column(tmp_path):
+    pytest.importorskip("pyarrow")
+    (tmp_path / "bom.csv").write_bytes("\ufeffa,label\n1,0\n2,1\n3,0\n4,1\n".encode())
+    assert mlp.data.load_file(tmp_path / "bom.csv").feature_names == ["a"]
+    (tmp_path / "only.csv").write_text("label\n0\n1\n")
+    with pytest.raises(ValueError, match="only.csv: it has only the label column 'label'"):
+        mlp.data.load_file(tmp_path / "only.csv")
+    (tmp_path / "blank.csv").write_text("a,b,label\n1,,0\n2,3,1\n")
+    with pytest.raises(ValueError, match="feature column 'b' has a blank or non-finite value in data row 1"):
+        mlp.data.load_file(tmp_path / "blank.csv")
+
+
+def test_digits_split_and_scaling():
+    ds = data.digits()
+    assert ds.X_train.shape == (1347, 64) and ds.X_test.shape == (450, 64)
+    from sklearn.datasets import load_digits
+
+    per_class = np.bincount(load_digits().target)
+    assert np.all(np.abs(np.bincount(ds.y_test) - per_class / 4) <= 1)  # stratified 75/25
+    model = mlp.Sequential(mlp.Standardize(64), mlp.Dense(64, 10), dtype="float64").adapt(ds.X_train)
+    Z = model.inputs.host(ds.X_train)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-10)
+    assert np.all(np.isfinite(model.inputs.host(ds.X_test)))  # constant pixels get scale 1
+    mm = mlp.Sequential(mlp.MinMax(64), mlp.Dense(64, 10), dtype="float64").adapt(ds.X_train)
+    Z = mm.inputs.host(ds.X_train)
+    assert Z.min() == 0 and Z.max() == 1
+
+
+def test_generators():
+    assert data.two_moons(n=200).X_train.shape == (150, 2)
+    r = data.regression(n=100)
+    assert r.task == "regression" and r.y_train.shape == (75,)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        data.load_dataset("cifar")
+
+
+def test_npz_csv_and_idx_files(tmp_path, rng):
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, size=20)
+    np.savez(tmp_path / "d.npz", X_train=X, y_train=y, X_test=X[:5], y_test=y[:5])
+    ds = data.load_file(tmp_path / "d.npz")
+    assert ds.task == "classification" and ds.X_test.shape == (5, 3)
+    np.savez(tmp_path / "bad.npz", X=X)
+    with pytest.raises(ValueError, match="needs arrays X_train and y_train"):
+        data.load_file(tmp_path / "bad.npz")
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    imgs = rng.integers(0, 256, size=(6, 4, 4)).astype(np.uint8)
+    labels = np.arange(6, dtype=np.uint8)
+    for prefix in ("train", "t10k"):
+        with gzip.open(mnist / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">BBBBIII", 0, 0, 8, 3, 6, 4, 4) + imgs.tobytes())
+        (mnist / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, 6) + labels.tobytes())
+    ds = data.load_file(mnist)
+    assert ds.X_train.shape == (6, 16) and ds.X_train.max() <= 1 and list(ds.y_test) == list(range(6))
+    (tmp_path / "d.csv").write_text("a,b,label\n" + "\n".join(f"{a},{b},{int(a > b)}" for a, b in X[:, :2]))
+    if not has("pyarrow"):  # the core install: the reader says which extra it needs
+        with pytest.raises(ValueError, match=r"reading CSV and Parquet files needs pyarrow: pip install mlp\[data\]"):
+            data.load_file(tmp_path / "d.csv")
+    needs("pyarrow", "data")
+    ds = data.load_file(tmp_path / "d.csv")
+    assert ds.X_train.shape[1] == 2 and ds.task == "classification"
+    with pytest.raises(ValueError, match="no label column 'target'"):
+        data.load_file(tmp_path / "d.csv", label="target")
+    (tmp_path / "t.csv").write_text("a,label\nx,1\n2,0\n3,1\n4,0\n")
+    with pytest.raises(ValueError, match="feature column 'a' holds text \\('x'\\) in data row 1"):
+        data.load_file(tmp_path / "t.csv")
