@@ -114,17 +114,27 @@ def log_loss(y_true, proba, eps=1e-15) -> float:
     return float(-xp.sum(t * xp.log(clip(proba, eps, 1.0))) / proba.shape[0])
 
 
+def _wide(xp, *arrays):
+    """The arrays in the widest float type among them (float64 where none is a float): targets of
+    1e8 next to float32 predictions, or int32 labels, lose nothing to a cast or an overflow."""
+    floats = [a.dtype for a in arrays if xp.isdtype(a.dtype, "real floating")]
+    dtype = xp.result_type(*floats) if floats else xp.float64
+    return [xp.astype(a, dtype) for a in arrays]
+
+
 def mean_squared_error(y_true, y_pred) -> float:
+    """Mean of the squared residuals over samples and outputs, computed in the wider of the two
+    dtypes (float64 for integers)."""
     xp = _check(y_true, y_pred)
-    r = _2d(xp, y_pred) - xp.astype(_2d(xp, y_true), y_pred.dtype)
+    t, p = _wide(xp, _2d(xp, y_true), _2d(xp, y_pred))
+    r = p - t
     return float(xp.mean(r * r))
 
 
 def r2_score(y_true, y_pred) -> float:
-    """1 - SS_res / SS_tot, averaged uniformly over outputs."""
+    """1 - SS_res / SS_tot, averaged uniformly over outputs (in the wider of the two dtypes)."""
     xp = _check(y_true, y_pred)
-    t = xp.astype(_2d(xp, y_true), y_pred.dtype)
-    p = _2d(xp, y_pred)
+    t, p = _wide(xp, _2d(xp, y_true), _2d(xp, y_pred))
     ss_res = xp.sum((t - p) ** 2, axis=0)
     ss_tot = xp.sum((t - xp.mean(t, axis=0)) ** 2, axis=0)
     ok = ss_tot > 0

@@ -4,7 +4,10 @@ Host rows go through the transforms on the host in float64 (features of large ma
 precision to the cast), then are cast and copied to the device once; device rows are transformed
 on the device. The float64 host copies of the transforms' state are kept while the model's state
 arrays are the same objects (``set_state``, ``adapt``, a load or a broadcast replaces them, and
-the copies are made again).
+the copies are made again). Those float64 values are the model's: ``get_state`` returns them,
+``set_state``, a load and a move to another backend keep them. Where their cast to the model's
+dtype is not faithful (a scale of 1e-300 or a shift of 1e200 in float32), device rows are refused,
+naming the value: host rows still go through the float64 values.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import numpy as np
 
 from mlp.checks import cast_host, check_host_rows, check_host_X, check_X, is_host_data
 
-__all__ = ["InputStage"]
+__all__ = ["InputStage", "device_copy"]
 
 
 class InputStage:
@@ -23,6 +26,7 @@ class InputStage:
         self.model = model
         self._arrays: list = []  # the state arrays the host copies were made from
         self._host: list | None = None
+        self._faithful: list | None = None  # the host copies last found faithful in the model's dtype
 
     @property
     def layers(self) -> list:
@@ -39,6 +43,7 @@ class InputStage:
         """An array of the model's backend checked, through the input stage, in the model's dtype."""
         m = self.model
         Xd = check_X(X, m.backend, m.dtype, m.n_features, name)
+        self._check_faithful(name)
         for i, layer in enumerate(self.layers):
             Xd = layer.forward([], m.state[m.net.state_slices[i]], Xd)[0]
         return Xd
@@ -79,12 +84,49 @@ class InputStage:
             exact[i] = [np.asarray(s, dtype=np.float64) for s in layer.fit(chunks, n, seed)]
             start = m.net.state_slices[i].start
             for k, s in enumerate(exact[i]):
-                m.state[start + k] = m.backend.asarray(s, m.dtype, copy=True)
+                m.state[start + k] = device_copy(m, s)
             self._host = [exact.get(j, h) for j, h in enumerate(self._host_states())]
+
+    @property
+    def n_state(self) -> int:
+        """How many of the model's state arrays belong to the input stage."""
+        m = self.model
+        return m.net.state_slices[m.net.n_input - 1].stop if self.layers else 0
+
+    def exact(self) -> list[np.ndarray]:
+        """The input stage's state in float64 (copies), in the order of ``model.state``."""
+        return [np.array(a) for arrays in self._host_states() for a in arrays]
+
+    def pin(self, exact: list[np.ndarray]) -> None:
+        """Keep `exact` (float64 host arrays) as the values of the model's current input-stage state."""
+        m = self.model
+        self._arrays = list(m.state[: self.n_state])
+        self._host = [
+            [np.asarray(exact[k], dtype=np.float64) for k in range(sl.start, sl.stop)]
+            for sl in m.net.state_slices[: len(self.layers)]
+        ]
+
+    def _check_faithful(self, name: str) -> None:
+        m = self.model
+        exacts = self.exact()  # (re)made where the state arrays changed
+        if self._faithful is self._host:
+            return
+        dtype = m.backend.dtype_name(m.dtype)
+        for k, exact in enumerate(exacts):
+            with np.errstate(over="ignore", under="ignore"):
+                cast = exact.astype(dtype).astype(np.float64)
+            if not np.allclose(cast, exact, rtol=1e-6, atol=0):
+                worst = float(exact.reshape(-1)[np.argmax(np.abs(cast - exact).reshape(-1))])
+                raise ValueError(
+                    f"{name} is an array on the model's device, where its input scaling runs in {dtype}; that "
+                    f"scaling holds {worst:.3g} (state[{k}]), which {dtype} does not hold: pass host (NumPy) "
+                    f"rows, which are scaled in float64, or build the model with dtype='float64'"
+                )
+        self._faithful = self._host
 
     def _host_states(self) -> list:
         m = self.model
-        arrays = m.state[: m.net.state_slices[m.net.n_input - 1].stop] if self.layers else []
+        arrays = m.state[: self.n_state]
         if (
             self._host is None
             or len(arrays) != len(self._arrays)
@@ -96,3 +138,11 @@ class InputStage:
                 for i in range(len(self.layers))
             ]
         return self._host
+
+
+def device_copy(model, exact: np.ndarray):
+    """`exact` on the model's device in its dtype; a value beyond the dtype's range becomes ±inf there
+    (device rows are then refused, ``_check_faithful``)."""
+    with np.errstate(over="ignore", under="ignore"):
+        host = exact.astype(model.backend.dtype_name(model.dtype))
+    return model.backend.asarray(host, model.dtype, copy=True)

@@ -51,8 +51,9 @@ class Graph:
 def to_onnx(model, path) -> str:
     """Write `model` (a Sequential or MLP) to `path` as an ONNX model; returns the path.
 
-    Input "X" is (batch, n_features) raw data in the model's dtype (the input transforms are
-    nodes of the graph, computed in that dtype), output "Y" is what ``model(X)`` returns
+    Input "X" is (batch, n_features) raw data: float64 where the model has input transforms (they
+    run in float64 as ``model(X)`` runs them on host rows, then the rows are cast to the model's
+    dtype), else the model's dtype. Output "Y", in the model's dtype, is what ``model(X)`` returns
     (inference mode: running statistics, no dropout). Raises ValueError naming the first layer
     ONNX cannot express."""
     try:
@@ -66,9 +67,15 @@ def to_onnx(model, path) -> str:
     dtype = np.dtype(model.backend.dtype_name(model.dtype))
     graph = Graph(dtype)
     weights = [w.astype(dtype) for w in model.get_weights()]
-    state = [s.astype(dtype) for s in model.get_state()]
+    n_input, k = model.net.n_input, model.inputs.n_state
+    state = [s if i < k else s.astype(dtype) for i, s in enumerate(model.get_state())]  # the input stage's in float64
     x = "X"
+    graph.dtype = np.dtype(np.float64) if n_input else dtype
     for i, (layer, sl, ss) in enumerate(zip(model.layers, model.net.param_slices, model.net.state_slices)):
+        if n_input and i == n_input:  # past the input stage: the rows cast to the model's dtype
+            graph.dtype = dtype
+            if dtype != np.float64:
+                x = graph.node("Cast", [x], to=TensorProto.FLOAT)
         try:
             x = layer.onnx(graph, x, weights[sl], state[ss])
         except NotImplementedError:
@@ -82,7 +89,7 @@ def to_onnx(model, path) -> str:
     g = helper.make_graph(
         graph.nodes,
         "mlp",
-        [helper.make_tensor_value_info("X", elem, ["batch", model.n_features])],
+        [helper.make_tensor_value_info("X", TensorProto.DOUBLE if n_input else elem, ["batch", model.n_features])],
         [helper.make_tensor_value_info("Y", elem, ["batch", model.n_outputs])],
         graph.initializers,
     )

@@ -22,7 +22,7 @@ from mlp import backends as _backends
 from mlp import defaults as _defaults
 from mlp.checks import check_seed
 from mlp.heads import Head, as_head
-from mlp.model.inputs import InputStage
+from mlp.model.inputs import InputStage, device_copy
 from mlp.model.network import Network
 from mlp.nn.layer import Context, Layer
 
@@ -200,8 +200,10 @@ class Sequential:
         return [np.array(self.backend.to_numpy(p)) for p in self.params]
 
     def get_state(self):
-        """The state (running statistics, fitted transforms) as NumPy arrays (host copies)."""
-        return [np.array(self.backend.to_numpy(s)) for s in self.state]
+        """The state (running statistics, fitted transforms) as NumPy arrays (host copies); the input
+        transforms' in float64, the values the model scales host rows with."""
+        k = self.inputs.n_state
+        return self.inputs.exact() + [np.array(self.backend.to_numpy(s)) for s in self.state[k:]]
 
     def set_weights(self, weights):
         """Replace the parameters by host arrays of the same shapes (written through the slots).
@@ -209,8 +211,17 @@ class Sequential:
         self.params[:] = _checked_arrays(weights, self.params, self.backend, self.dtype, "weights")
 
     def set_state(self, state):
-        """Replace the state by host arrays of the same shapes (checked like ``set_weights``)."""
-        self.state[:] = _checked_arrays(state, self.state, self.backend, self.dtype, "state")
+        """Replace the state by host arrays of the same shapes (checked like ``set_weights``; the input
+        transforms' kept in float64 and checked against float64's range)."""
+        state, k = list(state), self.inputs.n_state
+        if len(state) != len(self.state):
+            raise ValueError(f"state must hold {len(self.state)} arrays; got {len(state)}")
+        exact = [
+            _checked(s, c, self.backend, "float64", f"state[{i}]") for i, (s, c) in enumerate(zip(state, self.state))
+        ]
+        rest = _checked_arrays(state[k:], self.state[k:], self.backend, self.dtype, "state", start=k)
+        self.state[:] = [device_copy(self, e) for e in exact[:k]] + rest
+        self.inputs.pin(exact[:k])
 
     def layer_params(self, i: int) -> slice:
         """Where layer i's parameters sit in ``params`` (and in ``get_weights()``)."""
@@ -263,8 +274,9 @@ class Sequential:
             clone.dtype if cdt == self.backend.dtype_name(self.dtype) else clone.backend.compute_dtype(cdt)
         )
         clone.params = [clone.backend.asarray(w, clone.dtype, copy=True) for w in self.get_weights()]
-        clone.state = [clone.backend.asarray(s, clone.dtype, copy=True) for s in self.get_state()]
+        clone.state = [clone.backend.zeros(tuple(s.shape), clone.dtype) for s in self.state]
         clone.inputs = InputStage(clone)
+        clone.set_state(self.get_state())
         return clone
 
     def __repr__(self):
@@ -274,14 +286,14 @@ class Sequential:
         )
 
 
-def _checked_arrays(arrays, current, backend, dtype, what):
+def _checked_arrays(arrays, current, backend, dtype, what, start=0):
     """Host arrays for the slots of `current`: same count and shapes, real and finite, and finite
     in `dtype` (no overflow when cast); on the backend's device."""
     arrays = list(arrays)
     if len(arrays) != len(current):
         raise ValueError(f"{what} must hold {len(current)} arrays; got {len(arrays)}")
     name = backend.dtype_name(dtype)
-    checked = [_checked(w, p, backend, name, f"{what}[{i}]") for i, (w, p) in enumerate(zip(arrays, current))]
+    checked = [_checked(w, p, backend, name, f"{what}[{start + i}]") for i, (w, p) in enumerate(zip(arrays, current))]
     return [backend.asarray(w, dtype, copy=True) for w in checked]
 
 

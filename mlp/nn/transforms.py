@@ -91,9 +91,14 @@ class Standardize(Transform):
         self.floor = check_positive_float(floor, "Standardize floor", allow_zero=True)
 
     def fit(self, chunks, n_rows, seed=0):
-        """Mean and standard deviation in float64, chunk by chunk (Chan et al.'s pairwise update)."""
-        n, mean, m2 = 0, 0.0, 0.0
+        """Mean and standard deviation in float64, chunk by chunk (Chan et al.'s pairwise update),
+        of the features divided by a power of two near their magnitude: features of 1e-300 or
+        1e200 neither underflow nor overflow in the squares, and the division is exact."""
+        n, mean, m2, unit = 0, 0.0, 0.0, None
         for c in chunks:
+            if unit is None:
+                unit = _power_of_two(c)
+            c = c / unit
             k = c.shape[0]
             cm = c.mean(axis=0)
             cm2 = ((c - cm) ** 2).sum(axis=0)
@@ -101,7 +106,7 @@ class Standardize(Transform):
             mean = mean + delta * (k / (n + k))
             m2 = m2 + cm2 + delta**2 * (n * k / (n + k))
             n += k
-        std = np.sqrt(m2 / n)
+        mean, std = mean * unit, np.sqrt(m2 / n) * unit
         scale = np.where(std > 0, std, 1.0)
         if self.floor > 0:
             positive = std[std > 0]
@@ -111,6 +116,12 @@ class Standardize(Transform):
 
     def config(self):
         return {"n_features": self.in_features, "floor": self.floor}
+
+
+def _power_of_two(c: np.ndarray) -> np.ndarray:
+    """Per feature, the power of two at the magnitude of the chunk's largest value (1 for zeros)."""
+    top = np.max(np.abs(c), axis=0) if c.shape[0] else np.zeros(c.shape[1])
+    return np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1])
 
 
 class MinMax(Transform):

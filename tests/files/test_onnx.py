@@ -21,8 +21,10 @@ HEADS = ["identity", "softmax", "sigmoid"]
 
 
 def _run(path, X):
+    """The graph on X, given in the type the graph's input declares (float64 where the model scales)."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(["Y"], {"X": X})[0]
+    dtype = {"tensor(double)": np.float64, "tensor(float)": np.float32}[session.get_inputs()[0].type]
+    return session.run(["Y"], {"X": np.asarray(X, dtype=dtype)})[0]
 
 
 def _architectures():
@@ -108,6 +110,22 @@ def test_the_onnx_export_takes_raw_data_too(tmp_path, capsys):
     pytest.importorskip("onnx")
     assert cli(capsys, "train", "--json", "--epochs", "2", "--hidden", "16", "--save", str(tmp_path / "m.npz"))[0] == 0
     assert cli(capsys, "export", str(tmp_path / "m.npz"), str(tmp_path / "m.onnx"))[0] == 0
-    X = mlp.data.digits().X_test.astype(np.float32)
+    X = mlp.data.digits().X_test.astype(np.float64)  # raw rows; the scaling runs in float64, as model(X) runs it
     got = ort.InferenceSession(str(tmp_path / "m.onnx")).run(["Y"], {"X": X})[0]
     np.testing.assert_allclose(got, mlp.load(tmp_path / "m.npz")(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", ["standard", "robust", "minmax"])
+def test_onnx_scales_large_offsets_and_huge_inputs_as_the_model_does(tmp_path, scale):
+    """Features at 1.7e9 ± 30 and rows of 1e30 through a float32 model: the graph takes float64
+    rows and scales them in float64 before the cast, as model(X) does."""
+    rng = np.random.default_rng(0)
+    X = np.c_[1.7e9 + rng.uniform(-30, 30, 300), rng.normal(size=300)]
+    y = (X[:, 0] > 1.7e9).astype(int)
+    model = mlp.MLP([2, 16, 2], scale=scale, seed=0)
+    mlp.train(model, X, y, epochs=5, progress=False)
+    model.to_onnx(tmp_path / "m.onnx")
+    np.testing.assert_allclose(_run(tmp_path / "m.onnx", X), model(X), rtol=1e-5, atol=1e-5)
+    if scale == "robust":  # its smooth clip bounds any row: 1e30 included
+        huge = np.array([[1e30, 1.0], [-1e30, -1e30]])
+        np.testing.assert_allclose(_run(tmp_path / "m.onnx", huge), model(huge), rtol=1e-5, atol=1e-5)

@@ -134,3 +134,21 @@ def test_refuses_to_save_non_finite_weights(tmp_path, rng):
     with pytest.raises(ValueError, match="parameter 0 holds NaN"):
         model.save(tmp_path / "m.npz")
     assert not os.listdir(tmp_path)
+
+
+def test_the_fitted_scaling_is_saved_as_trained_with_it(tmp_path):
+    """A timestamp-like feature (1.7e9 ± 30) is scaled in float64 while training; the file keeps
+    those float64 values, so the loaded model predicts the labels the trained one did."""
+    rng = np.random.default_rng(0)
+    X = np.c_[1.7e9 + rng.uniform(-30, 30, 400), rng.normal(size=400)]
+    y = (X[:, 0] > 1.7e9).astype(int)
+    model = mlp.MLP([2, 16, 2], scale="standard", seed=0)
+    mlp.train(model, X, y, epochs=30, progress=False)
+    model.save(tmp_path / "m.npz")
+    loaded = mlp.load(tmp_path / "m.npz")
+    assert [s.dtype for s in loaded.get_state()] == [np.float64] * 3
+    np.testing.assert_array_equal(loaded.get_state()[0], model.get_state()[0])
+    np.testing.assert_array_equal(loaded.predict_labels(X), model.predict_labels(X))
+    np.testing.assert_array_equal(loaded(X), model(X))
+    moved = loaded.to("array_api_strict")  # a move keeps them too
+    np.testing.assert_array_equal(np.asarray(moved.predict_labels(X)), model.predict_labels(X))

@@ -43,3 +43,30 @@ def test_metrics_match_scikit_learn(backend, rng):
     t, q = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
     assert metrics.mean_squared_error(backend.data(t), backend.data(q)) == pytest.approx(sk.mean_squared_error(t, q))
     assert metrics.r2_score(backend.data(t), backend.data(q)) == pytest.approx(sk.r2_score(t, q))
+
+
+def test_regression_metrics_keep_targets_of_large_magnitude():
+    """A constant prediction of targets near 1e8 is not a perfect fit: targets are not cast to
+    the predictions' float32 first (model.evaluate, so the CLI's test MSE and R², included)."""
+    from sklearn.metrics import mean_squared_error, r2_score
+
+    y = 1e8 + np.arange(8.0)
+    pred = np.full(8, 1e8 + 3.5, dtype=np.float32)
+    assert metrics.mean_squared_error(y, pred) == pytest.approx(mean_squared_error(y, pred), rel=1e-12)
+    assert metrics.r2_score(y, pred) == pytest.approx(r2_score(y, pred), abs=1e-12)
+    assert metrics.r2_score(y, pred) < 0.01
+
+    class Constant(mlp.Sequential):
+        def __call__(self, X):
+            return np.full((X.shape[0], 1), 1e8 + 3.5, dtype=np.float32)
+
+    model = Constant(mlp.Dense(2, 1))
+    model.head = mlp.Head("regression", "values")
+    result = model.evaluate(np.zeros((8, 2)), y)
+    assert result["r2"] < 0.01 and result["mse"] == pytest.approx(mean_squared_error(y, pred), rel=1e-12)
+
+
+def test_integer_metrics_do_not_overflow():
+    t, p = np.array([100_000, 0], np.int32), np.array([-100_000, 0], np.int32)
+    assert metrics.mean_squared_error(t, p) == 2e10
+    assert metrics.r2_score(t, p) == -7.0  # 1 - 4e10 / 5e9

@@ -29,7 +29,8 @@ def _data(n=203, d=12, k=3, seed=0):
 
 def _record(model, history):
     out = {f"param_{i}": w for i, w in enumerate(model.get_weights())}
-    out.update({f"state_{i}": s for i, s in enumerate(model.get_state())})
+    # the state the steps ran with, in the model's dtype (get_state gives the input scaling in float64)
+    out.update({f"state_{i}": np.asarray(model.backend.to_numpy(s)) for i, s in enumerate(model.state)})
     out["loss"] = np.asarray(history.loss, dtype=np.float64)
     if history.val_loss:
         out["val_loss"] = np.asarray(history.val_loss, dtype=np.float64)

@@ -1,0 +1,38 @@
+"""The fitted input transforms at the edges of float64: features of 1e-300 or 1e200 are scaled,
+not taken for constants or overflowed, and device rows that the model's dtype cannot scale are
+refused, naming the value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import needs
+
+import mlp
+
+
+@pytest.mark.parametrize("magnitude", [1e-300, 1e-30, 1.0, 1e30, 1e200])
+def test_standard_scaling_at_any_magnitude(magnitude):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)) * magnitude
+    mean, scale, n = mlp.nn.transforms.Standardize(2).fit([X[:80], X[80:]], 200)
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(scale / magnitude, (X / magnitude).std(axis=0), rtol=1e-9)
+    assert n[0] == 200
+
+
+@pytest.mark.parametrize("magnitude", [1e-300, 1e200])
+def test_a_float32_model_learns_from_features_beyond_float32(magnitude):
+    """Host rows are scaled in float64 and then cast; rows already on the device (float32) cannot
+    be scaled by values float32 does not hold, and are refused, naming the value."""
+    needs("array_api_strict", "test")
+    import array_api_strict as xp
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2)) * magnitude
+    y = (X[:, 0] > 0).astype(int)
+    model = mlp.MLP([2, 16, 2], scale="standard", seed=0, backend="array_api_strict")
+    mlp.train(model, X, y, epochs=20, progress=False)
+    assert np.mean(np.asarray(model.predict_labels(X)) == y) > 0.9
+    with pytest.raises(ValueError, match=r"input scaling runs in float32; that scaling holds .*e[-+]\d+ .*pass host"):
+        model(xp.asarray(np.zeros((2, 2), np.float32)))
