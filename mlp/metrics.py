@@ -169,6 +169,8 @@ def evaluate(model, X, y) -> dict:
     from mlp.data import row_chunks
 
     head = model.output_head()
+    if isinstance(X, (list, tuple)):
+        X = np.asarray(X)
     y = np.asarray(y)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have one target per sample of X ({X.shape[0]}); got {y.shape[0]}")

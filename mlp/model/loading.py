@@ -15,7 +15,7 @@ from mlp import backends as _backends
 from mlp.heads import Head
 from mlp.io import npz as io
 from mlp.model.saving import FORMAT, saved_members
-from mlp.model.sequential import Sequential
+from mlp.model.sequential import Sequential, check_classes
 from mlp.nn.layer import LAYERS
 
 __all__ = ["load", "from_header"]
@@ -62,9 +62,13 @@ def from_header(header: dict, arrays: dict, backend="numpy", device=None, dtype=
         model.head = Head(**header["head"])
     if header.get("classes") is not None:
         c = header["classes"]
-        model.classes = np.asarray(
+        values = np.asarray(
             c["values"], dtype={"str": str, "int": np.int64, "float": np.float64, "bool": bool}[c["kind"]]
         )
+        try:  # distinct labels, one per output (two for one output)
+            model.classes = check_classes(values, model.n_outputs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where} holds class labels that do not fit its outputs: {exc}") from None
     if header.get("feature_names") is not None:
         model.feature_names = list(header["feature_names"])
     return model

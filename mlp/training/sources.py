@@ -152,6 +152,13 @@ def _targets(model, loss, y, name="y"):
     if not is_host_data(y) or is_streamed(y):
         return y
     y = host_array(y, name, numeric=False)
+    if y.dtype == object:
+        missing = np.flatnonzero([v is None or (isinstance(v, float) and v != v) for v in y.reshape(-1)])
+        if missing.size:
+            raise ValueError(
+                f"{name} holds {missing.size} missing labels (None or NaN), first at rows {missing[:5].tolist()}: "
+                "drop those rows or give them a label"
+            )
     if y.ndim == 1 and model.classes is None and y.dtype.kind in "USOb" and y.dtype.kind != "b":
         model.classes = check_classes(np.unique(y), model.n_outputs)
     return encode_labels(model, y, name) if model.classes is not None and y.ndim == 1 else y
@@ -166,6 +173,11 @@ def _weights(model, loss, y, n, sample_weight, class_weight):
         if not loss.classification:
             raise ValueError(f"class_weight applies to classification losses; loss {loss.name!r} is a regression loss")
         labels = np.asarray(host_array(y, "y", numeric=False))
+        if loss.head(model.n_outputs).kind == "multilabel":
+            raise ValueError(
+                f"class_weight weights a sample by its one class; loss {loss.name!r} trains {model.n_outputs} "
+                "independent labels (multilabel), where a sample has several: pass sample_weight instead"
+            )
         if labels.ndim == 2 and labels.shape[1] > 1:
             labels = labels.argmax(axis=1)
         labels = labels.reshape(-1)

@@ -152,3 +152,26 @@ def test_the_fitted_scaling_is_saved_as_trained_with_it(tmp_path):
     np.testing.assert_array_equal(loaded(X), model(X))
     moved = loaded.to("array_api_strict")  # a move keeps them too
     np.testing.assert_array_equal(np.asarray(moved.predict_labels(X)), model.predict_labels(X))
+
+
+@pytest.mark.parametrize(
+    "values,match",
+    [(["a", "a", "b"], "distinct labels"), (["a", "b", "c", "d", "e"], "must name 3 labels")],
+    ids=["duplicates", "too-many"],
+)
+def test_load_checks_the_class_labels_against_the_outputs(tmp_path, values, match):
+    import json
+
+    from mlp.io.npz import write_npz
+
+    rng = np.random.default_rng(0)
+    model = mlp.MLP([3, 8, 3], seed=0)
+    mlp.train(model, rng.normal(size=(30, 3)), np.array(["a", "b", "c"] * 10), epochs=1, progress=False)
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        arrays = {k: f[k] for k in f.files if k != "__mlp__"}
+        header = json.loads(f["__mlp__"].tobytes())
+    header["classes"]["values"] = values
+    write_npz(tmp_path / "bad.npz", header, arrays)
+    with pytest.raises(ValueError, match=f"bad.npz.*class labels that do not fit its outputs.*{match}"):
+        mlp.load(tmp_path / "bad.npz")

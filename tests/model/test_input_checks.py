@@ -197,3 +197,17 @@ def test_non_numeric_inputs():
         model(np.zeros((0, 2)))
     with pytest.raises(TypeError, match="model must be an mlp model"):
         mlp.value_and_grad("model", "mse", np.zeros((1, 2)), np.zeros(1))
+
+
+def test_python_lists_into_train_and_evaluate():
+    X, y = [[0.0, 1.0], [1.0, 0.0]] * 10, [1, 0] * 10
+    model = mlp.MLP([2, 4, 2], seed=0)
+    mlp.train(model, X, y, epochs=1, progress=False)
+    assert set(model.evaluate(X, y)) == {"accuracy"}
+
+
+def test_missing_labels_are_named():
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    y = np.array(["a", None, "b", "a", "b", "a"], dtype=object)
+    with pytest.raises(ValueError, match=r"y holds 1 missing labels \(None or NaN\), first at rows \[1\]"):
+        mlp.train(mlp.MLP([2, 4, 2]), X, y, epochs=1, progress=False)

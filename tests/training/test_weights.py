@@ -163,3 +163,11 @@ def test_two_processes_equal_one_with_sample_weights(tmp_path):
     for i, w in enumerate(model.get_weights()):
         np.testing.assert_allclose(two[f"arr_{i}"], w, rtol=0, atol=1e-10)
     np.testing.assert_allclose(two["loss"], h.loss, rtol=1e-10)
+
+
+def test_class_weight_is_refused_for_multilabel_targets():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(60, 3)), (rng.random((60, 3)) > 0.5).astype(int)
+    model = mlp.MLP([3, 8, 3], output="sigmoid", seed=0)
+    with pytest.raises(ValueError, match="class_weight weights a sample by its one class.*multilabel.*sample_weight"):
+        mlp.train(model, X, Y, epochs=1, progress=False, loss="bce", class_weight={0: 1, 1: 5})
