@@ -70,6 +70,7 @@ def host_array(x, name, numeric=True):
     """`x` as a NumPy array: pandas objects by position (their index is ignored), nullable
     columns with missing values as NaN; errors name the argument (and a column that is not numeric)."""
     if type(x).__module__.split(".")[0] == "pandas":
+        _refuse_dates(x, name)
         if numeric:
             try:
                 return x.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -96,6 +97,19 @@ def host_array(x, name, numeric=True):
     if numeric and x.dtype == object:
         raise TypeError(f"{name} must hold numbers; got dtype object")
     return x
+
+
+def _refuse_dates(x, name) -> None:
+    """pandas datetime and timedelta columns are not numbers: refused, naming the column."""
+    dtypes = x.dtypes.items() if hasattr(x, "dtypes") and hasattr(x.dtypes, "items") else [(None, x.dtype)]
+    for col, dt in dtypes:
+        text = str(dt)
+        if text.startswith(("datetime64", "timedelta64", "period")):
+            where = name if col is None else f"{name} column {col!r}"
+            raise TypeError(
+                f"{where} holds {text} values, which mlp does not read as numbers: convert them to numbers "
+                "that mean something for the task (e.g. days since a date, or year, month and weekday columns)"
+            )
 
 
 def to_backend(x, backend, name):

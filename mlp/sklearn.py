@@ -17,6 +17,9 @@ starts from them. Fitted arrays and predictions are NumPy arrays.
 
 from __future__ import annotations
 
+import copy
+import os
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -190,7 +193,8 @@ class _BaseMLP(BaseEstimator):
                 dropout=self.dropout,
                 norm=self.norm,
             )
-            self._model, self._model_key, self._opt = model, key, None
+            self._model, self._model_key = model, key
+            self._opt = _unpickled_optimizer(self.__dict__.pop("_opt_host", None), model)
         if getattr(self, "_synced", None) is not (self.coefs_, self.intercepts_):
             self._set_dense(model, self.coefs_, self.intercepts_)
         return model
@@ -352,12 +356,13 @@ class _BaseMLP(BaseEstimator):
         packed = _pack(self.coefs_, self.intercepts_)
         self._shapes = [c.shape for c in self.coefs_]
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        extra = {"iprint": iprint} if _SCIPY < (1, 15) else {}  # SciPy 1.15 deprecates iprint (removed in 1.18)
         result = scipy.optimize.minimize(
             self._loss_grad_lbfgs,
             packed,
             method="L-BFGS-B",
             jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol, "iprint": iprint},
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol, **extra},
             args=(X, y, sample_weight, None, None, None, None),
         )
         from sklearn.utils.optimize import _check_optimize_result
@@ -436,11 +441,17 @@ class _BaseMLP(BaseEstimator):
             return float("nan")
         return float(self._score_function(y, pred, sample_weight=sample_weight))
 
-    # -- pickling: the internal model is rebuilt from coefs_ on use -------------------------------
+    # -- pickling: the internal model is rebuilt from coefs_ on use, the optimizer's state kept ----
     def __getstate__(self):
         state = self.__dict__.copy()
         for key in ("_model", "_model_key", "_opt", "_synced"):
             state.pop(key, None)
+        opt, model = getattr(self, "_opt", None), getattr(self, "_model", None)
+        if opt is not None and model is not None:  # host copies of its state: partial_fit goes on as it would have
+            host = copy.copy(opt)
+            if opt.state is not None:
+                host.state = {k: [np.array(model.backend.to_numpy(a)) for a in v] for k, v in opt.state.items()}
+            state["_opt_host"] = host
         return state
 
     def __setstate__(self, state):
@@ -450,6 +461,35 @@ class _BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _callers_level() -> int:
+    """The stacklevel of the first frame outside the mlp package: a warning points at the user's
+    fit or partial_fit line, wherever in the training loop it is raised."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _scipy_version() -> tuple:
+    try:
+        from importlib.metadata import version
+
+        return tuple(int(p) for p in version("scipy").split(".")[:2])
+    except Exception:  # not installed, or an unusual version string
+        return (0, 0)
+
+
+_SCIPY = _scipy_version()
+
+
+def _unpickled_optimizer(opt, model):
+    """A pickled estimator's optimizer (host state) with its state on `model`'s backend; None if none."""
+    if opt is not None and opt.state is not None:
+        opt.state = {k: [model.backend.asarray(a, model.dtype, copy=True) for a in v] for k, v in opt.state.items()}
+    return opt
 
 
 class _Stop:
@@ -502,7 +542,7 @@ class _Stop:
                 f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the optimization hasn't "
                 "converged yet.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=_callers_level(),
             )
         return False
 

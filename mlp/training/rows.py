@@ -99,6 +99,8 @@ def is_streamed(X: Any) -> bool:
         return True
     if isinstance(X, (np.ndarray, list, tuple)) or hasattr(X, "__array_namespace__"):
         return False
+    if type(X).__module__.split(".")[0] == "pandas":  # in memory: read whole, by position
+        return False
     try:
         from array_api_compat import array_namespace
 

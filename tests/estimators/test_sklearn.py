@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -327,3 +328,35 @@ def test_the_penalty_divides_by_each_batchs_weight_sum():
     assert opt.hyper(0.1, 1, batch_weight=4.0).decay == 0.5 and opt.config()["decay_over_batch"] is True
     with pytest.raises(TypeError, match="decay_over_batch must be True or False; got 1"):
         SGD(0.1, decay_over_batch=1)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_a_pickled_estimator_keeps_its_optimizer_state(solver):
+    """partial_fit after pickle.loads equals partial_fit on the original, as scikit-learn's does."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, 60)
+    a = MLPClassifier(hidden_layer_sizes=(8,), solver=solver, momentum=0.9, random_state=0, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter
+        a.fit(X, y)
+    b = pickle.loads(pickle.dumps(a))
+    a.partial_fit(X, y)
+    b.partial_fit(X, y)
+    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_the_convergence_warning_points_at_the_users_fit_line():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    with pytest.warns(ConvergenceWarning) as record:
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    assert [w.filename for w in record if w.category is ConvergenceWarning] == [__file__]
+
+
+def test_lbfgs_passes_scipy_no_deprecated_option():
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=5, random_state=0).fit(X, y)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import needs
 
 import mlp
 from mlp import backends
@@ -211,3 +212,27 @@ def test_missing_labels_are_named():
     y = np.array(["a", None, "b", "a", "b", "a"], dtype=object)
     with pytest.raises(ValueError, match=r"y holds 1 missing labels \(None or NaN\), first at rows \[1\]"):
         mlp.train(mlp.MLP([2, 4, 2]), X, y, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("kind", ["datetime", "timedelta"])
+def test_pandas_dates_are_refused_naming_the_column(kind):
+    needs("pandas", "dev")
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2020-01-01", periods=50)
+    df = pd.DataFrame({"a": rng.normal(size=50), "when": dates if kind == "datetime" else dates - dates[0]})
+    with pytest.raises(TypeError, match=f"X column 'when' holds {kind}64.*convert them to numbers"):
+        mlp.train(mlp.MLP([2, 4, 2]), df, rng.integers(0, 2, 50), epochs=1, progress=False)
+
+
+def test_text_labels_in_a_pandas_series():
+    needs("pandas", "dev")
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = pd.Series(np.where(X[:, 0] > 0, "yes", "no"), index=np.arange(100, 160))
+    model = mlp.MLP([2, 4, 2], seed=0)
+    mlp.train(model, X, y, epochs=1, progress=False)
+    assert model.classes.tolist() == ["no", "yes"]
