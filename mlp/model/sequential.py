@@ -167,7 +167,8 @@ class Sequential:
         if not head.classification:
             raise ValueError("this model is a regressor (its head is 'regression'): use model(X) for its values")
         with self.backend.context():
-            labels = self.backend.to_numpy(head.labels(self(X)))
+            out = self._finite(self(X))
+            labels = self.backend.to_numpy(head.labels(out))
         if self.classes is not None and head.kind != "multilabel":
             return self.classes[labels]
         return labels
@@ -177,10 +178,25 @@ class Sequential:
         (n, k) per label for a multilabel head."""
         head = self.output_head()
         with self.backend.context():
-            p = head.proba(self(X))
+            p = head.proba(self._finite(self(X)))
             if p is None:
                 raise ValueError(f"this model's outputs ({head.output} {head.kind}) are not probabilities or logits")
             return np.asarray(self.backend.to_numpy(p))
+
+    def _finite(self, out):
+        """`out`, where every row is finite; else a ValueError naming the rows (a label or a
+        probability read from NaN or infinity would be a silent wrong answer)."""
+        xp = self.xp
+        bad = np.flatnonzero(~np.asarray(self.backend.to_numpy(xp.all(xp.isfinite(out), axis=1))))
+        if bad.size:
+            dtype = self.backend.dtype_name(self.compute_dtype)
+            raise ValueError(
+                f"the model's outputs for {bad.size} rows of X (first {bad[:5].tolist()}) are NaN or infinity: their "
+                f"values overflow the model's {dtype} computations (rows far outside the training data?); no label "
+                "or probability can be read from them"
+                + ("; computed in float32 they would not" if dtype in ("float16", "bfloat16") else "")
+            )
+        return out
 
     def evaluate(self, X, y) -> dict:
         """Metrics of the model's predictions on (X, y) as its head reads them: accuracy (and for

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import needs
 
 import mlp
 
@@ -200,3 +201,19 @@ def test_a_second_train_call_reuses_the_compiled_step(rng):
     mlp.train(model, X, y, **{**kw, "optimizer": mlp.Adam(betas=(0.8, 0.99))})  # other settings: a new step
     assert len([k for k in model.net.compiled if k[0] == "train_step"]) == 2
     assert np.isfinite(h.loss[-1])
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_float16_outputs_that_overflow_give_no_label_or_probability(backend, rng):
+    """A row far outside the training data overflows float16's products: predict_labels and
+    predict_proba refuse it, naming the row, instead of returning NaN probabilities and label 0."""
+    needs(backend, backend)
+    X, y = rng.normal(size=(200, 3)), rng.integers(0, 2, size=200)
+    model = mlp.MLP([3, 16, 2], backend=backend, seed=0, compute_dtype="float16")
+    mlp.train(model, X, y, epochs=2, progress=False)
+    rows = X[:4].copy()
+    rows[2] = 1e6
+    for predict in (model.predict_labels, model.predict_proba):
+        with pytest.raises(ValueError, match=r"outputs for 1 rows of X \(first \[2\]\) are NaN or infinity.*float16"):
+            predict(rows)
+    assert model.predict_proba(X[:4]).shape == (4, 2)
