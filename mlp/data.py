@@ -10,8 +10,10 @@ every format (``infer_task``), and the CLI's ``--task`` overrides it.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -228,6 +230,7 @@ def load_npz(path) -> Dataset:
 
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path}: cannot read as .npz (not a zip archive)")
+    _check_npz_sizes(path)
     arrays = {}
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -257,6 +260,42 @@ def load_npz(path) -> Dataset:
     return _dataset(X_tr, y_tr, X_te, y_te, os.path.basename(path))
 
 
+def _check_npz_sizes(path) -> None:
+    """Each array of an .npz declares (in its .npy header) the bytes its member holds, and no
+    member holds more than its compressed size can (about 1032:1): checked before anything is
+    allocated."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy") or info.filename[:-4] not in NPY_PARTS:
+                    continue
+                if info.file_size > 1032 * info.compress_size + (1 << 20):
+                    raise ValueError(
+                        f"{path}: member {info.filename} claims {info.file_size:,} bytes, more than its "
+                        f"{info.compress_size:,} compressed bytes can hold"
+                    )
+                with zf.open(info) as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    read = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}.get(major)
+                    if read is None:
+                        raise ValueError(f"{path}: array {info.filename[:-4]} has an unknown .npy version {major}")
+                    shape, _, dtype = read(f, max_header_size=10_000)
+                    if dtype.hasobject:
+                        continue  # refused below, by name, without unpickling
+                    declared = math.prod(shape) * dtype.itemsize
+                    if declared != info.file_size - f.tell():
+                        raise ValueError(
+                            f"{path}: array {info.filename[:-4]} declares shape {shape} of {dtype} "
+                            f"({declared:,} bytes) but its member holds {info.file_size - f.tell():,}"
+                        )
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
+
+
 def load_csv(path, label="label", test_size=0.25, seed=0) -> Dataset:
     """A CSV with a header row; column `label` is the target (numbers or text labels), the others
     the features (numbers). Split 75/25 (random_state `seed`), rows kept in file order."""
@@ -275,7 +314,7 @@ def _load_table(path, label, test_size, seed) -> Dataset:
     features = [c for c in names if c != label]
     if not features:
         raise ValueError(f"{path}: it has only the label column {label!r}; a dataset needs feature columns too")
-    y = column_to_numpy(table.column(names.index(label)))
+    y = column_to_numpy(table.column(names.index(label)), f"{path}: label column {label!r}")
     if y.dtype.kind in "iuf" and not np.all(np.isfinite(y.astype(np.float64))):
         raise ValueError(f"{path}: label column {label!r} holds blank or non-finite values")
     if y.shape[0] < 2:
@@ -285,7 +324,7 @@ def _load_table(path, label, test_size, seed) -> Dataset:
     for j, name in enumerate(features):
         col = table.column(names.index(name))
         if not _scatter_float_chunks(col, j, ((train, X_tr), (test, X_te))):
-            values = _numeric_column(path, name, column_to_numpy(col))
+            values = _numeric_column(path, name, column_to_numpy(col, f"{path}: feature column {name!r}"))
             X_tr[:, j], X_te[:, j] = values[train], values[test]
     del table
     return _dataset(X_tr, y[train], X_te, y[test], os.path.basename(path), features)
@@ -382,22 +421,39 @@ def _is_number(v) -> bool:
 
 
 def _read_idx(path):
+    """An IDX file of unsigned bytes (MNIST's format), plain or gzipped, read as a stream: the
+    header first, then exactly the bytes it declares, never more than a file of this size can
+    hold (gzip compresses at most about 1032:1)."""
     opener = gzip.open if path.endswith(".gz") else open
+    limit = 1032 * os.path.getsize(path) + (1 << 20)
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path}: cannot read ({exc})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
-    ndim = raw[3]
-    if len(raw) < 4 + 4 * ndim:
-        raise ValueError(f"{path}: IDX header declares {ndim} dimensions but the file ends after {len(raw)} bytes")
-    shape = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: IDX header says {shape} but holds {body.size} bytes (truncated?)")
-    return body.reshape(shape)
+            magic = f.read(4)
+            if len(magic) < 4 or magic[:3] != b"\x00\x00\x08":
+                raise ValueError(
+                    f"{path}: not an IDX file of unsigned bytes: it starts with {magic.hex() or 'nothing'}, "
+                    "expected 000008 and a dimension count"
+                )
+            ndim = magic[3]
+            dims = f.read(4 * ndim)
+            if ndim == 0 or len(dims) < 4 * ndim:
+                raise ValueError(
+                    f"{path}: IDX header declares {ndim} dimensions but the file ends after {4 + len(dims)} bytes"
+                )
+            shape = struct.unpack(">" + "I" * ndim, dims)
+            size = math.prod(shape)
+            if size > limit:
+                raise ValueError(
+                    f"{path}: IDX header declares shape {shape} ({size:,} bytes), more than a file of "
+                    f"{os.path.getsize(path):,} bytes can hold"
+                )
+            raw = f.read(size + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
+    if len(raw) != size:
+        more = "more" if len(raw) > size else "fewer"
+        raise ValueError(f"{path}: IDX header says {shape} ({size:,} bytes) but the file holds {more} (truncated?)")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
 def load_idx(folder) -> Dataset:
@@ -440,8 +496,8 @@ def load_npy_folder(folder) -> Dataset:
             continue
         try:
             arrays[part] = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{path}: cannot open as a .npy array ({exc})") from None
+        except Exception as exc:  # a damaged header raises SyntaxError, TokenError, EOFError, ...
+            raise ValueError(f"{path}: cannot open as a .npy array ({type(exc).__name__}: {exc})") from None
     if not {"X_train", "y_train"} <= set(arrays):
         raise ValueError(f"{folder}: a folder dataset needs X_train.npy and y_train.npy; it has {sorted(arrays)}")
     if ("X_test" in arrays) != ("y_test" in arrays):

@@ -50,8 +50,10 @@ def read_arrow(path):
     return names, table
 
 
-def column_to_numpy(col) -> np.ndarray:
-    """A pyarrow column as NumPy: numbers as float64 or int64 (a blank cell is NaN), text as str."""
+def column_to_numpy(col, where: str = "a column") -> np.ndarray:
+    """A pyarrow column as NumPy: numbers as float64 or int64 (a blank cell is NaN), text as str.
+    Nested values (lists, structs, maps) and text that is not UTF-8 are a ValueError naming
+    `where` (the file and column) and the row."""
     import pyarrow as pa
 
     t = col.type
@@ -63,18 +65,40 @@ def column_to_numpy(col) -> np.ndarray:
         return col.to_numpy(zero_copy_only=False).astype(bool) if col.null_count == 0 else _text(col)
     if pa.types.is_null(t):
         return np.full(len(col), np.nan)
-    return _text(col)
+    if pa.types.is_nested(t) or (pa.types.is_dictionary(t) and pa.types.is_nested(t.value_type)):
+        raise ValueError(f"{where} holds {t} values (nested); a column must hold numbers or text")
+    return _text(col, where)
 
 
 def read_table(path) -> dict[str, np.ndarray]:
     """The columns of a .csv (header row, UTF-8 with or without BOM) or .parquet file."""
     names, table = read_arrow(path)
-    return {name: column_to_numpy(col) for name, col in zip(names, table.columns)}
+    return {name: column_to_numpy(col, f"{path}: column {name!r}") for name, col in zip(names, table.columns)}
 
 
-def _text(col) -> np.ndarray:
-    values = col.cast("string").to_pylist()
+def _text(col, where: str = "a column") -> np.ndarray:
+    import pyarrow as pa
+
+    try:
+        values = col.cast("string").to_pylist()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        if pa.types.is_binary(col.type) or pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            raw = col.cast(pa.binary()).to_pylist()
+            row = next((i for i, v in enumerate(raw) if v is not None and not _utf8(v)), None)
+            if row is not None:
+                raise ValueError(
+                    f"{where} holds text that is not UTF-8 in data row {row + 1}; save it as UTF-8"
+                ) from None
+        raise ValueError(f"{where} holds {col.type} values that cannot be read as text ({exc})") from None
     return np.array(["" if v is None else v for v in values], dtype=str)
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 class ParquetRows:
@@ -190,4 +214,4 @@ def parquet_column(path, name) -> np.ndarray:
     _pyarrow(path)
     import pyarrow.parquet as pq
 
-    return column_to_numpy(pq.read_table(os.fspath(path), columns=[name]).column(0))
+    return column_to_numpy(pq.read_table(os.fspath(path), columns=[name]).column(0), f"{path}: column {name!r}")

@@ -129,3 +129,112 @@ def test_npz_csv_and_idx_files(tmp_path, rng):
     (tmp_path / "t.csv").write_text("a,label\nx,1\n2,0\n3,1\n4,0\n")
     with pytest.raises(ValueError, match="feature column 'a' holds text \\('x'\\) in data row 1"):
         data.load_file(tmp_path / "t.csv")
+
+
+def _npy_header(shape) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def test_an_npz_declaring_more_than_it_holds_is_refused_before_allocating(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("X_train.npy", _npy_header((10**12, 4)) + bytes(64))
+        z.writestr("y_train.npy", _npy_header((10**12,)) + bytes(8))
+    with pytest.raises(ValueError, match=r"huge.npz: array \w+ declares shape \(1000000000000, .*but its member holds"):
+        data.load_file(str(tmp_path / "huge.npz"))
+
+
+def test_a_gzipped_idx_is_bounded_by_its_size_and_its_damage_named(tmp_path):
+    raw = struct.pack(">BBBB", 0, 0, 8, 3) + struct.pack(">III", 600_000, 280, 28) + bytes(1000)
+    (tmp_path / "lie-idx3-ubyte.gz").write_bytes(gzip.compress(raw))
+    with pytest.raises(
+        ValueError, match=r"declares shape \(600000, 280, 28\) .*more than a file of \d+ bytes can hold"
+    ):
+        data._read_idx(str(tmp_path / "lie-idx3-ubyte.gz"))
+    good = struct.pack(">BBBB", 0, 0, 8, 3) + struct.pack(">III", 5, 2, 2) + bytes(20)
+    gz = gzip.compress(good)
+    (tmp_path / "crc-idx3-ubyte.gz").write_bytes(gz[:-8] + bytes(8))
+    with pytest.raises(ValueError, match=r"crc-idx3-ubyte.gz: cannot read \(BadGzipFile: CRC check failed"):
+        data._read_idx(str(tmp_path / "crc-idx3-ubyte.gz"))
+    (tmp_path / "magic-idx3-ubyte").write_bytes(b"\x00\x00\x0d\x03" + bytes(12))
+    with pytest.raises(ValueError, match="it starts with 00000d03, expected 000008"):
+        data._read_idx(str(tmp_path / "magic-idx3-ubyte"))
+
+
+def test_a_damaged_npy_header_in_a_folder_dataset_is_named(tmp_path):
+    np.save(tmp_path / "X_train.npy", np.zeros((4, 2)))
+    np.save(tmp_path / "y_train.npy", np.zeros(4))
+    raw = bytearray((tmp_path / "X_train.npy").read_bytes())
+    raw[20:30] = b"((((((((((("[:10]
+    (tmp_path / "X_train.npy").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"X_train.npy: cannot open as a .npy array"):
+        data.load_file(str(tmp_path))
+
+
+def test_csv_text_that_is_not_utf8_and_nested_parquet_columns_are_named(tmp_path):
+    needs("pyarrow", "data")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "bad.csv").write_bytes(b"a,b,label\n1,2,yes\n3,4,\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"bad.csv: label column 'label' holds text that is not UTF-8 in data row 2"):
+        data.load_file(str(tmp_path / "bad.csv"))
+    pq.write_table(pa.table({"a": [1.0, 2, 3, 4], "l": [[1], [2], [3], [4]], "label": [0, 1, 0, 1]}), tmp_path / "n.pq")
+    with pytest.raises(ValueError, match=r"n.pq: feature column 'l' holds list<element: int64> values \(nested\)"):
+        data.load_file(str(tmp_path / "n.pq"))
+
+
+def _valid_files(tmp_path):
+    """One small valid file per reader: (path, read)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 3)), np.arange(12) % 2
+    np.savez(tmp_path / "d.npz", X_train=X, y_train=y)
+    (tmp_path / "d.csv").write_text("a,b,c,label\n" + "\n".join(f"{a},{b},{c},{t}" for (a, b, c), t in zip(X, y)))
+    idx = struct.pack(">BBBB", 0, 0, 8, 3) + struct.pack(">III", 4, 3, 3) + bytes(range(36))
+    (tmp_path / "i-idx3-ubyte.gz").write_bytes(gzip.compress(idx))
+    model = mlp.MLP([3, 4, 2], seed=0)
+    mlp.train(model, X, y, epochs=1, progress=False)
+    model.save(tmp_path / "m.npz")
+    files = [
+        (tmp_path / "d.npz", lambda p: data.load_file(str(p))),
+        (tmp_path / "d.csv", lambda p: data.load_file(str(p))),
+        (tmp_path / "i-idx3-ubyte.gz", lambda p: data._read_idx(str(p))),
+        (tmp_path / "m.npz", lambda p: mlp.load(p)),
+    ]
+    if has("pyarrow"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "label": y}), tmp_path / "d.parquet")
+        files.append((tmp_path / "d.parquet", lambda p: data.load_file(str(p))))
+    return files
+
+
+def test_every_reader_fails_on_damaged_files_with_a_value_error_or_os_error(tmp_path):
+    """Seeded mutations (bytes flipped, cut, duplicated) of one valid file per reader: each read
+    either works or raises ValueError/OSError naming the file, nothing else."""
+    rng = np.random.default_rng(1234)
+    for path, read in _valid_files(tmp_path):
+        original = path.read_bytes()
+        for trial in range(40):
+            raw = bytearray(original)
+            kind = trial % 3
+            if kind == 0:
+                for at in rng.integers(0, len(raw), size=int(rng.integers(1, 8))):
+                    raw[at] = int(rng.integers(0, 256))
+            elif kind == 1:
+                raw = raw[: int(rng.integers(0, len(raw)))]
+            else:
+                at = int(rng.integers(0, len(raw)))
+                raw = raw[:at] + raw[at : at + 64] * 4 + raw[at:]
+            damaged = path.with_name("x" + path.name)
+            damaged.write_bytes(bytes(raw))
+            try:
+                read(damaged)
+            except (ValueError, OSError) as exc:
+                assert damaged.name in str(exc), f"{path.name} trial {trial}: {exc}"
