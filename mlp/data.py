@@ -230,7 +230,7 @@ def load_npz(path) -> Dataset:
 
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path}: cannot read as .npz (not a zip archive)")
-    _check_npz_sizes(path)
+    check_npz_sizes(path)
     arrays = {}
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -260,7 +260,7 @@ def load_npz(path) -> Dataset:
     return _dataset(X_tr, y_tr, X_te, y_te, os.path.basename(path))
 
 
-def _check_npz_sizes(path) -> None:
+def check_npz_sizes(path, names=("X_train", "y_train", "X_test", "y_test")) -> None:
     """Each array of an .npz declares (in its .npy header) the bytes its member holds, and no
     member holds more than its compressed size can (about 1032:1): checked before anything is
     allocated."""
@@ -269,7 +269,7 @@ def _check_npz_sizes(path) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
-                if not info.filename.endswith(".npy") or info.filename[:-4] not in NPY_PARTS:
+                if not info.filename.endswith(".npy") or info.filename[:-4] not in names:
                     continue
                 if info.file_size > 1032 * info.compress_size + (1 << 20):
                     raise ValueError(

@@ -66,22 +66,42 @@ def _read_features(path, model, label):
         from mlp.data import _numeric_column
 
         X = np.column_stack([_numeric_column(path, c, columns[c]) for c in names])
-    elif path.endswith(".npy"):
-        X = np.load(path, mmap_mode="r", allow_pickle=False)
-    elif path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as z:
-            key = next((k for k in ("X", "X_test", "X_train") if k in z.files), None)
-            if key is None:
-                raise ValueError(
-                    f"{path}: an .npz for prediction needs an array X (or X_test, X_train); it has {z.files}"
-                )
-            X = z[key]
+    elif path.endswith((".npy", ".npz")):
+        X = _read_npy_features(path)
     else:
         raise ValueError(f"data file {path!r} must be .csv, .parquet, .npy or .npz")
     if X.ndim != 2 or X.shape[1] != model.n_features:
         got = X.shape[1] if X.ndim == 2 else f"shape {X.shape}"
         raise ValueError(f"{path}: the model takes {model.n_features} features; the data has {got}")
     return X
+
+
+def _read_npy_features(path):
+    """X from an .npy (memory-mapped) or an .npz (X, X_test or X_train), checked before anything is
+    allocated; a damaged file is a ValueError naming it."""
+    import zipfile
+
+    import numpy as np
+
+    from mlp.data import check_npz_sizes
+
+    try:
+        if path.endswith(".npy"):
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path}: cannot read as .npz (not a zip archive)")
+        check_npz_sizes(path, ("X", "X_test", "X_train"))
+        with np.load(path, allow_pickle=False) as z:
+            key = next((k for k in ("X", "X_test", "X_train") if k in z.files), None)
+            if key is None:
+                raise ValueError(
+                    f"{path}: an .npz for prediction needs an array X (or X_test, X_train); it has {z.files}"
+                )
+            return z[key]
+    except ValueError as exc:
+        raise ValueError(str(exc) if path in str(exc) else f"{path}: {exc}") from None
+    except Exception as exc:  # a damaged archive or header: BadZipFile, EOFError, SyntaxError, ...
+        raise ValueError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
 
 
 def run(args):

@@ -3,6 +3,8 @@ data's own labels."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from helpers import cli, last_json, needs
@@ -163,3 +165,24 @@ def test_whole_number_targets_that_are_not_classes_are_regression(tmp_path, caps
     code, out, _ = cli(capsys, "train", "--epochs", "1", "--hidden", "8", "--json", "--task", "regression")
     assert code == 0 and last_json(out)["task"] == "regression" and last_json(out)["task_reason"] == "--task"
     assert "test_r2" in last_json(out)
+
+
+def test_mlp_predict_names_a_damaged_or_lying_data_file(tmp_path, capsys):
+    import io
+    import zipfile
+
+    rng = np.random.default_rng(0)
+    model = mlp.MLP([4, 3, 2], seed=0)
+    mlp.train(model, rng.normal(size=(20, 4)), np.arange(20) % 2, epochs=1, progress=False)
+    model.save(tmp_path / "m.npz")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 4)})
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("X.npy", header.getvalue() + bytes(64))
+    np.savez(tmp_path / "ok.npz", X=np.zeros((3, 4)))
+    raw = bytearray((tmp_path / "ok.npz").read_bytes())
+    raw[40:60] = b"\xff" * 20
+    (tmp_path / "bad.npz").write_bytes(bytes(raw))
+    for name, match in (("huge.npz", r"declares shape \(1000000000000, 4\)"), ("bad.npz", "cannot read")):
+        code, _, err = cli(capsys, "predict", str(tmp_path / "m.npz"), str(tmp_path / name))
+        assert code == 2 and name in err and re.search(match, err), err
