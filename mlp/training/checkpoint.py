@@ -109,8 +109,14 @@ def _run_config(layers, optimizer, loss):
 
 
 # the settings of a run that a resumed run must repeat, beyond its layers, optimizer and loss
-_RUN_KEYS = ("seed", "batch_size", "shuffle", "n", "n_features", "data")
-_RUN_NAMES = {"n": "training samples", "n_features": "features", "data": "data fingerprint"}
+_RUN_KEYS = ("dtype", "compute_dtype", "seed", "batch_size", "shuffle", "n", "n_features", "data")
+_RUN_NAMES = {
+    "n": "training samples",
+    "n_features": "features",
+    "data": "data fingerprint",
+    "dtype": "model dtype",
+    "compute_dtype": "compute dtype",
+}
 
 
 def _check_same_run(path, header, model, opt, loss, settings=None):
@@ -134,6 +140,10 @@ def _check_same_run(path, header, model, opt, loss, settings=None):
     if settings is not None and isinstance(saved_run, dict):
         now_run = json.loads(json.dumps(settings, default=_json_default))
         for key in _RUN_KEYS:
+            if key not in saved_run and key in ("dtype", "compute_dtype"):
+                continue  # checkpoints of earlier versions: their dtype is checked with their arrays
+            if key == "data" and any(saved_run.get(k, now_run[k]) != now_run[k] for k in ("dtype", "compute_dtype")):
+                continue  # the fingerprint is of the rows as cast: the dtype said it already
             if saved_run.get(key) != now_run.get(key):
                 name, was, now = _RUN_NAMES.get(key, key), saved_run.get(key), now_run.get(key)
                 diff.append(f"{name}: {was!r} in the checkpoint, {now!r} in this run")

@@ -137,3 +137,16 @@ def test_resume_checks_the_architecture(tmp_path, rng):
         m = mlp.MLP([3, 4, 2], output="softmax")
         m.save(tmp_path / "m.npz")
         mlp.train(m, X, y, epochs=2, resume=tmp_path / "m.npz", progress=False)
+
+
+def test_a_checkpoint_of_another_dtype_is_refused_naming_the_dtype(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    mlp.train(
+        mlp.MLP([3, 4, 2], seed=0, dtype="float64"), X, y, epochs=2, progress=False, checkpoint=tmp_path / "c.npz"
+    )
+    model = mlp.MLP([3, 4, 2], seed=0, dtype="float32")
+    with pytest.raises(
+        ValueError, match=r"different run: model dtype: 'float64' in the checkpoint, 'float32' in this run"
+    ):
+        mlp.train(model, X, y, epochs=4, progress=False, resume=tmp_path / "c.npz")
