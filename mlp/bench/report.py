@@ -83,6 +83,9 @@ def _small_and_scaling(result) -> list[str]:
             f"architectures = {fw['slope']:.3f} (R² {fw['r2']:.4f})"
             + (f"; in the GEMM-dominated regime = {fb['slope']:.3f} (R² {fb['r2']:.4f})" if fb else "")
         )
+        doubt = fit_doubt(fn, "n")
+        if doubt:
+            lines.append(f"  - **not a measurement of scaling**: {doubt}")
         if s["small_layers"]:
             per_w = [r["seconds"] / r["W"] for r in s["vs_W"]]
             lines.append(
@@ -133,3 +136,19 @@ def plot_scaling(result, folder):
         fig.savefig(path)
         paths.append(path)
     return paths
+
+
+def fit_doubt(fit: dict, against: str) -> str | None:
+    """Why a fit of epoch time against `against` says nothing (None where it may be read): an epoch
+    cannot get cheaper as n grows, and a fit with R² below 0.9 explains little of the times."""
+    reasons = []
+    if against == "n" and fit["slope"] < 0.5:
+        reasons.append(f"a slope of {fit['slope']:.2f} against n (an epoch's work grows linearly with n)")
+    if fit["r2"] < 0.9:
+        reasons.append(f"R² {fit['r2']:.2f}")
+    if not reasons:
+        return None
+    return (
+        " and ".join(reasons) + ": the epochs were too short for this machine's noise and per-call overhead "
+        "(rerun without --quick, or with larger n)"
+    )

@@ -49,3 +49,12 @@ def test_bench_smoke_writes_report_json_and_plots(tmp_path, capsys):
 def test_bench_rejects_unknown_backend(tmp_path, capsys):
     assert cli.main(["bench", "--smoke", "--out", str(tmp_path), "--backends", "tpu"]) == 2
     assert "backend must be one of" in capsys.readouterr().err
+
+
+def test_a_scaling_fit_that_says_nothing_is_flagged():
+    from mlp.bench.report import fit_doubt
+
+    assert fit_doubt({"slope": 0.98, "r2": 0.999}, "n") is None
+    doubt = fit_doubt({"slope": -0.2, "r2": 0.24}, "n")
+    assert "slope of -0.20 against n" in doubt and "R² 0.24" in doubt and "without --quick" in doubt
+    assert "R² 0.50" in fit_doubt({"slope": 0.9, "r2": 0.5}, "n")
