@@ -181,7 +181,10 @@ def _weights(model, loss, y, n, sample_weight, class_weight):
         if labels.ndim == 2 and labels.shape[1] > 1:
             labels = labels.argmax(axis=1)
         labels = labels.reshape(-1)
-    return sample_weights(sample_weight, class_weight, n, labels, model.classes)
+    classes = model.classes
+    if classes is None and model.n_outputs > 1 and labels is not None:  # the model's classes: its outputs
+        classes = np.arange(model.n_outputs)
+    return sample_weights(sample_weight, class_weight, n, labels, classes)
 
 
 def _count(X) -> int:

@@ -38,7 +38,7 @@ def class_weights(class_weight, labels: np.ndarray, classes: np.ndarray | None) 
             f"class_weight must be 'balanced', a dict {{label: weight}} or None; got {type(class_weight).__name__}"
         )
     table = np.ones(k)
-    names = list(classes) if classes is not None else list(range(k))
+    names = np.asarray(classes).tolist() if classes is not None else list(range(k))
     for key, value in class_weight.items():
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
             raise ValueError(f"class_weight[{key!r}] must be a finite number >= 0; got {value!r}")

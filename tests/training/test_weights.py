@@ -171,3 +171,13 @@ def test_class_weight_is_refused_for_multilabel_targets():
     model = mlp.MLP([3, 8, 3], output="sigmoid", seed=0)
     with pytest.raises(ValueError, match="class_weight weights a sample by its one class.*multilabel.*sample_weight"):
         mlp.train(model, X, Y, epochs=1, progress=False, loss="bce", class_weight={0: 1, 1: 5})
+
+
+def test_class_weight_keys_are_the_models_classes_not_the_labels_present():
+    """A class the model has but this y lacks may be weighted (its weight has no row to act on)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2  # classes 0 and 1 present; the model has 3
+    h = mlp.train(mlp.MLP([3, 4, 3], seed=0), X, y, epochs=1, progress=False, class_weight={0: 1.0, 2: 3.0})
+    assert np.isfinite(h.loss[-1])
+    with pytest.raises(ValueError, match=r"class_weight names the label 3, which is not among the classes \[0, 1, 2\]"):
+        mlp.train(mlp.MLP([3, 4, 3], seed=0), X, y, epochs=1, progress=False, class_weight={3: 1.0})
