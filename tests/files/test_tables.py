@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-import mlp
-import mlp.data
-from mlp.cli import main
-from mlp.io.tables import ParquetRows, read_table
-
 pa = pytest.importorskip("pyarrow")
+import pyarrow.parquet as pq  # noqa: E402
+
+import mlp  # noqa: E402
+import mlp.data  # noqa: E402
+from mlp.cli import main  # noqa: E402
+from mlp.io.tables import ParquetRows, read_table  # noqa: E402
 
 
 def _frame(n=6000, d=5, seed=0):
