@@ -266,6 +266,8 @@ def check_npz_sizes(path, names=("X_train", "y_train", "X_test", "y_test")) -> N
     allocated."""
     import zipfile
 
+    from mlp.io.npz import read_npy_header
+
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -277,11 +279,7 @@ def check_npz_sizes(path, names=("X_train", "y_train", "X_test", "y_test")) -> N
                         f"{info.compress_size:,} compressed bytes can hold"
                     )
                 with zf.open(info) as f:
-                    major, _ = np.lib.format.read_magic(f)
-                    read = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}.get(major)
-                    if read is None:
-                        raise ValueError(f"{path}: array {info.filename[:-4]} has an unknown .npy version {major}")
-                    shape, _, dtype = read(f, max_header_size=10_000)
+                    shape, _, dtype = read_npy_header(f, info.filename[:-4], 10_000)
                     if dtype.hasobject:
                         continue  # refused below, by name, without unpickling
                     declared = math.prod(shape) * dtype.itemsize
@@ -290,8 +288,8 @@ def check_npz_sizes(path, names=("X_train", "y_train", "X_test", "y_test")) -> N
                             f"{path}: array {info.filename[:-4]} declares shape {shape} of {dtype} "
                             f"({declared:,} bytes) but its member holds {info.file_size - f.tell():,}"
                         )
-    except ValueError:
-        raise
+    except ValueError as exc:
+        raise ValueError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
     except Exception as exc:
         raise ValueError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
 

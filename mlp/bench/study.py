@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-import time
 
 import numpy as np
 
@@ -21,9 +20,9 @@ from mlp.bench.peers import gemm_epoch, sklearn_epoch, torch_epoch, torch_small_
 from mlp.bench.timing import (
     HEADLINE,
     PRECISIONS,
-    SETTLE,
     SMALL,
     Timed,
+    between_epochs,
     epoch_flops,
     loglog_fit,
     make_data,
@@ -69,7 +68,7 @@ def time_mlp_epoch(
         batch_size=batch,
         seed=0,
         progress=False,
-        callbacks=[_between(between)],
+        callbacks=[between_epochs(between)],
     )
     out = statistics.median(h.seconds[1:]), h.seconds[1:], h.seconds[0]
     if not again:
@@ -86,18 +85,6 @@ def time_mlp_epoch(
         progress=False,
     )
     return (*out, h2.seconds[0])
-
-
-def _between(peers):
-    """A training callback running one epoch of each peer, then resting before our next epoch."""
-
-    def callback(epoch, logs, model):
-        for peer in peers:
-            peer()
-        if peers:
-            time.sleep(SETTLE)
-
-    return callback
 
 
 # -- small models: time per step -------------------------------------------------------------
@@ -130,7 +117,7 @@ def small_model_steps(backend, repeats=3, log=print):
             epochs=1 + repeats,
             batch_size=SMALL["batch"],
             progress=False,
-            callbacks=[_between([p for _, p in peers])],
+            callbacks=[between_epochs([p for _, p in peers])],
         )
         out[name] = min(h.seconds[1:]) / steps * 1e6
     for name, p in peers:

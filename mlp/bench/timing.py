@@ -85,7 +85,7 @@ def median_time(fn, repeats):
 SETTLE = 0.2  # seconds of rest before each timed epoch of another library
 
 
-def _between(peers):
+def between_epochs(peers):
     """A training callback running one epoch of each peer, then resting before our next epoch."""
 
     def callback(epoch, logs, model):

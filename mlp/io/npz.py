@@ -185,6 +185,16 @@ def read_npz(path, expected_format, expect: Callable[[dict], dict[str, tuple]]):
     return header, arrays
 
 
+def read_npy_header(f, name: str, max_header_size: int) -> tuple:
+    """(shape, fortran order, dtype) from the .npy header at `f`'s position, which is left at the
+    data; a version numpy does not know is a ValueError naming the array."""
+    major, _ = np.lib.format.read_magic(f)
+    read_header = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}.get(major)
+    if read_header is None:
+        raise ValueError(f"member {name!r} has an unknown .npy version {major}")
+    return read_header(f, max_header_size=max_header_size)
+
+
 def _read_member(zf, info, shape, dtypes, limit):
     """One .npy member: its header is checked (dtype, shape, size within `limit` bytes)
     before its data is read; the data is read to the end, so the zip CRC is checked."""
@@ -192,11 +202,7 @@ def _read_member(zf, info, shape, dtypes, limit):
     if info.file_size > limit + 4096:  # the .npy header is at most a few KB
         raise ValueError(f"member {name!r} is larger ({info.file_size:,} bytes) than its declared contents")
     with zf.open(info) as f:
-        major, _ = np.lib.format.read_magic(f)
-        read_header = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}.get(major)
-        if read_header is None:
-            raise ValueError(f"member {name!r} has an unknown .npy version {major}")
-        got_shape, fortran, dtype = read_header(f, max_header_size=4096)
+        got_shape, fortran, dtype = read_npy_header(f, name, 4096)
         if dtype not in dtypes or fortran:
             raise ValueError(f"member {name!r} holds {dtype} data; expected {' or '.join(map(str, dtypes))}")
         if shape is not None and tuple(got_shape) != shape:
