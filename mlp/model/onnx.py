@@ -69,6 +69,10 @@ def to_onnx(model, path) -> str:
     weights = [w.astype(dtype) for w in model.get_weights()]
     n_input, k = model.net.n_input, model.inputs.n_state
     state = [s if i < k else s.astype(dtype) for i, s in enumerate(model.get_state())]  # the input stage's in float64
+    for what, arrays in (("weights", weights), ("state", state)):
+        bad = [i for i, a in enumerate(arrays) if not np.all(np.isfinite(a))]
+        if bad:  # a graph would compute NaN where model(X) refuses
+            raise ValueError(f"the model's {what}[{bad[0]}] holds NaN or infinity; it cannot be exported to ONNX")
     x = "X"
     graph.dtype = np.dtype(np.float64) if n_input else dtype
     for i, (layer, sl, ss) in enumerate(zip(model.layers, model.net.param_slices, model.net.state_slices)):

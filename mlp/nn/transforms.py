@@ -121,7 +121,7 @@ class Standardize(Transform):
 def _power_of_two(c: np.ndarray) -> np.ndarray:
     """Per feature, the power of two at the magnitude of the chunk's largest value (1 for zeros)."""
     top = np.max(np.abs(c), axis=0) if c.shape[0] else np.zeros(c.shape[1])
-    return np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1])
+    return np.ldexp(1.0, np.frexp(np.where(top > 0, top, 1.0))[1] - 1)  # top / unit in [1, 2): 1e308 -> 2**1023
 
 
 class MinMax(Transform):
@@ -136,7 +136,14 @@ class MinMax(Transform):
             lo = c.min(axis=0) if lo is None else np.minimum(lo, c.min(axis=0))
             hi = c.max(axis=0) if hi is None else np.maximum(hi, c.max(axis=0))
             n += c.shape[0]
-        span = hi - lo
+        with np.errstate(over="ignore"):
+            span = hi - lo
+        if not np.all(np.isfinite(span)):
+            j = int(np.argmax(~np.isfinite(span)))
+            raise ValueError(
+                f"X's feature {j} runs from {lo[j]:.3g} to {hi[j]:.3g}, a range wider than float64 holds, so "
+                "scale='minmax' cannot map it to [0, 1]; use scale='standard' or scale='robust'"
+            )
         return [lo, np.where(span > 0, span, 1.0), np.array([float(n)])]
 
 
@@ -160,9 +167,10 @@ class RobustScale(Transform):
             parts.append(c if keep >= 1.0 else c[rng.random(c.shape[0]) < keep])
             n += c.shape[0]
         data = np.concatenate(parts) if parts else np.zeros((1, self.in_features))
+        unit = _power_of_two(data)  # statistics of data / unit (exact): ±1e308 data neither overflows nor underflows
+        data = data / unit
         q25, med, q75 = np.quantile(data, [0.25, 0.5, 0.75], axis=0)
-        scale = (q75 - q25) / 1.349
-        std = data.std(axis=0)
+        scale, std, med = (q75 - q25) / 1.349 * unit, data.std(axis=0) * unit, med * unit
         scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
         return [med, scale, np.array([float(n)])]
 

@@ -129,3 +129,18 @@ def test_onnx_scales_large_offsets_and_huge_inputs_as_the_model_does(tmp_path, s
     if scale == "robust":  # its smooth clip bounds any row: 1e30 included
         huge = np.array([[1e30, 1.0], [-1e30, -1e30]])
         np.testing.assert_allclose(_run(tmp_path / "m.onnx", huge), model(huge), rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_holding_nan_or_infinity_is_not_exported(tmp_path):
+    """set_state and set_weights refuse non-finite values; an array changed in place is caught at
+    export (the graph would compute NaN where model(X) refuses), and no file is written."""
+    model = mlp.MLP([2, 3, 2], norm="batch", seed=0)
+    mlp.train(model, np.eye(2)[[0, 1] * 5], [0, 1] * 5, epochs=1, progress=False)
+    model.state[1][0] = np.inf
+    with pytest.raises(ValueError, match=r"the model's state\[1\] holds NaN or infinity; it cannot be exported"):
+        model.to_onnx(tmp_path / "m.onnx")
+    model.state[1][0] = 1.0
+    model.params[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"the model's weights\[0\] holds NaN or infinity"):
+        model.to_onnx(tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []

@@ -36,3 +36,21 @@ def test_a_float32_model_learns_from_features_beyond_float32(magnitude):
     assert np.mean(np.asarray(model.predict_labels(X)) == y) > 0.9
     with pytest.raises(ValueError, match=r"input scaling runs in float32; that scaling holds .*e[-+]\d+ .*pass host"):
         model(xp.asarray(np.zeros((2, 2), np.float32)))
+
+
+@pytest.mark.parametrize("scale", ["standard", "robust", "minmax"])
+def test_features_spanning_all_of_float64_are_scaled_or_refused_by_name(scale):
+    """±1e308: the mean, std, quantiles and IQR are taken of the features over a power of two (exact),
+    so standard and robust scaling hold them; min-max's span (2e308) exceeds float64 and is refused."""
+    X = np.array([[-1e308, 0.0], [1e308, 1.0]] * 10)
+    y = np.arange(20) % 2
+    model = mlp.MLP([2, 4, 2], scale=scale, dtype="float64", seed=0)
+    if scale == "minmax":
+        with pytest.raises(ValueError, match=r"X's feature 0 runs from -1e\+308 to 1e\+308, .*scale='standard'"):
+            mlp.train(model, X, y, epochs=1, progress=False)
+        return
+    with np.errstate(all="raise"):
+        mlp.train(model, X, y, epochs=1, progress=False)
+    shift, spread = model.get_state()[:2]
+    assert shift[0] == 0.0 and np.isfinite(spread[0]) and spread[0] > 1e307
+    assert np.all(np.isfinite(np.asarray(model(X))))
