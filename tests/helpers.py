@@ -84,3 +84,17 @@ def last_json(out):
 def mlp_process(*args, cwd=None):
     """`python -m mlp ARGS` in a fresh process."""
     return subprocess.run([sys.executable, "-m", "mlp", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+MPI_WORKER = os.path.join(os.path.dirname(__file__), "training", "mpi_worker.py")
+"""The script each MPI rank runs in the distributed tests (``mpirun -n 2 python MPI_WORKER mode out``)."""
+
+MPI_ENV = {
+    **os.environ,
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_btl": "self,tcp",
+    "OMPI_MCA_btl_tcp_if_include": "lo",
+    "OMPI_MCA_oob_tcp_if_include": "lo",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1",
+}

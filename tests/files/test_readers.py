@@ -206,6 +206,11 @@ def _valid_files(tmp_path):
         (tmp_path / "i-idx3-ubyte.gz", lambda p: data._read_idx(str(p))),
         (tmp_path / "m.npz", lambda p: mlp.load(p)),
     ]
+    folder = tmp_path / "f"
+    folder.mkdir()
+    np.save(folder / "X_train.npy", X)
+    np.save(folder / "y_train.npy", y)
+    files.append((folder / "X_train.npy", lambda p: data.load_file(str(p.parent))))
     if has("pyarrow"):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -215,26 +220,63 @@ def _valid_files(tmp_path):
     return files
 
 
+def _damaged(path, raw: bytes):
+    """A copy of `path` holding `raw`; a member of a folder dataset is damaged in a copy of the folder."""
+    if path.name == "X_train.npy":
+        folder = path.parent.with_name("x" + path.parent.name)
+        folder.mkdir(exist_ok=True)
+        (folder / "y_train.npy").write_bytes((path.parent / "y_train.npy").read_bytes())
+        damaged = folder / path.name
+    else:
+        damaged = path.with_name("x" + path.name)
+    damaged.write_bytes(raw)
+    return damaged
+
+
+def _mutate(rng, original: bytes, trial: int) -> bytes:
+    raw = bytearray(original)
+    kind = trial % 3
+    if kind == 0:  # bytes flipped
+        for at in rng.integers(0, len(raw), size=int(rng.integers(1, 8))):
+            raw[at] = int(rng.integers(0, 256))
+    elif kind == 1:  # cut short
+        raw = raw[: int(rng.integers(0, len(raw)))]
+    else:  # a stretch repeated
+        at = int(rng.integers(0, len(raw)))
+        raw = raw[:at] + raw[at : at + 64] * 4 + raw[at:]
+    return bytes(raw)
+
+
+MEMORY_LIMIT = 8 * 2**20  # bytes Python and NumPy may allocate to read a damaged file of a few KB
+TIME_LIMIT = 5.0  # seconds per read
+
+
 def test_every_reader_fails_on_damaged_files_with_a_value_error_or_os_error(tmp_path):
-    """Seeded mutations (bytes flipped, cut, duplicated) of one valid file per reader: each read
-    either works or raises ValueError/OSError naming the file, nothing else."""
+    """Seeded mutations (bytes flipped, cut, duplicated) of one valid file per reader (.npz
+    dataset, CSV, gzipped IDX, model file, a folder of .npy arrays, Parquet): each read either
+    works or raises ValueError/OSError naming the file, nothing else, within MEMORY_LIMIT bytes
+    allocated (tracemalloc: Python and NumPy allocations) and TIME_LIMIT seconds."""
+    import time
+    import tracemalloc
+
     rng = np.random.default_rng(1234)
+    worst = {}
     for path, read in _valid_files(tmp_path):
         original = path.read_bytes()
+        read(path)  # the valid file reads; its modules are imported before memory is counted
         for trial in range(40):
-            raw = bytearray(original)
-            kind = trial % 3
-            if kind == 0:
-                for at in rng.integers(0, len(raw), size=int(rng.integers(1, 8))):
-                    raw[at] = int(rng.integers(0, 256))
-            elif kind == 1:
-                raw = raw[: int(rng.integers(0, len(raw)))]
-            else:
-                at = int(rng.integers(0, len(raw)))
-                raw = raw[:at] + raw[at : at + 64] * 4 + raw[at:]
-            damaged = path.with_name("x" + path.name)
-            damaged.write_bytes(bytes(raw))
+            damaged = _damaged(path, _mutate(rng, original, trial))
+            tracemalloc.start()
+            start = time.perf_counter()
             try:
                 read(damaged)
             except (ValueError, OSError) as exc:
                 assert damaged.name in str(exc), f"{path.name} trial {trial}: {exc}"
+            finally:
+                seconds = time.perf_counter() - start
+                peak = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+            assert peak < MEMORY_LIMIT, f"{path.name} trial {trial}: {peak:,} bytes allocated"
+            assert seconds < TIME_LIMIT, f"{path.name} trial {trial}: {seconds:.1f} s"
+            worst[path.name] = max(worst.get(path.name, 0), peak)
+    assert len(worst) >= 5, worst

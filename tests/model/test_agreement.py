@@ -1,7 +1,10 @@
 """One model, four ways to ask it: ``model(X)``, the model ``mlp.load`` reads back, its ONNX graph
 and ``mlp predict`` give the same answers (or training refuses the data with a named error), and
 the metrics ``model.evaluate`` reports equal scikit-learn's on the same rows. Hypothesis draws the
-models, the data's scale (1e-300 to 1e300), its offset (to 1e12), the dtype and the task."""
+models, the data's scale (1e-300 to 1e300), its offset (to 1e12), the dtype, the task and the
+backend (every one installed: NumPy, array-api-strict, PyTorch, JAX). On the backend that trained
+it, the loaded model gives the very same outputs; the NumPy copy, ``mlp predict`` and ONNX agree
+with those to the dtype's rounding (other BLAS, other summation order)."""
 
 from __future__ import annotations
 
@@ -11,13 +14,15 @@ from helpers import has
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import backends
 import mlp
 
 SCALES = [None, "standard", "robust", "minmax"]
+BACKENDS = [name for name in ("numpy", "array_api_strict", "torch", "jax") if name in backends.available()]
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 @given(
     d=st.integers(1, 4),
@@ -28,8 +33,11 @@ SCALES = [None, "standard", "robust", "minmax"]
     offset=st.sampled_from([0.0, 1e3, 1e9, 1e12]),
     task=st.sampled_from(["classes", "regression"]),
     seed=st.integers(0, 2**16),
+    backend=st.sampled_from(BACKENDS),
 )
-def test_every_way_of_asking_a_model_agrees(tmp_path_factory, d, width, scale, dtype, exponent, offset, task, seed):
+def test_every_way_of_asking_a_model_agrees(
+    tmp_path_factory, d, width, scale, dtype, exponent, offset, task, seed, backend
+):
     from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
 
     tmp = tmp_path_factory.mktemp("agree")
@@ -38,28 +46,33 @@ def test_every_way_of_asking_a_model_agrees(tmp_path_factory, d, width, scale, d
     X = Z * 10.0**exponent + offset
     k = 3 if task == "classes" else 1
     y = np.digitize(Z[:, 0], [-0.4, 0.4]) if task == "classes" else Z[:, 0] - 0.5 * Z[:, -1]
-    model = mlp.MLP([d, width, k], scale=scale, dtype=dtype, seed=seed)
+    model = mlp.MLP([d, width, k], scale=scale, dtype=dtype, seed=seed, backend=backend)
     try:
         mlp.train(model, X, y, epochs=2, batch_size=16, progress=False, loss=None if task == "classes" else "mse")
     except ValueError as exc:  # refused: data beyond the dtype without a scaler, or a diverged run; named
         assert str(exc) and ("X" in str(exc) or "diverg" in str(exc).lower() or "finite" in str(exc)), exc
         return
-    out = np.asarray(model(X))
+    out = np.asarray(model.backend.to_numpy(model(X)))
     model.save(tmp / "m.npz")
-    loaded = mlp.load(tmp / "m.npz")
-    np.testing.assert_array_equal(np.asarray(loaded(X)), out)
+    same = mlp.load(tmp / "m.npz", backend=backend)
+    np.testing.assert_array_equal(same.backend.to_numpy(same(X)), out, err_msg=f"{backend}: loaded != trained")
     if not np.all(np.isfinite(out)):
         if task == "classes":
             with pytest.raises(ValueError, match="NaN or infinity"):
                 model.predict_labels(X)
         return
+    tol = 1e-4 if dtype == "float32" else 1e-9
+    atol = tol * max(1.0, float(np.max(np.abs(out))))
+    host = mlp.load(tmp / "m.npz")  # NumPy: what mlp predict runs
+    host_out = np.asarray(host(X))
+    np.testing.assert_allclose(host_out, out, rtol=tol, atol=atol, err_msg=f"numpy copy of a {backend} model")
     np.save(tmp / "X.npy", X)
     what = "labels" if task == "classes" else "values"
     assert cli_predict(tmp, "X.npy") is not None
     predicted = np.load(tmp / "p.npy")
-    expect = model.predict_labels(X) if task == "classes" else out[:, 0]
+    expect = np.asarray(host.predict_labels(X)) if task == "classes" else host_out[:, 0]
     np.testing.assert_array_equal(predicted, expect, err_msg=f"mlp predict {what}")
-    metrics = model.evaluate(X, y)
+    metrics = host.evaluate(X, y)
     if task == "classes":
         assert metrics["accuracy"] == accuracy_score(y, expect)
     else:
@@ -73,8 +86,12 @@ def test_every_way_of_asking_a_model_agrees(tmp_path_factory, d, width, scale, d
         kind = session.get_inputs()[0].type
         rows = X.astype(np.float64 if kind == "tensor(double)" else dtype)
         got = session.run(["Y"], {"X": rows})[0]
-        tol = 1e-4 if dtype == "float32" else 1e-9
-        np.testing.assert_allclose(got, out, rtol=tol, atol=tol * max(1.0, float(np.max(np.abs(out)))))
+        np.testing.assert_allclose(got, out, rtol=tol, atol=atol)
+    own = model.evaluate(X, y)  # the trained model's own metrics: those of its own outputs
+    if task == "classes":
+        assert own["accuracy"] == accuracy_score(y, np.asarray(model.predict_labels(X)))
+    else:
+        assert own["mse"] == pytest.approx(mean_squared_error(y, out[:, 0]), rel=1e-6 if dtype == "float32" else 1e-9)
 
 
 def cli_predict(tmp, name):

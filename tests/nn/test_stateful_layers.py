@@ -219,7 +219,8 @@ def test_two_processes_equal_one_with_batch_norm_and_dropout(tmp_path, rng):
     """Statistics over the global batch (summed over processes) and masks that follow the sample:
     two processes train the model one process does, running statistics included."""
     pytest.importorskip("mpi4py")
-    from test_distributed import ENV, WORKER
+    from helpers import MPI_ENV as ENV
+    from helpers import MPI_WORKER as WORKER
 
     r = subprocess.run(
         ["mpirun", "-n", "2", sys.executable, WORKER, "state", str(tmp_path / "two.npz")],

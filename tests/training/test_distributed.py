@@ -3,7 +3,6 @@ and a failed or hung rank ends the job with a clear error instead of hanging."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import MPI_ENV, MPI_WORKER
 
 import mlp
 
@@ -21,18 +21,7 @@ if shutil.which("mpirun") is None:
     pytest.skip("mpirun (Open MPI or MPICH) is not installed", allow_module_level=True)
 
 
-WORKER = os.path.join(os.path.dirname(__file__), "mpi_worker.py")
-
-
-ENV = {
-    **os.environ,
-    "OMPI_ALLOW_RUN_AS_ROOT": "1",
-    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-    "OMPI_MCA_btl": "self,tcp",
-    "OMPI_MCA_btl_tcp_if_include": "lo",
-    "OMPI_MCA_oob_tcp_if_include": "lo",
-    "OMPI_MCA_rmaps_base_oversubscribe": "1",
-}
+WORKER, ENV = MPI_WORKER, MPI_ENV
 
 
 def mpirun(n, mode, out, timeout=120):
@@ -124,7 +113,6 @@ def test_cli_distributed_prints_once_from_rank_0(tmp_path):
 )
 def test_mpi_ranks_that_run_different_settings_abort_naming_them(tmp_path, what, match):
     pytest.importorskip("mpi4py")
-    from test_distributed import ENV, WORKER
 
     r = subprocess.run(
         ["mpirun", "-n", "2", sys.executable, WORKER, f"disagree-{what}", str(tmp_path / "x.npz")],

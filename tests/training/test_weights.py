@@ -135,7 +135,8 @@ def test_cli_class_weight(capsys):
 @pytest.mark.skipif(not __import__("shutil").which("mpirun"), reason="mpirun (Open MPI or MPICH) is not installed")
 def test_two_processes_equal_one_with_sample_weights(tmp_path):
     pytest.importorskip("mpi4py")
-    from test_distributed import ENV, WORKER
+    from helpers import MPI_ENV as ENV
+    from helpers import MPI_WORKER as WORKER
 
     r = subprocess.run(
         ["mpirun", "-n", "2", sys.executable, WORKER, "weighted", str(tmp_path / "two.npz")],
