@@ -39,6 +39,8 @@ __all__ = [
     "as_int32",
     "dropout_salt",
     "DROPOUT_BITS",
+    "sample_mean",
+    "per_sample",
 ]
 
 Array = Any  # an array of any array-API namespace
@@ -71,6 +73,33 @@ def scale_add(g: Array, acc: Array | None, alpha: Any, beta: Any) -> Array:
 _M1, _M2 = 0x7FEB352D, 0x846CA68B - (1 << 32)  # the two multipliers as signed int32
 _GOLDEN = 0x9E3779B9 - (1 << 32)
 DROPOUT_BITS = 24  # a dropout decision compares the hash's top 24 bits with rate·2^24
+
+
+def _col(w: Array, e: Array) -> Array:
+    """Sample weights (n,) as a column against per-element terms (n, k)."""
+    return array_namespace(w).reshape(w, (w.shape[0], 1)) if e.ndim == 2 else w
+
+
+def _wsum(w: Array) -> Array:
+    """Σw, never 0 (a batch whose weights are all 0 contributes nothing, not NaN)."""
+    xp = array_namespace(w)
+    return xp.maximum(xp.sum(w), zero_like(w) + float(xp.finfo(w.dtype).smallest_normal))
+
+
+def sample_mean(e: Array, w: Array | None = None) -> Array:
+    """Σ e over outputs, averaged over the batch's samples: plainly, or weighted by `w` (Σ w·e / Σ w,
+    scikit-learn's weighted mean loss)."""
+    xp = array_namespace(e)
+    if w is None:
+        return xp.sum(e) / e.shape[0]
+    return xp.sum(e * _col(w, e)) / _wsum(w)
+
+
+def per_sample(g: Array, w: Array | None = None) -> Array:
+    """Per-sample gradient terms g scaled as ``sample_mean`` scales the loss (1/n, or w/Σw)."""
+    if w is None:
+        return g / g.shape[0]
+    return g * (_col(w, g) / _wsum(w))
 
 
 def _lsr(h, k):
@@ -142,7 +171,9 @@ class Kernels:
 
     # -- backward --------------------------------------------------------------------------
     def relu_backward(self, delta: Array, y: Array) -> Array:
-        """delta where y > 0, else 0 (y is the ReLU's output); in place on an owned delta."""
+        """delta where y > 0, 0 where y <= 0 (y is the ReLU's output; NaN and infinity in delta are
+        zeroed there too); in place on an owned delta. Where y is NaN (a NaN forward pass: the loss is
+        NaN and the step is discarded) this gives 0 and an override may keep delta."""
         return array_namespace(delta).where(y > 0, delta, zero_like(delta))
 
     def accumulate_tn(
@@ -155,6 +186,18 @@ class Kernels:
     def accumulate_colsum(self, delta: Array, acc: Array | None = None, alpha: float = 1.0, beta: float = 0.0) -> Array:
         """beta·acc + alpha·Σ_rows δ: a bias gradient, accumulated like accumulate_tn."""
         return scale_add(array_namespace(delta).sum(delta, axis=0), acc, alpha, beta)
+
+    def softmax_cross_entropy(self, s: Array, t: Array, w: Array | None = None) -> tuple[Array, Array]:
+        """(mean loss, its gradient w.r.t. s) of softmax + cross-entropy: the loss −Σ_k t_k log p_k
+        with p = softmax(s) over each row, averaged over the rows (weighted by `w`: Σ w·loss / Σ w),
+        and the gradient (p − t)/n (w·(p − t)/Σ w). The loss is a 0-d array; nothing is read on the host."""
+        xp = array_namespace(s)
+        shifted = s - xp.max(s, axis=1, keepdims=True)
+        e = xp.exp(shifted)
+        z = xp.sum(e, axis=1, keepdims=True)
+        log_p = shifted - xp.log(z)
+        value = -sample_mean(t * log_p, w)
+        return value, per_sample(e / z - t, w)
 
     # -- updates and data --------------------------------------------------------------------
     def scale_add(self, g: Array, acc: Array | None = None, alpha: Any = 1.0, beta: Any = 0.0) -> Array:

@@ -25,6 +25,7 @@ class TorchKernels(BufferedKernels):
             torch.float16: torch.int16,
             torch.bfloat16: torch.int16,
         }
+        self._ones = {}
 
     def matmul(self, a, b, key=None):
         if key is None:
@@ -37,18 +38,31 @@ class TorchKernels(BufferedKernels):
         out = self.buffer(key, (x.shape[0], W.shape[1]), x.dtype)
         return self.torch.matmul(x, W, out=out) if b is None else self.torch.addmm(b, x, W, out=out)
 
+    def multiply(self, a, b, key=None):
+        if key is None:
+            return super().multiply(a, b)
+        out = self.buffer(key, tuple(self.torch.broadcast_shapes(a.shape, b.shape)), a.dtype)
+        return self.torch.mul(a, b, out=out)
+
     def relu(self, s):
         return s.relu_() if self.owns(s) else super().relu(s)
 
     def relu_backward(self, delta, y):
-        """delta's bits AND all ones where y > 0 (zeros elsewhere, NaN in y included): the specification
-        exactly, NaN and infinity in delta zeroed where y <= 0, 7x faster here than masked_fill_."""
-        if not self.owns(delta) or delta.dtype not in self._bits:
+        """threshold_backward: one kernel, in place, 7x faster here than the bit mask and 25x than
+        ``where``. NaN and infinity in delta are zeroed where y <= 0; where y is NaN (a NaN forward,
+        whose loss is NaN and whose step is discarded) delta is kept, not zeroed."""
+        if not self.owns(delta):
             return super().relu_backward(delta, y)
-        bits = self._bits[delta.dtype]
-        keep = (y > 0).to(bits).neg_()
-        delta.view(bits).bitwise_and_(keep)
-        return delta
+        return self.torch.ops.aten.threshold_backward.grad_input(delta, y, 0, grad_input=delta)
+
+    def softmax_cross_entropy(self, s, t, w=None):
+        """log_softmax once; the loss and the gradient (exp(log p) − t)/n from it, in place: 7 kernels."""
+        if w is not None or s.ndim != 2:
+            return super().softmax_cross_entropy(s, t, w)
+        n = s.shape[0]
+        log_p = self.torch.log_softmax(s, dim=1)
+        value = self.torch.sum(t * log_p).mul_(-1.0 / n)
+        return value, log_p.exp_().sub_(t).div_(n)
 
     def adam_update(self, p, g, m, v, step, b1, b2, root_c2, eps):
         if not all(isinstance(s, (int, float)) for s in (step, root_c2)):
@@ -71,9 +85,14 @@ class TorchKernels(BufferedKernels):
         return acc.addmm_(x.T, delta, beta=beta, alpha=alpha)  # beta 0: acc's old values are ignored
 
     def accumulate_colsum(self, delta, acc=None, alpha=1.0, beta=0.0):
-        if acc is None:
+        """beta·acc + alpha·δᵀ1 in one GEMV into acc (a ones vector kept per batch size)."""
+        if acc is None or not isinstance(alpha, numbers.Real) or not isinstance(beta, numbers.Real):
             return super().accumulate_colsum(delta, acc, alpha, beta)
-        return self.scale_add(self.torch.sum(delta, dim=0), acc, alpha, beta)
+        key = (delta.shape[0], delta.dtype)
+        ones = self._ones.get(key)
+        if ones is None:
+            ones = self._ones[key] = self.torch.ones(delta.shape[0], dtype=delta.dtype, device=delta.device)
+        return acc.addmv_(delta.T, ones, beta=beta, alpha=alpha)  # beta 0: acc's old values are ignored
 
     def scale_add(self, g, acc=None, alpha=1.0, beta=0.0):
         if acc is None or not isinstance(alpha, numbers.Real) or not isinstance(beta, numbers.Real):

@@ -18,6 +18,9 @@ from typing import ClassVar
 import numpy as np
 from array_api_compat import array_namespace
 
+from mlp.backends.kernels import GENERIC
+from mlp.backends.kernels import per_sample as _per
+from mlp.backends.kernels import sample_mean as _mean
 from mlp.checks import cast_finite
 from mlp.heads import Head
 from mlp.nn import activations as act
@@ -49,33 +52,6 @@ def _eps(x):
 def _call(fn, out, t, w):
     """fn(out, t), with the weights only where there are some (a user's loss may take no w)."""
     return fn(out, t) if w is None else fn(out, t, w)
-
-
-def _col(w, e):
-    """Sample weights (n,) as a column against per-element terms (n, k)."""
-    return array_namespace(w).reshape(w, (w.shape[0], 1)) if e.ndim == 2 else w
-
-
-def _wsum(w):
-    """Σw, never 0 (a batch whose weights are all 0 contributes nothing, not NaN)."""
-    xp = array_namespace(w)
-    return xp.maximum(xp.sum(w), zero_like(w) + float(xp.finfo(w.dtype).smallest_normal))
-
-
-def _mean(e, w=None):
-    """Σ e over outputs, averaged over the batch's samples: plainly, or weighted by `w` (Σ w·e / Σ w,
-    scikit-learn's weighted mean loss)."""
-    xp = array_namespace(e)
-    if w is None:
-        return xp.sum(e) / e.shape[0]
-    return xp.sum(e * _col(w, e)) / _wsum(w)
-
-
-def _per(g, w=None):
-    """Per-sample gradient terms g scaled as ``_mean`` scales the loss (1/n, or w/Σw)."""
-    if w is None:
-        return g / g.shape[0]
-    return g * (_col(w, g) / _wsum(w))
 
 
 class Loss:
@@ -161,6 +137,12 @@ class Loss:
 
     def value_and_gradient(self, out, t, w=None):
         return _call(self.value, out, t, w), _call(self.gradient, out, t, w)
+
+    def step_value_and_gradient(self, out, t, w, fused: bool, kernels):
+        """What a training step computes: (value, gradient) from the model's outputs, or from the
+        logits where the step takes the fused path; a loss whose fused pair is a kernel method
+        (softmax cross-entropy) hands it to the run's `kernels`."""
+        return _call(self.fused_value_and_gradient if fused else self.value_and_gradient, out, t, w)
 
     def fused_value_and_gradient(self, logits, t, w=None):
         """Value and gradient w.r.t. the logits, for a model ending in ``fused_with``."""
@@ -308,6 +290,11 @@ class BinaryCrossEntropy(Loss):
         p = clip(out, eps, 1 - eps)
         return _per((p - t) / (p * (1 - p)), w)
 
+    def value_and_gradient(self, out, t, w=None):
+        if self.from_logits:  # value and gradient from one pass over the logits
+            return self.fused_value_and_gradient(out, t, w)
+        return super().value_and_gradient(out, t, w)
+
     def fused_value_and_gradient(self, s, t, w=None):
         # log(1 + e^s) - s d, written so that no exponential can overflow
         value = _mean(softplus(s) - s * t, w)
@@ -394,14 +381,19 @@ class CrossEntropy(Loss):
             return self.fused_value_and_gradient(out, t, w)[1]
         return _per(-t / clip(out, _eps(out), 1.0), w)
 
+    def value_and_gradient(self, out, t, w=None):
+        if self.from_logits:  # value and gradient from one pass over the logits
+            return self.fused_value_and_gradient(out, t, w)
+        return super().value_and_gradient(out, t, w)
+
     def fused_value_and_gradient(self, s, t, w=None):
-        xp = array_namespace(s)
-        shifted = s - xp.max(s, axis=1, keepdims=True)
-        e = xp.exp(shifted)
-        z = xp.sum(e, axis=1, keepdims=True)
-        log_p = shifted - xp.log(z)
-        value = -_mean(t * log_p, w)
-        return value, _per(e / z - t, w)
+        return GENERIC.softmax_cross_entropy(s, t, w)
+
+    def step_value_and_gradient(self, out, t, w, fused, kernels):
+        own = type(self).fused_value_and_gradient is CrossEntropy.fused_value_and_gradient  # not a subclass's
+        if own and (fused or self.from_logits):  # one kernel call: a backend may fuse it (torch, CuPy)
+            return kernels.softmax_cross_entropy(out, t, w)
+        return super().step_value_and_gradient(out, t, w, fused, kernels)
 
     def config(self):
         return {"label_smoothing": self.label_smoothing, "from_logits": self.from_logits}

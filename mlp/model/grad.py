@@ -30,9 +30,8 @@ def loss_and_grads(model: Sequential, loss: Loss, params, state, X, T, ctx: Cont
     ctx.dtype = model.dtype
     cparams = model.compute_params(params)
     out, new_state, tape = net.forward(cparams, state, model.compute_input(X), ctx, stop=stop)
-    fn = loss.fused_value_and_gradient if fused else loss.value_and_gradient
     out = model.variable(out)  # the loss in the variable dtype: a precision island
-    value, delta = fn(out, T) if w is None else fn(out, T, w)
+    value, delta = loss.step_value_and_gradient(out, T, w, fused, ctx.kernels)
     if not model.mixed_precision:
         return value, net.backward(cparams, tape, delta, ctx, stop, sinks), new_state
     if scale is not None:
