@@ -162,7 +162,8 @@ _TF32 = [False]
 
 def set_tf32(enabled: bool = True) -> None:
     """One switch for TF32 tensor cores in every float32 product on the GPU backends (CuPy's
-    matmul and cuBLAS GEMMs, PyTorch's matmul and addmm on CUDA), off by default; applied to the
+    matmul and cuBLAS GEMMs, PyTorch's matmul and addmm on CUDA, JAX's products through
+    ``jax_default_matmul_precision`` inside the model's calls), off by default; applied to the
     backends made so far and to those made later. No effect on CPUs."""
     _TF32[0] = bool(enabled)
     for b in _CACHE.values():

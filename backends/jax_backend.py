@@ -99,6 +99,16 @@ class JaxBackend(Backend):
         # first time it sees one, then caches it: done here, so that it never happens in a run
         array_namespace(jax.device_put(np.zeros(1, np.float32), self.device))
         self.on_gpu = getattr(self.device, "platform", "cpu") in ("gpu", "cuda", "rocm")
+        self._precision = "highest"
+
+    def set_tf32(self, enabled):
+        """JAX multiplies float32 on GPUs in TF32 unless told otherwise: here its precision is
+        'highest' (true float32) unless TF32 is switched on ('tensorfloat32'); applied by
+        ``context()``, in which the model traces and runs every computation."""
+        self._precision = "tensorfloat32" if enabled else "highest"
+
+    def context(self):
+        return self.jax.default_matmul_precision(self._precision)
 
     def dtype(self, dtype):
         dt = super().dtype(dtype)

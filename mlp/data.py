@@ -53,7 +53,7 @@ def host_chunks(X, backend=None, n_features=None, name="X"):
     from mlp.checks import check_host_X, is_host_data
 
     for s, e in row_chunks(X):
-        part = X[s:e]
+        part = X[s:e, ...]  # every axis named: the array API has no flat indexing of a 2-D array
         if not is_host_data(part) and backend is not None:
             part = backend.to_numpy(part)
         yield check_host_X(part, n_features, f"{name} (rows {s}..{e - 1})")

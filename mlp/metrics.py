@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import array_namespace
 
+from mlp.checks import is_host_data
 from mlp.heads import Head, as_head
 from mlp.numerics import clip, one_hot
 
@@ -171,13 +172,13 @@ def evaluate(model, X, y) -> dict:
     head = model.output_head()
     if isinstance(X, (list, tuple)):
         X = np.asarray(X)
-    y = np.asarray(y)
+    y = np.asarray(y) if is_host_data(y) else np.asarray(model.backend.to_numpy(y))
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have one target per sample of X ({X.shape[0]}); got {y.shape[0]}")
     b = model.backend
     outs = []
     for s, e in row_chunks(X):
-        outs.append(np.asarray(b.to_numpy(model(X[s:e]))))
+        outs.append(np.asarray(b.to_numpy(model(X[s:e, ...]))))
     out = np.concatenate(outs)
     if not head.classification:
         yt = y.astype(np.float64).reshape(out.shape)
