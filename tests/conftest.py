@@ -18,6 +18,8 @@ from mlp import backends
 
 # The suite checks float64 on every backend: it switches JAX's 64-bit mode on itself, as a user would.
 os.environ.setdefault("JAX_ENABLE_X64", "1")
+# float32 products in full float32 on every backend (GPUs included): the tolerances assume it
+backends.set_tf32(False)
 
 # every backend in the registry, plus numpy with read-only inputs and array_api_strict on a second device
 VARIANTS = [*backends.NAMES, "numpy-readonly", "array_api_strict-device1"]

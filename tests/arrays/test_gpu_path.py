@@ -217,6 +217,7 @@ def test_prefetch_is_on_for_gpus_and_off_for_cpus():
 # -- row 11: one TF32 switch ---------------------------------------------------------------------
 def test_one_tf32_switch_covers_backends_made_before_and_after(monkeypatch):
     torch = pytest.importorskip("torch")
+    backends.get("torch")  # a backend made before the switch
     assert backends.tf32() is False and torch.backends.cuda.matmul.allow_tf32 is False  # off by default
     seen = []
     monkeypatch.setattr(
@@ -228,6 +229,39 @@ def test_one_tf32_switch_covers_backends_made_before_and_after(monkeypatch):
     finally:
         backends.set_tf32(False)
     assert torch.backends.cuda.matmul.allow_tf32 is False and backends.tf32() is False
+
+
+def test_the_tf32_switch_covers_jax_inside_the_model_calls(monkeypatch):
+    """JAX multiplies float32 in TF32 on GPUs by default; the model's calls run in its backend's
+    context, where the matmul precision is 'highest' unless the switch is on. A model call
+    traces under it (seen from inside a layer)."""
+    if "jax" not in backends.available():
+        pytest.skip("JAX is not installed")
+    import jax
+
+    b = backends.get("jax")
+    with b.context():
+        assert jax.config.jax_default_matmul_precision == "highest"
+    seen = []
+    model = mlp.MLP([2, 3], backend="jax", dtype="float32")
+    real = type(model.layers[0]).forward
+
+    def spy(self, *args, **kw):
+        seen.append(jax.config.jax_default_matmul_precision)
+        return real(self, *args, **kw)
+
+    monkeypatch.setattr(type(model.layers[0]), "forward", spy)
+    try:
+        backends.set_tf32(True)
+        with b.context():
+            assert jax.config.jax_default_matmul_precision == "tensorfloat32"
+        model(np.ones((4, 2)))
+        assert seen and set(seen) == {"tensorfloat32"}
+    finally:
+        backends.set_tf32(False)
+    seen.clear()
+    model(np.ones((5, 2)))  # a new shape: traced again, in full float32
+    assert seen and set(seen) == {"highest"}
 
 
 # -- row 12: host data is cast on the host before upload ----------------------------------------
