@@ -57,15 +57,15 @@ def value_and_grad(
         raise TypeError(f"model must be an mlp model (Sequential or MLP); got {type(model).__name__}")
     loss = get_loss(loss)
     loss.check_model(model)
-    X = model.prepare_input(X)
-    T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
-    check_same_count(X, T)
-    ctx = Context(training=bool(training), keep=True, kernels=GENERIC, count=X.shape[0], total=X.shape[0])
-    if model.net.needs_rows:
-        ctx.rows = model.backend.asarray(np.arange(X.shape[0], dtype=np.int32))
-    w = None
-    if sample_weight is not None:
-        w = model.backend.asarray(check_sample_weight(sample_weight, X.shape[0]), model.dtype)
-    with model.backend.context():
+    with model.backend.context():  # the targets, weights and row numbers made on the model's device too
+        X = model.prepare_input(X)
+        T = loss.prepare(y, model.n_outputs, model.backend, model.dtype)
+        check_same_count(X, T)
+        ctx = Context(training=bool(training), keep=True, kernels=GENERIC, count=X.shape[0], total=X.shape[0])
+        if model.net.needs_rows:
+            ctx.rows = model.backend.asarray(np.arange(X.shape[0], dtype=np.int32))
+        w = None
+        if sample_weight is not None:
+            w = model.backend.asarray(check_sample_weight(sample_weight, X.shape[0]), model.dtype)
         value, grads, _ = loss_and_grads(model, loss, model.params, model.state, X, T, ctx, w=w)
-    return float(model.backend.to_numpy(value)), grads
+        return float(model.backend.to_numpy(value)), grads

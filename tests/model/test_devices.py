@@ -50,3 +50,38 @@ def test_every_call_of_a_model_on_a_second_device_stays_there(strict, tmp_path):
     reg = mlp.MLP([3, 8, 1], backend="array_api_strict", device="device1", seed=0)
     mlp.train(reg, X, X[:, 0], loss="mse", epochs=2, progress=False, sample_weight=np.ones(64))
     assert set(reg.evaluate(Xd, xp.asarray(X[:, 0], device=d1))) == {"mse", "r2"}
+
+
+def test_every_device_touching_call_runs_in_the_backends_context(monkeypatch):
+    """CuPy makes arrays on its *current* device, whatever the model's: the model's calls enter
+    ``backend.context()`` (CuPy: ``with device``) before they make any array. Seen here through a
+    context that records whether it is open when the targets are prepared and outputs are read."""
+    import contextlib
+
+    from mlp import backends
+    from mlp.losses import CrossEntropy
+
+    b = backends.get("numpy")
+    depth, seen = [0], []
+
+    @contextlib.contextmanager
+    def context(self):
+        depth[0] += 1
+        try:
+            yield
+        finally:
+            depth[0] -= 1
+
+    real_prepare, real_to_numpy = CrossEntropy.prepare, type(b).to_numpy
+    monkeypatch.setattr(type(b), "context", context)
+    monkeypatch.setattr(CrossEntropy, "prepare", lambda *a, **k: seen.append(depth[0]) or real_prepare(*a, **k))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), np.arange(20) % 3
+    model = mlp.MLP([3, 4, 3], seed=0)
+    mlp.train(model, X, y, epochs=1, progress=False)
+    mlp.value_and_grad(model, "softmax_cross_entropy", X, y)
+    assert seen and min(seen) >= 1, seen
+    seen.clear()
+    monkeypatch.setattr(type(b), "to_numpy", lambda self, x: seen.append(depth[0]) or real_to_numpy(self, x))
+    model.predict_labels(X), model.predict_proba(X), model(X)
+    assert seen and min(seen) >= 1, seen
