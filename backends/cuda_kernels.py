@@ -34,6 +34,7 @@ class Definition(tuple):
 
 KERNELS = {
     "relu": Definition("", "T s", "s = (s > (T)0 || s != s) ? s : (T)0", "mlp_relu_inplace"),
+    "bias_relu": Definition("T b", "T s", "T v = s + b; s = (v > (T)0 || v != v) ? v : (T)0", "mlp_bias_relu"),
     "relu_backward": Definition("T y", "T d", "d = y > (T)0 ? d : (T)0", "mlp_relu_backward"),
     "axpy": Definition("T x, T a", "T y", "y += a * x", "mlp_axpy"),
     "scale_add": Definition(

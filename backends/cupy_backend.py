@@ -19,6 +19,8 @@ TF32: ``mlp.backends.set_tf32(True)`` switches float32 products to TF32 tensor c
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .base import Backend
@@ -36,6 +38,7 @@ class CuPyKernels(BufferedKernels):
         super().__init__(xp, dev)
         self.cupy = cupy
         self._compiled = {}
+        self._ones = {}
 
     def _kernel(self, name):
         k = self._compiled.get(name)
@@ -57,6 +60,13 @@ class CuPyKernels(BufferedKernels):
             return super().affine(x, W, b)
         s = self.matmul(x, W, key)
         return s if b is None else self.cupy.add(s, b, out=s)
+
+    def affine_relu(self, x, W, b, key=None):
+        if key is None or b is None:
+            return super().affine_relu(x, W, b, key)
+        s = self.matmul(x, W, key)
+        self._kernel("bias_relu")(b, s)  # the bias and the ReLU in one pass over s
+        return s
 
     def relu(self, s):
         if not self.owns(s):
@@ -80,7 +90,17 @@ class CuPyKernels(BufferedKernels):
     def accumulate_colsum(self, delta, acc=None, alpha=1.0, beta=0.0):
         if acc is None:
             return super().accumulate_colsum(delta, acc, alpha, beta)
-        return self.scale_add(self.cupy.sum(delta, axis=0), acc, alpha, beta)
+        if delta.dtype.char not in "fd" or not isinstance(alpha, numbers.Real) or not isinstance(beta, numbers.Real):
+            return self.scale_add(self.cupy.sum(delta, axis=0), acc, alpha, beta)
+        from cupy import cublas
+
+        key = (delta.shape[0], delta.dtype.char)
+        ones = self._ones.get(key)
+        if ones is None:
+            with self._device:
+                ones = self._ones[key] = self.cupy.ones(delta.shape[0], dtype=delta.dtype)
+        cublas.gemv("T", alpha, delta, ones, beta, acc)  # acc = alpha·δᵀ1 + beta·acc: one launch (beta 0: acc ignored)
+        return acc
 
     def scale_add(self, g, acc=None, alpha=1.0, beta=0.0):
         if acc is None:

@@ -165,6 +165,11 @@ class Kernels:
         s = x @ W
         return s if b is None else s + b
 
+    def affine_relu(self, x: Array, W: Array, b: Array, key: Any = None) -> Array:
+        """max(x W + b, 0) (NaN kept, as ``relu``): a Dense layer and the ReLU after it in one call,
+        which an override may fuse (CuPy: the GEMM, then the bias and the ReLU in one kernel)."""
+        return self.relu(self.affine(x, W, b, key))
+
     def relu(self, s: Array) -> Array:
         """max(s, 0); an override may work in place on a buffer it owns."""
         return array_namespace(s).maximum(s, zero_like(s))

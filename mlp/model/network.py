@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlp.nn.activations import ReLU
+from mlp.nn.dense import Dense
 from mlp.nn.layer import Context, Layer, LayerContractError
 from mlp.nn.transforms import Transform
 
@@ -37,6 +39,13 @@ class Network:
         self.first_param = next(i for i, layer in enumerate(self.layers) if layer.n_params)
         self.n_input = next((i for i, layer in enumerate(self.layers) if not isinstance(layer, Transform)), 0)
         self.needs_rows = any(layer.needs_rows for layer in self.layers)
+        # Dense (with bias) then ReLU: one kernel call, ``affine_relu`` (CuPy: the GEMM, then bias and
+        # ReLU in one pass); each layer's tape entry is what its own forward would have saved
+        self.bias_relu = {
+            i
+            for i in range(len(self.layers) - 1)
+            if type(self.layers[i]) is Dense and self.layers[i].bias and type(self.layers[i + 1]) is ReLU
+        }
         self.batch_statistics = any(layer.batch_statistics for layer in self.layers)
         self.compiled: dict = {}
 
@@ -50,8 +59,17 @@ class Network:
         end). The state passed in is not changed: the caller keeps the new state or not."""
         new_state, tape = list(state), [None] * len(self.layers)
         start = self.n_input if start is None else start
-        for i in range(start, len(self.layers) if stop is None else stop):
+        end = len(self.layers) if stop is None else stop
+        skip = None
+        for i in range(start, end):
+            if i == skip:
+                continue
             ctx.layer = i
+            if i in self.bias_relu and i + 1 < end:
+                W, b = params[self.param_slices[i]]
+                y = ctx.kernels.affine_relu(x, W, b, (self.layers[i], "s") if ctx.keep else None)
+                x, tape[i], tape[i + 1], skip = y, x, y, i + 1
+                continue
             ss = self.state_slices[i]
             result = self.layers[i].forward(params[self.param_slices[i]], state[ss], x, ctx)
             if not (isinstance(result, tuple) and len(result) == 3):

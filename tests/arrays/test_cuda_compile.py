@@ -33,6 +33,7 @@ ARCHS = ["80", "90"]
 # how CuPyKernels calls each kernel: which parameters are scalars, and the arrays' dimensions
 CALLS = {
     "relu": {"scalars": set(), "ndims": [2]},
+    "bias_relu": {"scalars": set(), "ndims": [2]},
     "relu_backward": {"scalars": set(), "ndims": [2]},
     "axpy": {"scalars": {"a"}, "ndims": [1, 2]},
     "scale_add": {"scalars": {"alpha", "beta"}, "ndims": [1]},
@@ -185,6 +186,10 @@ def test_host_compiled_kernels_equal_the_specification(host):
     # relu: in place
     (got,) = _call(lib, "relu", [s.copy()])
     _same(got, K.GENERIC.relu(s), dtype)
+    # bias_relu(b, s): in place on s
+    b = np.roll(s, 5)
+    _, got = _call(lib, "bias_relu", [b, s.copy()])
+    _same(got, K.GENERIC.relu(s + b), dtype)
     # relu_backward(y, d)
     _, got = _call(lib, "relu_backward", [y, s.copy()])
     _same(got, K.GENERIC.relu_backward(s, y), dtype)

@@ -51,6 +51,11 @@ def _cases(b, dtype, rng):
     cases = {
         "matmul": [((X, Wd), {}), ((X, Wd), {"key": "m"}), ((X[3:20], Wd), {"key": "m"})],
         "affine": [((X, Wd, B), {}), ((X, Wd, B), {"key": "a"}), ((X, Wd, None), {"key": "b"})],
+        "affine_relu": [
+            ((X, Wd, B), {}),
+            ((X, Wd, B), {"key": "ar"}),
+            ((X, Wd, fresh(np.resize(special, 5))), {"key": "ar2"}),
+        ],
         "relu": [((fresh(x @ W),), {}), ((owned_s,), {}), ((fresh(S),), {}), ((_owned(k, b, S, dtype, "rs"),), {})],
         "relu_backward": [
             ((fresh(d), fresh(x @ W)), {}),
@@ -305,3 +310,24 @@ def test_custom_layers_train_with_backend_kernels(fast_backend, rng):
         model, X, y, loss="mse", optimizer=mlp.SGD(0.01, momentum=0.9), epochs=3, batch_size=8, progress=False
     )
     assert len(h.loss) == 3 and np.all(np.isfinite(h.loss))
+
+
+def test_a_dense_layer_and_its_relu_in_one_call_equal_the_two_layers(rng):
+    """The network hands Dense + ReLU to ``affine_relu`` in one call; the output, the tape and the
+    gradients equal those of the two layers' own forward passes, on every backend."""
+    from mlp.nn.layer import Context
+
+    X, y = rng.normal(size=(11, 5)), rng.integers(0, 3, size=11)
+    for name in backends.available():
+        model = mlp.MLP([5, 8, 6, 3], "relu", backend=name, dtype="float64", seed=0)
+        assert model.net.bias_relu == {0, 2}
+        b, out = model.backend, []
+        for pairs in (set(model.net.bias_relu), set()):
+            model.net.bias_relu = pairs
+            ctx = Context(training=True, keep=False, count=11, total=11)
+            o, _, tape = model.net.forward(model.params, model.state, model.prepare_input(X), ctx)
+            value, grads = mlp.value_and_grad(model, "softmax_cross_entropy", X, y)
+            saved = [a for t in tape for a in (t if isinstance(t, tuple) else (t,)) if a is not None]
+            out.append([b.to_numpy(o), *map(b.to_numpy, saved), value, *map(b.to_numpy, grads)])
+        for fused, layered in zip(*out):
+            np.testing.assert_array_equal(fused, layered, err_msg=name)
