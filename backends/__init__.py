@@ -125,7 +125,7 @@ BACKENDS = (
         "mlp[cuda12] or mlp[cuda13]",
         True,
         _namespace_is("cupy"),
-        ("float16",),
+        ("bfloat16", "float16"),  # CuPy 14: bfloat16 is ml_dtypes'; cuBLAS gemmEx; the kernels NVRTC-compiled in CI
     ),
     BackendEntry(
         "torch-cuda",

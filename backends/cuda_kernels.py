@@ -36,7 +36,7 @@ KERNELS = {
     "relu": Definition("", "T s", "s = (s > (T)0 || s != s) ? s : (T)0", "mlp_relu_inplace"),
     "bias_relu": Definition("T b", "T s", "T v = s + b; s = (v > (T)0 || v != v) ? v : (T)0", "mlp_bias_relu"),
     "relu_backward": Definition("T y", "T d", "d = y > (T)0 ? d : (T)0", "mlp_relu_backward"),
-    "axpy": Definition("T x, T a", "T y", "y += a * x", "mlp_axpy"),
+    "axpy": Definition("T x, T a", "T y", "y = y + a * x", "mlp_axpy"),  # no compound assignment: bfloat16 has none
     "scale_add": Definition(
         "T c, T alpha, T beta", "T out", "out = beta == (T)0 ? alpha * c : beta * out + alpha * c", "mlp_scale_add"
     ),
@@ -44,13 +44,13 @@ KERNELS = {
     "adam": Definition(
         "T g, T step, T b1, T b2, T root_c2, T eps",
         "T p, T m, T v",
-        "m = m * b1 + (1 - b1) * g; v = v * b2 + (1 - b2) * (g * g); p -= step * m / (sqrt(v) / root_c2 + eps)",
+        "m = m * b1 + (1 - b1) * g; v = v * b2 + (1 - b2) * (g * g); p = p - step * m / (sqrt(v) / root_c2 + eps)",
         "mlp_adam",
     ),
     "rmsprop": Definition(
         "T g, T lr, T alpha, T eps",
         "T p, T v",
-        "v = v * alpha + (1 - alpha) * (g * g); p -= lr * g / (sqrt(v) + eps)",
+        "v = v * alpha + (1 - alpha) * (g * g); p = p - lr * g / (sqrt(v) + eps)",
         "mlp_rmsprop",
     ),
     # the dropout mask from r = mix32(rows ^ salt) (per row) and c = column · 0x9E3779B9 (per column)

@@ -27,6 +27,17 @@ from mlp.backends.cuda_kernels import KERNELS, Definition
 DTYPES = [np.float32, np.float64]
 
 
+def _compiled_dtypes():
+    """The types each kernel is compiled for: the variables' (float32, float64) and the 16-bit
+    compute types of mixed precision (float16; bfloat16 as CuPy 14 spells it, ml_dtypes')."""
+    import ml_dtypes
+
+    return [np.float32, np.float64, np.float16, ml_dtypes.bfloat16]
+
+
+COMPILED = ["float32", "float64", "float16", "bfloat16"]
+
+
 ARCHS = ["80", "90"]
 
 
@@ -96,10 +107,11 @@ def _nvrtc(compiler, core, src, arch):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("dtype_name", COMPILED)
 @pytest.mark.parametrize("name", sorted(KERNELS))
-def test_kernel_compiles_with_nvrtc(name, dtype, arch):
+def test_kernel_compiles_with_nvrtc(name, dtype_name, arch):
     cupy, _kernel, core, compiler = _cupy()
+    dtype = _compiled_dtypes()[COMPILED.index(dtype_name)]
     for ndim in CALLS[name]["ndims"]:
         cubin = _nvrtc(compiler, core, _source(cupy, _kernel, core, KERNELS[name], CALLS[name], dtype, ndim), arch)
         assert len(cubin) > 1000 and bytes(cubin[:4]) == b"\x7fELF"  # a CUDA binary
