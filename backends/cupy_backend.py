@@ -176,6 +176,7 @@ class CuPyBackend(Backend):
         self.xp = xp
         self.device = cupy.cuda.Device(self.canonical_device(device))
         self._copy_stream = None
+        self._inflight = []  # (event, pinned block) of copies that may still be running
 
     @staticmethod
     def canonical_device(device):
@@ -244,12 +245,14 @@ class CuPyBackend(Backend):
 
     def upload(self, host):
         """A host batch on the GPU through page-locked memory, on a copy stream of its own: run
-        from the prefetch thread, the copy overlaps the step computing on the default stream.
+        from the prefetch thread, the copy overlaps the step computing on the default stream, and
+        the thread never waits for the GPU (events, not synchronize).
 
         The device block comes from CuPy's pool on the default stream, where kernels still queued
-        may have been its last users; the copy stream first waits for an event recorded on the
-        default stream, so the copy cannot overwrite memory those kernels read. The copy is
-        complete when this returns."""
+        may have been its last users: the copy stream first waits for an event recorded on the
+        default stream, so the copy cannot overwrite memory those kernels read. The default stream
+        then waits for an event recorded after the copy, before any kernel queued later (the step
+        that reads the batch) runs. The pinned staging block is kept until its copy's event is done."""
         import cupyx
 
         host = np.ascontiguousarray(host)
@@ -257,12 +260,15 @@ class CuPyBackend(Backend):
         with self.device:
             if self._copy_stream is None:
                 self._copy_stream = cp.cuda.Stream(non_blocking=True)
+            self._inflight = [(e, s) for e, s in self._inflight if not e.done]
             staged = cupyx.empty_pinned(host.shape, host.dtype)  # from CuPy's pinned memory pool
             staged[...] = host
             out = cp.empty(host.shape, host.dtype)  # on the default stream's pool
             self._copy_stream.wait_event(cp.cuda.Stream.null.record())  # after the block's last users
             out.set(staged, stream=self._copy_stream)
-            self._copy_stream.synchronize()
+            copied = self._copy_stream.record()
+            cp.cuda.Stream.null.wait_event(copied)  # the step's kernels, queued after this, read a full batch
+            self._inflight.append((copied, staged))
         return out
 
     def to_numpy(self, x):

@@ -154,9 +154,11 @@ class TorchBackend(Backend):
 
     def upload(self, host):
         """A host batch on the device. On CUDA: through page-locked memory with a non-blocking copy
-        on a copy stream of its own (the prefetch thread's copy overlaps the step), which the
-        default stream then waits for; the tensor is recorded on it so that its memory is not
-        reused while the step reads it."""
+        on a copy stream of its own, so that the prefetch thread's copy overlaps the step computing
+        on the default stream (the copy does not wait for it: the tensor is allocated on the copy
+        stream, whose blocks the caching allocator never hands to it while it is in use). The
+        default stream waits for an event recorded after the copy, and the tensor is recorded on
+        the default stream so that its memory is not reused while the step reads it."""
         if self.device.type != "cuda":
             return self.asarray(host)
         torch = self.torch
@@ -164,10 +166,11 @@ class TorchBackend(Backend):
         if self._copy_stream is None:
             self._copy_stream = torch.cuda.Stream(self.device)
         compute = torch.cuda.default_stream(self.device)
-        self._copy_stream.wait_stream(compute)  # the block's last users are done before it is written
         with torch.cuda.stream(self._copy_stream):
             out = pinned.to(self.device, non_blocking=True)
-        compute.wait_stream(self._copy_stream)
+            copied = torch.cuda.Event()
+            copied.record(self._copy_stream)
+        compute.wait_event(copied)
         out.record_stream(compute)
         return out
 

@@ -140,10 +140,18 @@ def test_cupy_kernels_allocate_their_buffers_on_the_model_device():
     assert calls == ["enter", "empty", "exit"]
 
 
-# -- row 5: the upload's copy stream waits for the default stream -------------------------------
+# -- row 5: the upload's copy stream waits for the default stream, and nothing waits on the host --
 def test_cupy_upload_orders_the_copy_after_the_kernels_queued_before_it(monkeypatch):
+    """The copy waits (on the GPU) for the kernels queued before it, the default stream waits for
+    the copy; the prefetch thread itself never waits (no synchronize), and the pinned staging block
+    is kept until its copy's event is done."""
     cupy_backend = pytest.importorskip("mlp.backends.cupy_backend")
-    log = []
+    log, events = [], []
+
+    class Event:
+        def __init__(self, on):
+            self.name, self.done = f"event {len(events)} on {on}", False
+            events.append(self)
 
     class Stream:
         def __init__(self, non_blocking=False):
@@ -151,10 +159,10 @@ def test_cupy_upload_orders_the_copy_after_the_kernels_queued_before_it(monkeypa
 
         def record(self, event=None):
             log.append(f"record on {self.name}")
-            return "event"
+            return Event(self.name)
 
         def wait_event(self, event):
-            log.append(f"{self.name} waits for {event}")
+            log.append(f"{self.name} waits for {event.name}")
 
         def synchronize(self):
             log.append(f"synchronize {self.name}")
@@ -171,7 +179,7 @@ def test_cupy_upload_orders_the_copy_after_the_kernels_queued_before_it(monkeypa
         empty=lambda shape, dtype: np.empty(shape, dtype).view(Array),
     )
     b = cupy_backend.CuPyBackend.__new__(cupy_backend.CuPyBackend)
-    b.cupy, b.device, b._copy_stream = fake, contextlib.nullcontext(), None
+    b.cupy, b.device, b._copy_stream, b._inflight = fake, contextlib.nullcontext(), None, []
     try:
         import cupyx
     except ImportError:
@@ -180,7 +188,18 @@ def test_cupy_upload_orders_the_copy_after_the_kernels_queued_before_it(monkeypa
     monkeypatch.setattr(cupyx, "empty_pinned", lambda shape, dtype: np.empty(shape, dtype), raising=False)
     out = b.upload(np.arange(6.0).reshape(2, 3))
     np.testing.assert_array_equal(out, np.arange(6.0).reshape(2, 3))
-    assert log == ["record on null", "copy waits for event", "copy on copy", "synchronize copy"]
+    assert log == [
+        "record on null",
+        "copy waits for event 0 on null",
+        "copy on copy",
+        "record on copy",
+        "null waits for event 1 on copy",
+    ]
+    assert len(b._inflight) == 1 and b._inflight[0][0] is events[1]  # the staging block, held
+    events[1].done = True
+    b.upload(np.zeros((2, 3)))
+    assert len(b._inflight) == 1 and b._inflight[0][0] is events[3]  # the finished copy's block let go
+    assert not any("synchronize" in line for line in log)
 
 
 # -- row 8: no clip with boolean masks in the core -----------------------------------------------
