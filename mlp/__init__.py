@@ -68,7 +68,7 @@ from mlp.nn.norm import BatchNorm, LayerNorm
 from mlp.nn.transforms import MinMax, RobustScale, Standardize, Transform
 from mlp.optim import SGD, Adam, AdamW, GradientDescent, Lion, LossScaler, Optimizer, RMSProp, get_optimizer
 from mlp.optim.schedules import Constant, CosineDecay, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
-from mlp.training import DivergenceError, History, PrecisionWarning, TrainingWarning, TrainState, train
+from mlp.training import DataWarning, DivergenceError, History, PrecisionWarning, TrainingWarning, TrainState, train
 from mlp.training.batches import BlockShuffle
 from mlp.training.distributed import MPIComm
 
@@ -139,6 +139,7 @@ __all__ = [
     "History",
     "DivergenceError",
     "TrainingWarning",
+    "DataWarning",
     "PrecisionWarning",
     "Perceptron",
     "load",

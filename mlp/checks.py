@@ -217,3 +217,16 @@ def check_sample_weight(sample_weight, n: int, name: str = "sample_weight") -> n
     if not np.any(w > 0):
         raise ValueError(f"{name} must have at least one positive weight; they are all 0")
     return w
+
+
+def callers_stacklevel() -> int:
+    """The stacklevel of the first frame outside the mlp package: a warning points at the user's
+    line (a fit, a train call), wherever inside the package it is raised."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level

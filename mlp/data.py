@@ -14,7 +14,7 @@ import math
 import os
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,8 +53,9 @@ def host_chunks(X, backend=None, n_features=None, name="X"):
     from mlp.checks import check_host_X, is_host_data
 
     for s, e in row_chunks(X):
-        part = X[s:e, ...]  # every axis named: the array API has no flat indexing of a 2-D array
-        if not is_host_data(part) and backend is not None:
+        host = is_host_data(X)
+        part = X[s:e] if host else X[s:e, ...]  # device arrays: every axis named (the array API has no flat indexing)
+        if not host and backend is not None:
             part = backend.to_numpy(part)
         yield check_host_X(part, n_features, f"{name} (rows {s}..{e - 1})")
 
@@ -69,6 +70,7 @@ class Dataset:
     name: str = ""
     feature_names: list | None = None
     task_reason: str = "the dataset's own task"
+    notes: list = field(default_factory=list)  # what reading it did that a user should hear (rows dropped, ...)
 
     @property
     def n_features(self):
@@ -294,13 +296,16 @@ def check_npz_sizes(path, names=("X_train", "y_train", "X_test", "y_test")) -> N
         raise ValueError(f"{path}: cannot read as .npz ({type(exc).__name__}: {exc})") from None
 
 
-def load_csv(path, label="label", test_size=0.25, seed=0) -> Dataset:
+def load_csv(path, label="label", test_size=0.25, seed=0, stratify=None) -> Dataset:
     """A CSV with a header row; column `label` is the target (numbers or text labels), the others
-    the features (numbers). Split 75/25 (random_state `seed`), rows kept in file order."""
-    return _load_table(path, label, test_size, seed)
+    the features (numbers). Rows with a blank label are dropped, and a leading unnamed column that
+    counts the rows (a saved pandas or R row index) is dropped, each said in ``notes``. Split into
+    training and test rows (``test_size``, random_state `seed`; stratified by class for class
+    labels unless ``stratify=False``), rows kept in file order."""
+    return _load_table(path, label, test_size, seed, stratify)
 
 
-def _load_table(path, label, test_size, seed) -> Dataset:
+def _load_table(path, label, test_size, seed, stratify=None) -> Dataset:
     """A CSV or Parquet file read whole: each feature column converted, checked and copied
     straight into the training and test arrays (no intermediate table of all features)."""
     from mlp.io.tables import column_to_numpy, read_arrow
@@ -310,14 +315,16 @@ def _load_table(path, label, test_size, seed) -> Dataset:
     if label not in names:
         raise ValueError(f"{path}: no label column {label!r}; columns are {names}")
     features = [c for c in names if c != label]
+    notes = []
+    if features and _is_row_index(features[0], table.column(names.index(features[0]))):
+        notes.append(f"{path}: column {features[0]!r} counts the rows (a saved row index): not used as a feature")
+        features = features[1:]
     if not features:
         raise ValueError(f"{path}: it has only the label column {label!r}; a dataset needs feature columns too")
     y = column_to_numpy(table.column(names.index(label)), f"{path}: label column {label!r}")
-    if y.dtype.kind in "iuf" and not np.all(np.isfinite(y.astype(np.float64))):
-        raise ValueError(f"{path}: label column {label!r} holds blank or non-finite values")
-    if y.shape[0] < 2:
-        raise ValueError(f"{path}: it is split 75/25 into training and test rows, so it needs at least 2 data rows")
-    train, test = _split_rows(y.shape[0], test_size, seed)
+    labelled = _labelled_rows(path, label, y, notes)
+    train, test = _split_rows(y[labelled], test_size, seed, stratify, path, notes)
+    train, test = labelled[train], labelled[test]
     X_tr, X_te = np.empty((train.shape[0], len(features))), np.empty((test.shape[0], len(features)))
     for j, name in enumerate(features):
         col = table.column(names.index(name))
@@ -325,7 +332,48 @@ def _load_table(path, label, test_size, seed) -> Dataset:
             values = _numeric_column(path, name, column_to_numpy(col, f"{path}: feature column {name!r}"))
             X_tr[:, j], X_te[:, j] = values[train], values[test]
     del table
-    return _dataset(X_tr, y[train], X_te, y[test], os.path.basename(path), features)
+    ds = _dataset(X_tr, y[train], X_te, y[test], os.path.basename(path), features)
+    ds.notes = notes
+    return ds
+
+
+def _is_row_index(name: str, col) -> bool:
+    """A column with no name (or pandas' 'Unnamed: 0') holding 0..n-1 or 1..n: the row index a
+    pandas ``to_csv`` or an R ``write.csv`` writes first, not a feature."""
+    import pyarrow as pa
+
+    if name not in ("", "Unnamed: 0", "__index_level_0__"):
+        return False
+    if not (pa.types.is_integer(col.type) or pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return False
+    try:
+        values = np.asarray(col.cast(pa.int64()).to_numpy(zero_copy_only=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    n = values.shape[0]
+    return bool(np.array_equal(values, np.arange(n)) or np.array_equal(values, np.arange(1, n + 1)))
+
+
+def _labelled_rows(path, label, y, notes) -> np.ndarray:
+    """The rows whose label is not blank (an empty cell: NaN or ""), those dropped said in `notes`;
+    an infinite label is an error naming its row."""
+    if y.dtype.kind in "iuf":
+        yf = y.astype(np.float64)
+        if np.any(np.isinf(yf)):
+            row = int(np.argmax(np.isinf(yf))) + 1
+            raise ValueError(f"{path}: label column {label!r} holds infinity in data row {row}")
+        blank = np.isnan(yf)
+    elif y.dtype.kind in "US":
+        blank = np.char.strip(y.astype(str)) == ""
+    else:
+        blank = np.zeros(y.shape[0], dtype=bool)
+    keep = np.flatnonzero(~blank)
+    if blank.any():
+        if keep.shape[0] == 0:
+            raise ValueError(f"{path}: label column {label!r} is blank in every row")
+        first = int(np.argmax(blank)) + 1
+        notes.append(f"{path}: {int(blank.sum())} rows with a blank label {label!r} dropped (first: data row {first})")
+    return keep
 
 
 def _scatter_float_chunks(col, j, parts) -> bool:
@@ -349,19 +397,47 @@ def _scatter_float_chunks(col, j, parts) -> bool:
     return True
 
 
-def _split_rows(n, test_size, seed):
-    """The training and test rows of a 75/25 split (scikit-learn's, random_state `seed`), each in
-    file order."""
-    return tuple(np.sort(part) for part in _split(np.arange(n), None, test_size, seed, False)[:2])
+def _split_rows(y, test_size=0.25, seed=0, stratify=None, path="data", notes=None):
+    """The training and test rows (scikit-learn's split, random_state `seed`), each in file order.
+    ``stratify``: None (by class where y holds class labels and every class has 2 rows or more, else
+    not, said in `notes`), True (by class, or an error saying why not) or False."""
+    from mlp.checks import check_fraction
+
+    test_size = check_fraction(test_size, "test_size")
+    n = y.shape[0]
+    if n < 2:
+        raise ValueError(f"{path}: it is split into training and test rows, so it needs at least 2 labelled rows")
+    by = None
+    if stratify is not False:
+        classes = y.ndim == 1 and infer_task(y)[0] == "classification"
+        counts = np.unique(y, return_counts=True)[1] if classes else None
+        n_test = int(np.ceil(test_size * n))
+        why = (
+            "its labels are not class labels"
+            if not classes
+            else "a class has a single row"
+            if counts.min() < 2
+            else f"the test part ({n_test} rows) is smaller than the {counts.shape[0]} classes"
+            if n_test < counts.shape[0] or n - n_test < counts.shape[0]
+            else None
+        )
+        if why is None:
+            by = y
+        elif stratify:
+            raise ValueError(f"{path}: cannot split stratified by class: {why}; split without (--no-stratify)")
+        elif classes and notes is not None:
+            notes.append(f"{path}: split without stratifying: {why}")
+    parts = _split(np.arange(n), by, test_size, seed, by is not None)
+    return np.sort(parts[0]), np.sort(parts[1])
 
 
 # a Parquet file whose feature columns take more than this uncompressed is streamed, not read whole
 PARQUET_IN_MEMORY = 1 << 30
 
 
-def load_parquet(path, label="label", test_size=0.25, seed=0, in_memory=None) -> Dataset:
-    """A Parquet file; column `label` is the target, the others the features (numbers). Split
-    75/25 (random_state `seed`). The labels are read whole; the features too where they take at
+def load_parquet(path, label="label", test_size=0.25, seed=0, in_memory=None, stratify=None) -> Dataset:
+    """A Parquet file; column `label` is the target, the others the features (numbers). Blank labels
+    and the split as ``load_csv``. The labels are read whole; the features too where they take at
     most ``PARQUET_IN_MEMORY`` bytes uncompressed (or ``in_memory=True``), else they stay on disk
     as ``ParquetRows`` read a row group at a time (train them with ``shuffle="blocks"``)."""
     from mlp.io.tables import ParquetRows, parquet_column
@@ -374,8 +450,6 @@ def load_parquet(path, label="label", test_size=0.25, seed=0, in_memory=None) ->
     features = [c for c in names if c != label]
     if not features:
         raise ValueError(f"{path}: it has only the label column {label!r}; a dataset needs feature columns too")
-    if rows_view.shape[0] < 2:
-        raise ValueError(f"{path}: it is split 75/25 into training and test rows, so it needs at least 2 data rows")
     meta = rows_view._file.metadata
     size = sum(
         meta.row_group(g).column(j).total_uncompressed_size
@@ -386,13 +460,16 @@ def load_parquet(path, label="label", test_size=0.25, seed=0, in_memory=None) ->
     if in_memory is None:
         in_memory = size <= PARQUET_IN_MEMORY
     if in_memory:
-        return _load_table(path, label, test_size, seed)
+        return _load_table(path, label, test_size, seed, stratify)
     X = ParquetRows(path, features)  # text columns are refused here, blank cells where training reads them
     y = parquet_column(path, label)
-    if y.dtype.kind in "iuf" and not np.all(np.isfinite(y.astype(np.float64))):
-        raise ValueError(f"{path}: label column {label!r} holds blank or non-finite values")
-    train, test = _split_rows(y.shape[0], test_size, seed)  # the same split as read whole
-    return _dataset(X.subset(train), y[train], X.subset(test), y[test], os.path.basename(path), features)
+    notes = []
+    labelled = _labelled_rows(path, label, y, notes)
+    train, test = _split_rows(y[labelled], test_size, seed, stratify, path, notes)  # the same split as read whole
+    train, test = labelled[train], labelled[test]
+    ds = _dataset(X.subset(train), y[train], X.subset(test), y[test], os.path.basename(path), features)
+    ds.notes = notes
+    return ds
 
 
 def _numeric_column(path, name, values):
@@ -524,9 +601,10 @@ def load_npy_folder(folder) -> Dataset:
     return _dataset(arrays["X_train"], y, arrays.get("X_test"), arrays.get("y_test"), name)
 
 
-def load_file(path, label="label", seed=0) -> Dataset:
+def load_file(path, label="label", seed=0, test_size=0.25, stratify=None) -> Dataset:
     """A dataset from a .npz, .csv or .parquet file, a folder of .npy arrays (memory-mapped), or a
-    folder of MNIST IDX files."""
+    folder of MNIST IDX files. A table (.csv, .parquet) is split into training and test rows
+    (``test_size``, ``stratify``: see ``load_csv``); the others hold their own split."""
     path = os.fspath(path)
     if os.path.isdir(path):
         if any(os.path.exists(os.path.join(path, p + ".npy")) for p in NPY_PARTS):
@@ -537,7 +615,7 @@ def load_file(path, label="label", seed=0) -> Dataset:
     if path.endswith(".npz"):
         return load_npz(path)
     if path.endswith(".csv"):
-        return load_csv(path, label, seed=seed)
+        return load_csv(path, label, test_size, seed, stratify)
     if path.endswith((".parquet", ".pq")):
-        return load_parquet(path, label, seed=seed)
+        return load_parquet(path, label, test_size, seed, stratify=stratify)
     raise ValueError(f"data file {path!r} must be .npz, .csv, .parquet or a folder of MNIST IDX files")

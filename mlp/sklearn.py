@@ -18,8 +18,6 @@ starts from them. Fitted arrays and predictions are NumPy arrays.
 from __future__ import annotations
 
 import copy
-import os
-import sys
 import warnings
 from numbers import Integral, Real
 
@@ -36,6 +34,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from mlp import backends as _backends
+from mlp.checks import callers_stacklevel
 from mlp.model import MLP
 from mlp.model.grad import loss_and_grads
 from mlp.nn.dense import Dense
@@ -463,16 +462,6 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
-def _callers_level() -> int:
-    """The stacklevel of the first frame outside the mlp package: a warning points at the user's
-    fit or partial_fit line, wherever in the training loop it is raised."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def _scipy_version() -> tuple:
     try:
         from importlib.metadata import version
@@ -542,7 +531,7 @@ class _Stop:
                 f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the optimization hasn't "
                 "converged yet.",
                 ConvergenceWarning,
-                stacklevel=_callers_level(),
+                stacklevel=callers_stacklevel(),
             )
         return False
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import time
 
 from mlp import backends
@@ -33,12 +35,26 @@ def _data_flags(t):
     src.add_argument(
         "--data",
         metavar="PATH",
-        help=".npz (X_train, y_train[, X_test, y_test]), .csv or .parquet (a --label column; split 75/25), a "
+        help=".npz (X_train, y_train[, X_test, y_test]), .csv or .parquet (a --label column; split by --test-size), a "
         "folder of MNIST IDX files, or a folder of X_train.npy, y_train.npy[, X_test.npy, y_test.npy] read as "
         "memory maps (data larger than memory)",
     )
     src.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="a built-in dataset")
     t.add_argument("--label", default="label", help="label column of a .csv or .parquet file")
+    t.add_argument(
+        "--test-size",
+        type=number(float, below_one=True),
+        default=0.25,
+        metavar="F",
+        help="the fraction of a .csv or .parquet file's labelled rows held out for the test (0 < F < 1)",
+    )
+    t.add_argument(
+        "--stratify",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="split a .csv or .parquet file by class (None: where the labels are class labels and every class "
+        "has 2 rows or more, else not, said)",
+    )
     t.add_argument(
         "--task",
         choices=["classification", "regression"],
@@ -176,7 +192,12 @@ def run(args):
     if args.tf32:
         backends.set_tf32(True)
     _check_outputs(args)
-    ds = data.load_file(args.data, args.label) if args.data else data.load_dataset(args.dataset)  # random_state 0
+    if args.data:  # random_state 0
+        ds = data.load_file(args.data, args.label, test_size=args.test_size, stratify=args.stratify)
+    else:
+        ds = data.load_dataset(args.dataset)
+    for note in ds.notes:
+        print(f"note: {note}", file=sys.stderr)
     task, why = _task(args, ds)
     comm = None
     if args.distributed:

@@ -23,7 +23,9 @@ class MLP(Sequential):
     Hidden layers: Dense, then ``norm`` ("batch": BatchNorm, "layer": LayerNorm), then
     `activation`, then ``Dropout(dropout)`` where dropout > 0; the last layer is Dense and
     `output` (default identity). ``scale`` ("standard", "minmax", "robust") puts a fitted input
-    transform in front, so that the model takes raw data. ``init`` defaults to the hidden
+    transform in front, so that the model takes raw data; the default, None, is no scaling (as
+    scikit-learn's MLPClassifier and Keras' Dense: the summary says so, and ``mlp.train`` warns with
+    a DataWarning when a feature reaches beyond 1e3), while ``mlp train`` scales ('robust'). ``init`` defaults to the hidden
     activation's ``default_init``: ``mlp.defaults.INIT`` ("torch", PyTorch's nn.Linear) for the
     built-in ones.
     """

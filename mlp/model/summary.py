@@ -29,10 +29,11 @@ def summary(model, compact: bool = False) -> str:
     compute = b.dtype_name(model.compute_dtype)
     precision = dtype if compute == dtype else f"{dtype} weights, {compute} compute"
     flops = step_flops(model)
+    raw = "" if model.net.n_input else ", no input scaling"  # mlp.MLP's default, as scikit-learn's and Keras'
     if compact:
         kinds = " → ".join(type(layer).__name__ for layer in model.layers)
         return (
-            f"{kinds}: {model.n_features} → {model.n_outputs}, |W| = {model.n_params:,} parameters, "
+            f"{kinds}: {model.n_features} → {model.n_outputs}{raw}, |W| = {model.n_params:,} parameters, "
             f"{flops:,} flops per sample per step, {precision} on {b.name} ({b.device})"
         )
     rows = [("#", "layer", "output shape", "parameters", "state")]
@@ -45,8 +46,10 @@ def summary(model, compact: bool = False) -> str:
         out.append("  ".join(cell.ljust(w) if c < 2 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths))))
         if j == 0:
             out.append(line)
+    out += [line]
+    if raw:
+        out.append("input: the features as given, no input scaling (scale='robust' or 'standard' fits one)")
     out += [
-        line,
         f"|W| = {model.n_params:,} trainable parameters, {sum(states):,} state values",
         f"{flops:,} flops per sample per training step (forward and backward)",
     ]

@@ -2,10 +2,19 @@
 where data enters (``sources``) and what the loop reads (``rows``, ``batches``), stopping rules,
 validation, checkpoints, and data-parallel training (``distributed``)."""
 
-from mlp.training.errors import DivergenceError, PrecisionWarning, TrainingWarning
+from mlp.training.errors import DataWarning, DivergenceError, PrecisionWarning, TrainingWarning
 from mlp.training.history import History
 from mlp.training.loop import train
 from mlp.training.state import TrainState
 from mlp.training.step import make_step
 
-__all__ = ["DivergenceError", "History", "PrecisionWarning", "TrainState", "TrainingWarning", "make_step", "train"]
+__all__ = [
+    "DataWarning",
+    "DivergenceError",
+    "History",
+    "PrecisionWarning",
+    "TrainState",
+    "TrainingWarning",
+    "make_step",
+    "train",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DivergenceError", "TrainingWarning", "PrecisionWarning"]
+__all__ = ["DivergenceError", "TrainingWarning", "PrecisionWarning", "DataWarning"]
 
 
 class DivergenceError(ValueError, FloatingPointError):
@@ -16,3 +16,8 @@ class TrainingWarning(UserWarning):
 
 class PrecisionWarning(UserWarning):
     """Float16 loss scaling skipped steps whose gradients overflowed (said once per run)."""
+
+
+class DataWarning(UserWarning):
+    """The data, as given, is likely to train badly (features far from the unit scale the initial
+    weights assume, into a model with no input scaling)."""

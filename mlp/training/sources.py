@@ -9,6 +9,7 @@ loop, validation and checkpoints read without asking again.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ from mlp.checks import check_positive_float, host_array, is_host_data
 from mlp.metrics import encode_labels
 from mlp.model.sequential import check_classes
 from mlp.numerics import check_same_count
+from mlp.training.errors import DataWarning
 from mlp.training.rows import DeviceRows, HostRows, is_streamed
 from mlp.training.weights import sample_weights
 
@@ -63,6 +65,8 @@ def training_data(
     train_rows, val_rows = _split(n, validation_fraction, rng)
     if model.inputs.unfitted():
         model.adapt(X if train_rows is None else _fitting_rows(model, X, train_rows, form))
+    if not model.net.n_input and form.host:
+        _warn_if_unscaled(model, X)
     w_train = w if w is None or train_rows is None else w[train_rows]
     reuse = kernels.buffered and model.backend.shares_host_memory
     if form.streamed:
@@ -246,3 +250,29 @@ def fingerprint(rows, n: int) -> str:
     for a in (np.asarray(xs, dtype=np.float64), np.asarray(ts, dtype=np.float64)):
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
+
+
+UNIT_SCALE_LIMIT = 1e3  # features beyond this magnitude, into a model with no input scaling, are warned of
+
+
+def _warn_if_unscaled(model, X) -> None:
+    """A DataWarning where the model has no input scaling and a feature of X's first rows (one
+    chunk) reaches beyond ``UNIT_SCALE_LIMIT`` in magnitude: the initial weights assume features
+    near unit scale, and such a feature saturates the first layer or dominates it."""
+    from mlp.checks import callers_stacklevel
+    from mlp.data import host_chunks
+
+    chunk = next(iter(host_chunks(X, model.backend, model.n_features)), None)
+    if chunk is None or not chunk.size:
+        return
+    top = np.max(np.abs(chunk), axis=0)
+    j = int(np.argmax(top))
+    if top[j] <= UNIT_SCALE_LIMIT:
+        return
+    name = f" ({model.feature_names[j]!r})" if getattr(model, "feature_names", None) is not None else ""
+    warnings.warn(
+        f"X's feature {j}{name} reaches {top[j]:.3g}, far from the unit scale the initial weights assume, and the "
+        "model has no input scaling: build it with scale='robust' (or 'standard'), as mlp train does, or scale X",
+        DataWarning,
+        stacklevel=callers_stacklevel(),
+    )
