@@ -65,7 +65,7 @@ from mlp.nn.dropout import Dropout
 from mlp.nn.layer import Context, GradSink, Layer
 from mlp.nn.multiplicative import Multiplicative
 from mlp.nn.norm import BatchNorm, LayerNorm
-from mlp.nn.transforms import MinMax, RobustScale, Standardize, Transform
+from mlp.nn.transforms import MinMax, RobustScale, Standardize, TargetScale, Transform
 from mlp.optim import SGD, Adam, AdamW, GradientDescent, Lion, LossScaler, Optimizer, RMSProp, get_optimizer
 from mlp.optim.schedules import Constant, CosineDecay, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
 from mlp.training import DataWarning, DivergenceError, History, PrecisionWarning, TrainingWarning, TrainState, train
@@ -92,6 +92,7 @@ __all__ = [
     "Standardize",
     "MinMax",
     "RobustScale",
+    "TargetScale",
     "Head",
     "GradSink",
     "Identity",

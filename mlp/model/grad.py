@@ -27,6 +27,8 @@ def loss_and_grads(model: Sequential, loss: Loss, params, state, X, T, ctx: Cont
     net, xp = model.net, model.xp
     fused = loss.fuses(net.layers[-1])
     stop = len(net.layers) - 1 if fused else None
+    if net.target_scale is not None:  # the network learns standardized targets
+        stop, T = net.target_scale, net.standardize_targets(state, T)
     ctx.dtype = model.dtype
     cparams = model.compute_params(params)
     out, new_state, tape = net.forward(cparams, state, model.compute_input(X), ctx, stop=stop)

@@ -12,7 +12,7 @@ from mlp.nn.activations import Activation, get_activation
 from mlp.nn.dense import Dense
 from mlp.nn.dropout import Dropout
 from mlp.nn.norm import get_norm
-from mlp.nn.transforms import Transform, get_transform
+from mlp.nn.transforms import TargetScale, Transform, get_transform
 
 __all__ = ["MLP"]
 
@@ -25,7 +25,10 @@ class MLP(Sequential):
     `output` (default identity). ``scale`` ("standard", "minmax", "robust") puts a fitted input
     transform in front, so that the model takes raw data; the default, None, is no scaling (as
     scikit-learn's MLPClassifier and Keras' Dense: the summary says so, and ``mlp.train`` warns with
-    a DataWarning when a feature reaches beyond 1e3), while ``mlp train`` scales ('robust'). ``init`` defaults to the hidden
+    a DataWarning when a feature reaches beyond 1e3), while ``mlp train`` scales ('robust').
+    ``scale_targets=True`` ends the model in a ``TargetScale``: ``mlp.train`` fits the regression
+    targets' mean and std, the network learns them standardized, and ``model(X)`` gives them back
+    in their units. ``init`` defaults to the hidden
     activation's ``default_init``: ``mlp.defaults.INIT`` ("torch", PyTorch's nn.Linear) for the
     built-in ones.
     """
@@ -47,6 +50,7 @@ class MLP(Sequential):
         compute_dtype: str | None = None,
         classes: Sequence | None = None,
         head: Head | str | None = None,
+        scale_targets: bool = False,
     ):
         sizes = _check_sizes(sizes)
         hidden, out = get_activation(activation, "activation"), get_activation(output, "output")
@@ -64,6 +68,14 @@ class MLP(Sequential):
             layers.append(get_activation(given) if isinstance(given, str) else _copy(out if last else hidden))
             if not last and dropout:
                 layers.append(Dropout(dropout))
+        if not isinstance(scale_targets, bool):
+            raise TypeError(f"scale_targets must be True or False; got {scale_targets!r}")
+        if scale_targets:
+            if out.name != "identity":
+                raise ValueError(
+                    f"scale_targets standardizes regression targets: output must be 'identity'; got {out.name!r}"
+                )
+            layers.append(TargetScale(sizes[-1]))
         self.sizes, self.activation, self.output = sizes, hidden.name, out.name
         super().__init__(
             *layers,

@@ -13,7 +13,7 @@ from typing import Any
 from mlp.nn.activations import ReLU
 from mlp.nn.dense import Dense
 from mlp.nn.layer import Context, Layer, LayerContractError
-from mlp.nn.transforms import Transform
+from mlp.nn.transforms import TargetScale, Transform
 
 __all__ = ["Network"]
 
@@ -39,6 +39,11 @@ class Network:
         self.first_param = next(i for i, layer in enumerate(self.layers) if layer.n_params)
         self.n_input = next((i for i, layer in enumerate(self.layers) if not isinstance(layer, Transform)), 0)
         self.needs_rows = any(layer.needs_rows for layer in self.layers)
+        scales = [i for i, layer in enumerate(self.layers) if isinstance(layer, TargetScale)]
+        if scales and scales != [len(self.layers) - 1]:
+            raise ValueError(f"a TargetScale must be the last layer; layers[{scales[0]}] is one")
+        # the last layer maps outputs back to the targets' units: training stops before it
+        self.target_scale = scales[0] if scales else None
         # Dense (with bias) then ReLU: one kernel call, ``affine_relu`` (CuPy: the GEMM, then bias and
         # ReLU in one pass); each layer's tape entry is what its own forward would have saved
         self.bias_relu = {
@@ -80,6 +85,11 @@ class Network:
                 )
             x, new_state[ss], tape[i] = result
         return x, new_state, tape
+
+    def standardize_targets(self, state: list, T: Any) -> Any:
+        """Targets T in the units the network learns, through its last layer, a TargetScale."""
+        k = self.target_scale
+        return self.layers[k].standardize(state[self.state_slices[k]], T)
 
     def backward(self, params: list, tape: list, delta: Any, ctx: Context, stop=None, sinks=None) -> list:
         """Backpropagate δ through layers[:stop] (right to left) from a forward pass's tape. Per

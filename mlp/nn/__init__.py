@@ -6,7 +6,7 @@ from mlp.nn.dropout import Dropout
 from mlp.nn.layer import EVAL, LAYERS, Context, GradSink, Layer, LayerContractError, Sinks
 from mlp.nn.multiplicative import Multiplicative
 from mlp.nn.norm import BatchNorm, LayerNorm
-from mlp.nn.transforms import MinMax, RobustScale, Standardize, Transform
+from mlp.nn.transforms import MinMax, RobustScale, Standardize, TargetScale, Transform
 
 __all__ = [
     "ACTIVATIONS",
@@ -25,6 +25,7 @@ __all__ = [
     "MinMax",
     "Multiplicative",
     "RobustScale",
+    "TargetScale",
     "Sinks",
     "Standardize",
     "Transform",

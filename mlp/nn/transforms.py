@@ -28,7 +28,7 @@ from array_api_compat import array_namespace
 from mlp.checks import check_positive_float, check_positive_int
 from mlp.nn.layer import EVAL, Layer
 
-__all__ = ["Transform", "Standardize", "MinMax", "RobustScale", "TRANSFORMS"]
+__all__ = ["Transform", "Standardize", "MinMax", "RobustScale", "TargetScale", "TRANSFORMS"]
 
 TRANSFORMS: dict[str, type] = {}
 
@@ -186,6 +186,56 @@ class RobustScale(Transform):
 
     def config(self):
         return {"n_features": self.in_features, "clip": self.clip, "sample": self.sample}
+
+
+class TargetScale(Layer):
+    """The regression targets' standardization, as the model's last layer: the network learns
+    (y − mean) / std per output (RealMLP's target standardization: a loss near 1 at the start
+    whatever the targets' units, outputs of different scales weighted alike), and this layer maps
+    its outputs back, ``out · std + mean``, so that ``model(X)``, saved files and ONNX give targets
+    in their own units.
+
+    Fitted by ``mlp.train`` on the training targets (float64, on the host) when it has seen no rows;
+    state [mean (k,), std (k,), rows fitted (1,)], std 0 → 1. Training stops the forward pass before
+    it and compares with the targets standardized by its state, so the loss (and the validation
+    loss) is in standardized units; ``model.evaluate`` and the CLI report errors in the targets' units.
+    Under mixed precision it maps back in the variable dtype (float32), not the 16-bit compute type."""
+
+    n_state = 3
+
+    def __init__(self, n_outputs: int):
+        self.in_features = check_positive_int(n_outputs, "TargetScale n_outputs")
+
+    def build_state(self):
+        d = self.in_features
+        return [np.zeros(d), np.ones(d), np.zeros(1)]
+
+    def forward(self, params, state, x, ctx=EVAL):
+        return x * state[1] + state[0], state, None
+
+    def backward(self, params, saved, delta, ctx=EVAL, sinks=None, need_input_grad=True):
+        raise NotImplementedError("TargetScale maps outputs back to the targets' units; training stops before it")
+
+    def standardize(self, state, t):
+        """Targets t in the units the network learns."""
+        return (t - state[0]) / state[1]
+
+    def fit(self, y: np.ndarray) -> list[np.ndarray]:
+        """(mean, std, rows) of float64 host targets (n,) or (n, k), per output; a power of two
+        divides them first (exact), so that targets of 1e200 or 1e-300 are fitted too."""
+        y = np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+        if y.shape[1] != self.in_features:
+            raise ValueError(f"TargetScale has {self.in_features} outputs; the targets have {y.shape[1]} columns")
+        unit = _power_of_two(y)
+        z = y / unit
+        mean, std = z.mean(axis=0) * unit, z.std(axis=0) * unit
+        return [mean, np.where(std > 0, std, 1.0), np.array([float(y.shape[0])])]
+
+    def onnx(self, graph, x, params, state):
+        return graph.node("Add", [graph.node("Mul", [x, graph.const(state[1], "std")]), graph.const(state[0], "mean")])
+
+    def config(self):
+        return {"n_outputs": self.in_features}
 
 
 def get_transform(name: str, n_features: int) -> Transform:

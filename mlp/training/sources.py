@@ -67,6 +67,8 @@ def training_data(
         model.adapt(X if train_rows is None else _fitting_rows(model, X, train_rows, form))
     if not model.net.n_input and form.host:
         _warn_if_unscaled(model, X)
+    if model.net.target_scale is not None:
+        _fit_target_scale(model, loss, y, train_rows)
     w_train = w if w is None or train_rows is None else w[train_rows]
     reuse = kernels.buffered and model.backend.shares_host_memory
     if form.streamed:
@@ -276,3 +278,29 @@ def _warn_if_unscaled(model, X) -> None:
         DataWarning,
         stacklevel=callers_stacklevel(),
     )
+
+
+def _fit_target_scale(model, loss, y, train_rows) -> None:
+    """Fit the model's TargetScale (its last layer) on the training targets where it has seen no
+    rows; a classification loss is refused (labels are not standardized)."""
+    from mlp.model.inputs import device_copy
+
+    net = model.net
+    k = net.target_scale
+    if loss.classification:
+        raise ValueError(
+            f"the model ends in a TargetScale (regression targets standardized), but loss {loss.name!r} takes "
+            "class labels: build the model without scale_targets, or train it with a regression loss ('mse', ...)"
+        )
+    sl = net.state_slices[k]
+    if float(model.backend.to_numpy(model.state[sl][2])[0]) > 0:
+        return
+    host = np.asarray(y if is_host_data(y) else model.backend.to_numpy(y), dtype=np.float64)
+    if train_rows is not None:
+        host = host[train_rows]
+    if host.ndim == 1:
+        host = host.reshape(-1, 1)
+    if not np.all(np.isfinite(host)):
+        raise ValueError("y must be finite to standardize the targets; it holds NaN or infinity")
+    for i, s in zip(range(sl.start, sl.stop), net.layers[k].fit(host)):
+        model.state[i] = device_copy(model, s)

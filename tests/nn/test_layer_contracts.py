@@ -21,6 +21,7 @@ from mlp.nn.layer import LAYERS
 class Case:
     make: Callable[[int], Any]  # the layer for inputs of width d (or features d for a front layer)
     front: bool = False  # an input transform: first in the model
+    back: bool = False  # an output stage: last in the model, made for the model's 2 outputs
     train_differs: bool = False  # training and inference outputs differ (batch statistics, dropout)
     loss: str = "mse"
     smooth: bool = True  # differentiable almost everywhere (finite differences apply)
@@ -41,6 +42,7 @@ CASES = {
     "Standardize": Case(lambda d: mlp.Standardize(d), front=True),
     "MinMax": Case(lambda d: mlp.MinMax(d), front=True),
     "RobustScale": Case(lambda d: mlp.RobustScale(d), front=True),
+    "TargetScale": Case(lambda k: mlp.TargetScale(k), back=True),
     "Identity": ACT("identity"),
     "Sign": ACT("sign", smooth=False),
     "Step": ACT("step", smooth=False),
@@ -62,8 +64,10 @@ def test_every_registered_layer_has_a_case():
 
 
 def _model(case, backend="numpy", dtype="float64", compute_dtype=None, d=4):
-    layer = case.make(d)
-    if case.front:
+    layer = case.make(2 if case.back else d)
+    if case.back:
+        layers = [mlp.Dense(d, 6), mlp.Tanh(), mlp.Dense(6, 2), layer]
+    elif case.front:
         layers = [layer, mlp.Dense(d, 6), mlp.Tanh(), mlp.Dense(6, 2)]
     else:
         layers = [mlp.Dense(d, 6), mlp.Tanh(), layer]
@@ -181,7 +185,9 @@ def test_output_dtype_under_mixed_precision(name):
     assert all(p.dtype == torch.float32 for p in model.params) and all(s.dtype == torch.float32 for s in model.state)
     Xp = model.prepare_input(X)
     out, _ = model.apply(Xp, mlp.Context(training=False))
-    assert out.dtype == torch.bfloat16  # the layers compute in the compute dtype
+    # the layers compute in the compute dtype; an output stage maps back in the variable dtype (targets'
+    # units need its precision)
+    assert out.dtype == (torch.float32 if case.back else torch.bfloat16)
     value, grads = mlp.value_and_grad(model, "mse", X, y)
     assert np.isfinite(value) and all(g.dtype == torch.float32 for g in grads)
 
