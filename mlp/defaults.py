@@ -17,6 +17,7 @@ from __future__ import annotations
 HIDDEN = (256, 256)  # hidden widths of ``mlp train``
 ACTIVATION = "relu"
 SCALE = "robust"  # ``mlp train``'s input stage: median / IQR, then a smooth clip (RealMLP-TD's robust scaling)
+SCALE_TARGETS = False  # ``mlp train``: regression targets standardized inside the model (mlp.TargetScale)
 INIT = "torch"  # weights and biases U(±1/√fan_in), PyTorch's nn.Linear
 OPTIMIZER = "adam"  # with its own lr 1e-3, as PyTorch's and scikit-learn's
 EPOCHS = 30

@@ -31,6 +31,11 @@ def add(sub, formatter):
     e = sub.add_parser("export", help="write a saved model (.npz) as a standard ONNX graph")
     e.add_argument("model", metavar="MODEL.npz", help="a model saved by mlp train --save or model.save")
     e.add_argument("out", metavar="MODEL.onnx", help="the ONNX file to write")
+    e.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="add output P: the class probabilities predict_proba gives (softmax or sigmoid of the scores Y)",
+    )
     p.set_defaults(run=run)
     e.set_defaults(run=export)
 
@@ -38,7 +43,7 @@ def add(sub, formatter):
 def export(args):
     import mlp
 
-    mlp.load(args.model).to_onnx(args.out)
+    mlp.load(args.model).to_onnx(args.out, probabilities=args.probabilities)
     print(f"wrote {args.out}")
     return 0
 

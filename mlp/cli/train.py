@@ -69,6 +69,13 @@ def _data_flags(t):
         help="feature scaling fitted on the training data, saved as part of the model (robust: median and IQR, "
         "then a smooth clip of extreme values)",
     )
+    t.add_argument(
+        "--scale-targets",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="standardize regression targets inside the model (mean 0, std 1 while learning; predictions in "
+        "the targets' units). None: mlp.defaults.SCALE_TARGETS for regression losses with an identity output",
+    )
 
 
 def _model_flags(t):
@@ -311,6 +318,14 @@ def _model_loss_optimizer(args, ds, task, backend):
     else:
         n_out = 1 if np.ndim(ds.y_train) == 1 else ds.y_train.shape[1]
     sizes = [ds.n_features, *args.hidden, n_out]
+    scale_targets = args.scale_targets
+    if scale_targets and (classification or loss.output != "identity"):
+        raise ValueError(
+            f"--scale-targets standardizes regression targets; --loss {loss.name} "
+            f"{'takes class labels' if classification else f'ends in {loss.output}'}"
+        )
+    if scale_targets is None:
+        scale_targets = chosen.SCALE_TARGETS and not classification and loss.output == "identity"
     model = mlp.MLP(
         sizes,
         args.activation,
@@ -323,6 +338,7 @@ def _model_loss_optimizer(args, ds, task, backend):
         norm=args.norm,
         classes=classes,
         compute_dtype={"fp32": None, "bf16": "bfloat16", "fp16": "float16"}[args.precision],
+        scale_targets=scale_targets,
     )
     model.feature_names = ds.feature_names
     settings = {}

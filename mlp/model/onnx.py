@@ -48,14 +48,24 @@ class Graph:
         return out
 
 
-def to_onnx(model, path) -> str:
+def to_onnx(model, path, probabilities: bool = False) -> str:
     """Write `model` (a Sequential or MLP) to `path` as an ONNX model; returns the path.
 
     Input "X" is (batch, n_features) raw data: float64 where the model has input transforms (they
     run in float64 as ``model(X)`` runs them on host rows, then the rows are cast to the model's
     dtype), else the model's dtype. Output "Y", in the model's dtype, is what ``model(X)`` returns
-    (inference mode: running statistics, no dropout). Raises ValueError naming the first layer
-    ONNX cannot express."""
+    (inference mode: running statistics, no dropout): scores (logits) for a default classifier.
+    ``probabilities=True`` adds output "P", what ``predict_proba`` returns: softmax over the classes,
+    (batch, 2) columns [label 0, label 1] for one binary output, a sigmoid per label for multilabel
+    heads; a model whose outputs are not probabilities or logits (regression, ±1 scores) is refused.
+    Raises ValueError naming the first layer ONNX cannot express."""
+    if not isinstance(probabilities, bool):
+        raise TypeError(f"probabilities must be True or False; got {probabilities!r}")
+    head = model.output_head() if probabilities else None
+    if head is not None and (head.output == "signed" or head.kind == "regression"):
+        raise ValueError(
+            f"probabilities=True: this model's outputs ({head.output} {head.kind}) are not probabilities or logits"
+        )
     try:
         import onnx
         from onnx import TensorProto, helper
@@ -90,11 +100,16 @@ def to_onnx(model, path) -> str:
             ) from None
     elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[dtype]
     graph.nodes.append(helper.make_node("Identity", [x], ["Y"]))
+    outputs = [helper.make_tensor_value_info("Y", elem, ["batch", model.n_outputs])]
+    if head is not None:
+        p, width = _probabilities(graph, x, head, model.n_outputs)
+        graph.nodes.append(helper.make_node("Identity", [p], ["P"]))
+        outputs.append(helper.make_tensor_value_info("P", elem, ["batch", width]))
     g = helper.make_graph(
         graph.nodes,
         "mlp",
         [helper.make_tensor_value_info("X", TensorProto.DOUBLE if n_input else elem, ["batch", model.n_features])],
-        [helper.make_tensor_value_info("Y", elem, ["batch", model.n_outputs])],
+        outputs,
         graph.initializers,
     )
     proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mlp")
@@ -102,3 +117,13 @@ def to_onnx(model, path) -> str:
     onnx.checker.check_model(proto)
     atomic_write(path, lambda f: f.write(proto.SerializeToString()))  # the .onnx format: the serialized proto
     return os.fspath(path)
+
+
+def _probabilities(graph, y, head, k) -> tuple[str, int]:
+    """(the name, the width) of ``head.proba`` of outputs `y` as ONNX nodes."""
+    if head.kind == "classes":
+        return (y, k) if head.output == "distribution" else (graph.node("Softmax", [y], axis=1), k)
+    p = y if head.output == "probability" else graph.node("Sigmoid", [y])
+    if head.kind != "binary":
+        return p, k
+    return graph.node("Concat", [graph.node("Sub", [graph.const(1.0), p]), p], axis=1), 2

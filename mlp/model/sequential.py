@@ -269,11 +269,12 @@ class Sequential:
 
         save(self, path)
 
-    def to_onnx(self, path) -> str:
-        """Write the model as a standard ONNX graph (needs ``pip install mlp[onnx]``)."""
+    def to_onnx(self, path, probabilities: bool = False) -> str:
+        """Write the model as a standard ONNX graph (needs ``pip install mlp[onnx]``): output "Y" is
+        ``model(X)``; ``probabilities=True`` adds output "P", ``predict_proba``'s probabilities."""
         from mlp.model.onnx import to_onnx
 
-        return to_onnx(self, path)
+        return to_onnx(self, path, probabilities)
 
     def to(self, backend, device=None):
         """A copy of this model on another backend (same weights and state)."""

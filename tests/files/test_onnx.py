@@ -144,3 +144,38 @@ def test_a_model_holding_nan_or_infinity_is_not_exported(tmp_path):
     with pytest.raises(ValueError, match=r"the model's weights\[0\] holds NaN or infinity"):
         model.to_onnx(tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "sizes,output,loss,y",
+    [
+        ([3, 8, 4], "identity", None, np.arange(40) % 4),  # logits of 4 classes
+        ([3, 8, 4], "softmax", None, np.arange(40) % 4),  # probabilities already
+        ([3, 8, 1], "identity", "bce_logits", np.arange(40) % 2),  # one binary logit: (n, 2)
+        ([3, 8, 3], "sigmoid", "bce", (np.arange(120).reshape(40, 3) % 2)),  # multilabel
+    ],
+    ids=["logits", "softmax", "binary", "multilabel"],
+)
+def test_the_probability_output_equals_predict_proba(tmp_path, sizes, output, loss, y):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    model = mlp.MLP(sizes, output=output, scale="standard", seed=0)
+    mlp.train(model, X, y, loss=loss, epochs=2, progress=False)
+    model.to_onnx(tmp_path / "m.onnx", probabilities=True)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    Y, P = session.run(["Y", "P"], {"X": X})
+    np.testing.assert_allclose(Y, model(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(P, model.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_without_probabilities_is_not_exported_with_them(tmp_path, capsys):
+    model = mlp.MLP([3, 4, 1], seed=0)
+    mlp.train(model, np.eye(3)[[0, 1, 2] * 4], np.arange(12.0), loss="mse", epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"probabilities=True: this model's outputs \(values regression\)"):
+        model.to_onnx(tmp_path / "m.onnx", probabilities=True)
+    model.save(tmp_path / "m.npz")
+    clf = mlp.MLP([3, 4, 3], seed=0)
+    mlp.train(clf, np.eye(3)[[0, 1, 2] * 4], [0, 1, 2] * 4, epochs=1, progress=False)
+    clf.save(tmp_path / "c.npz")
+    assert cli(capsys, "export", str(tmp_path / "c.npz"), str(tmp_path / "c.onnx"), "--probabilities")[0] == 0
+    assert [o.name for o in ort.InferenceSession(str(tmp_path / "c.onnx")).get_outputs()] == ["Y", "P"]
