@@ -67,7 +67,17 @@ from mlp.nn.multiplicative import Multiplicative
 from mlp.nn.norm import BatchNorm, LayerNorm
 from mlp.nn.transforms import MinMax, RobustScale, Standardize, TargetScale, Transform
 from mlp.optim import SGD, Adam, AdamW, GradientDescent, Lion, LossScaler, Optimizer, RMSProp, get_optimizer
-from mlp.optim.schedules import Constant, CosineDecay, InverseScaling, ReduceOnPlateau, StepDecay, TimeDecay
+from mlp.optim.schedules import (
+    Constant,
+    CosineDecay,
+    InverseScaling,
+    OneCycle,
+    ReduceOnPlateau,
+    StepDecay,
+    TimeDecay,
+    WarmupCosine,
+    WarmupLinear,
+)
 from mlp.training import DataWarning, DivergenceError, History, PrecisionWarning, TrainingWarning, TrainState, train
 from mlp.training.batches import BlockShuffle
 from mlp.training.distributed import MPIComm
@@ -133,6 +143,9 @@ __all__ = [
     "StepDecay",
     "InverseScaling",
     "CosineDecay",
+    "WarmupCosine",
+    "WarmupLinear",
+    "OneCycle",
     "ReduceOnPlateau",
     "train",
     "TrainState",

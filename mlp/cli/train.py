@@ -109,6 +109,20 @@ def _optimizer_flags(t):
         help="learning rate; None: the optimizer's own, as in PyTorch (adam 0.001, sgd 0.01)",
     )
     t.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine", "linear", "onecycle"],
+        default="constant",
+        help="the learning rate step by step: constant; cosine or linear decay to 0 over the run (after "
+        "--warmup); onecycle (PyTorch's OneCycleLR: up from lr/25 over 30%% of the steps, then down)",
+    )
+    t.add_argument(
+        "--warmup",
+        type=number(int, zero=True),
+        default=0,
+        metavar="STEPS",
+        help="steps of linear warmup from 0 to the learning rate, before --lr-schedule's decay",
+    )
+    t.add_argument(
         "--momentum",
         type=number(float, zero=True, below_one=True),
         default=None,
@@ -351,8 +365,22 @@ def _model_loss_optimizer(args, ds, task, backend):
         settings["momentum"] = args.momentum
     if args.weight_decay is not None:
         settings["weight_decay"] = args.weight_decay
+    settings["schedule"] = _schedule(args)
     opt = mlp.get_optimizer(args.optimizer, lr=args.lr, **settings)
     return model, loss, opt
+
+
+def _schedule(args):
+    """The per-step learning-rate schedule of --lr-schedule and --warmup (None: constant)."""
+    import mlp
+
+    if args.lr_schedule == "onecycle":
+        if args.warmup:
+            raise ValueError("--warmup does not apply to --lr-schedule onecycle, which rises over 30% of the steps")
+        return mlp.OneCycle()
+    if args.lr_schedule == "constant":
+        return mlp.WarmupCosine(warmup_steps=args.warmup, min_factor=1.0) if args.warmup else None
+    return {"cosine": mlp.WarmupCosine, "linear": mlp.WarmupLinear}[args.lr_schedule](warmup_steps=args.warmup)
 
 
 class _EpochLines:

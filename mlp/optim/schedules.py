@@ -1,4 +1,8 @@
-"""Learning-rate schedules, evaluated once per epoch: lr_epoch = schedule(epoch, lr0)."""
+"""Learning-rate schedules. Per epoch (``per_step`` False): lr = schedule(epoch, lr0) for every step of
+the epoch. Per step (``per_step`` True: ``WarmupCosine``, ``WarmupLinear``, ``OneCycle``): lr =
+schedule(step, lr0) for the optimizer's step counter (0 at the first step of a fresh optimizer, going
+on across ``train`` calls and through a resumed checkpoint), over ``total_steps`` steps: None takes
+the run's epochs × its batches per epoch when training starts."""
 
 from __future__ import annotations
 
@@ -6,12 +10,28 @@ import math
 
 from mlp.checks import check_fraction, check_positive_float, check_positive_int
 
-__all__ = ["Constant", "TimeDecay", "StepDecay", "InverseScaling", "CosineDecay", "ReduceOnPlateau", "get_schedule"]
+__all__ = [
+    "Constant",
+    "TimeDecay",
+    "StepDecay",
+    "InverseScaling",
+    "CosineDecay",
+    "ReduceOnPlateau",
+    "WarmupCosine",
+    "WarmupLinear",
+    "OneCycle",
+    "get_schedule",
+]
 
 
 class Schedule:
+    per_step = False  # True: called with the step counter, before every step
+
     def __call__(self, epoch, lr0):
         raise NotImplementedError
+
+    def fit_run(self, total_steps: int) -> None:
+        """Told the run's step count when training starts (per-step schedules without their own)."""
 
     def observe(self, metric):
         """Told the epoch's monitored loss (only ReduceOnPlateau uses it)."""
@@ -122,6 +142,82 @@ class ReduceOnPlateau(Schedule):
         self.scale, self.best, self.bad = float(d["scale"]), float(d["best"]), int(d["bad"])
 
 
+class _PerStep(Schedule):
+    """A per-step schedule over ``total_steps`` (None: the run's), after ``warmup_steps`` rising linearly."""
+
+    per_step = True
+    _settings = ("total_steps", "warmup_steps", "min_factor")
+
+    def __init__(self, total_steps=None, warmup_steps=0, min_factor=0.0):
+        name = type(self).__name__
+        self.total_steps = None if total_steps is None else check_positive_int(total_steps, f"{name} total_steps")
+        self.warmup_steps = check_positive_int(warmup_steps, f"{name} warmup_steps", minimum=0)
+        self.min_factor = check_fraction(min_factor, f"{name} min_factor", low_closed=True, high_closed=True)
+        self._run_steps = None
+
+    def fit_run(self, total_steps):
+        self._run_steps = total_steps
+
+    def _progress(self, step):
+        """(warming up, the fraction of the decay done) at `step`."""
+        total = self.total_steps or self._run_steps or 1
+        if step < self.warmup_steps:
+            return True, (step + 1) / (self.warmup_steps + 1)
+        return False, min((step - self.warmup_steps) / max(total - self.warmup_steps, 1), 1.0)
+
+    def __call__(self, step, lr0):
+        warming, x = self._progress(step)
+        if warming:
+            return lr0 * x
+        return lr0 * (self.min_factor + (1 - self.min_factor) * self._shape(x))
+
+
+class WarmupCosine(_PerStep):
+    """Per step: linear warmup over ``warmup_steps`` to lr0, then a cosine from lr0 down to
+    lr0 · min_factor at ``total_steps`` (None: the run's steps), then constant."""
+
+    def _shape(self, x):
+        return 0.5 * (1 + math.cos(math.pi * x))
+
+
+class WarmupLinear(_PerStep):
+    """Per step: linear warmup over ``warmup_steps`` to lr0, then a straight line down to
+    lr0 · min_factor at ``total_steps`` (None: the run's steps), then constant."""
+
+    def _shape(self, x):
+        return 1 - x
+
+
+class OneCycle(Schedule):
+    """Per step, PyTorch's OneCycleLR (cosine annealing, the learning rate only): from lr0 / div_factor
+    up to lr0 over the first ``pct_start`` of ``total_steps`` (None: the run's steps), then down to
+    lr0 / (div_factor · final_div_factor) at the end."""
+
+    per_step = True
+    _settings = ("total_steps", "pct_start", "div_factor", "final_div_factor")
+
+    def __init__(self, total_steps=None, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+        self.total_steps = None if total_steps is None else check_positive_int(total_steps, "OneCycle total_steps")
+        self.pct_start = check_fraction(pct_start, "OneCycle pct_start")
+        self.div_factor = check_positive_float(div_factor, "OneCycle div_factor")
+        self.final_div_factor = check_positive_float(final_div_factor, "OneCycle final_div_factor")
+        self._run_steps = None
+
+    def fit_run(self, total_steps):
+        self._run_steps = total_steps
+
+    def __call__(self, step, lr0):
+        total = self.total_steps or self._run_steps or 1
+        start, low = lr0 / self.div_factor, lr0 / (self.div_factor * self.final_div_factor)
+        up = float(self.pct_start * total) - 1  # PyTorch's phase ends (steps counted from 0)
+        end = total - 1
+        if step <= up:
+            a, b, x = start, lr0, step / up if up > 0 else 1.0
+        else:
+            a, b, x = lr0, low, min((step - up) / max(end - up, 1e-12), 1.0)
+        return b + (a - b) * 0.5 * (1 + math.cos(math.pi * x))
+
+
 SCHEDULES = {
     "constant": Constant,
     "time": TimeDecay,
@@ -129,6 +225,9 @@ SCHEDULES = {
     "invscaling": InverseScaling,
     "cosine": CosineDecay,
     "plateau": ReduceOnPlateau,
+    "warmup_cosine": WarmupCosine,
+    "warmup_linear": WarmupLinear,
+    "onecycle": OneCycle,
 }
 
 

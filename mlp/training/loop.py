@@ -245,6 +245,9 @@ class Loop:
         scale = None if self.opt.scaler is None else self.opt.scaler.init(self.model.backend, self.model.dtype)
         self.ts = TrainState.start(self.model, self.opt, self.kernels, run.mask_seed, scale)
         self.step = make_step(self.model, self.loss, self.opt, run.kernels, run.comm)
+        # per-step schedules: the optimizer's step counter on the host, and the run's step count
+        self.steps = int(to_host(self.opt.t)) if self.opt.schedule.per_step else 0
+        self.opt.schedule.fit_run(len(self.batches.sizes) * run.rules.epochs)
 
     def run(self) -> History:
         run, history = self.run_, self.history
@@ -268,7 +271,7 @@ class Loop:
         t0 = time.perf_counter()
         lr = self.opt.lr_at(epoch)
         start = self.ts.snapshot()
-        values, sums, rows = self._batches(epoch, lr, start)
+        values, sums, rows, lr = self._batches(epoch, lr, start)
         self.ts.park(self.model, self.opt)
         epoch_loss, batch_losses = _mean_loss(values, sums, self.ts.params)
         if not math.isfinite(epoch_loss):
@@ -279,11 +282,16 @@ class Loop:
         self.ts = self.ts.adopt(self.model, self.opt, self.kernels)  # what callbacks left on them
         return start, stop  # the epoch's first batch's loss was finite
 
-    def _batches(self, epoch, lr, start) -> tuple[list, list, list]:
-        """Every step of one epoch: the batches' mean losses (on the device), weight sums and rows."""
+    def _batches(self, epoch, lr, start) -> tuple[list, list, list, float]:
+        """Every step of one epoch: the batches' mean losses (on the device), weight sums and rows, and
+        the learning rate of its last step."""
         values, sums, rows = [], [], []
+        per_step = self.opt.schedule.per_step
         try:
             for batch in self.batches.epoch():
+                if per_step:
+                    lr = self.opt.schedule(self.steps, self.opt.lr)
+                    self.steps += 1
                 self.ts, value = self.step(self.ts, batch, lr)
                 values.append(value)
                 sums.append(batch.total_weight)
@@ -293,7 +301,7 @@ class Loop:
                 raise
             self.ts = self.ts.restored(start, self.opt, self.kernels)
             raise type(exc)(f"{exc}; the model keeps its weights from the start of epoch {epoch + 1}") from None
-        return values, sums, rows
+        return values, sums, rows, lr
 
     def end_of_epoch(self, logs: dict, seconds: float, bar) -> bool:
         """Record the epoch, apply the stopping rules, checkpoint, call back. True: stop."""
