@@ -130,6 +130,14 @@ def _optimizer_flags(t):
     )
     t.add_argument("--batch-size", type=number(int), default=chosen.BATCH_SIZE, help="mini-batch size")
     t.add_argument(
+        "--accumulate",
+        type=number(int),
+        default=1,
+        metavar="K",
+        help="gradients of K mini-batches summed before each update (as one K-times larger batch, with one "
+        "mini-batch's activations in memory)",
+    )
+    t.add_argument(
         "--class-weight",
         choices=["balanced"],
         default=None,
@@ -242,6 +250,7 @@ def run(args):
         optimizer=opt,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        accumulate=args.accumulate,
         seed=args.seed,
         validation_fraction=args.validation_fraction,
         early_stopping=args.early_stopping,

@@ -109,7 +109,7 @@ def _run_config(layers, optimizer, loss):
 
 
 # the settings of a run that a resumed run must repeat, beyond its layers, optimizer and loss
-_RUN_KEYS = ("dtype", "compute_dtype", "seed", "batch_size", "shuffle", "n", "n_features", "data")
+_RUN_KEYS = ("dtype", "compute_dtype", "seed", "batch_size", "accumulate", "shuffle", "n", "n_features", "data")
 _RUN_NAMES = {
     "n": "training samples",
     "n_features": "features",
@@ -144,8 +144,9 @@ def _check_same_run(path, header, model, opt, loss, settings=None):
                 continue  # checkpoints of earlier versions: their dtype is checked with their arrays
             if key == "data" and any(saved_run.get(k, now_run[k]) != now_run[k] for k in ("dtype", "compute_dtype")):
                 continue  # the fingerprint is of the rows as cast: the dtype said it already
-            if saved_run.get(key) != now_run.get(key):
-                name, was, now = _RUN_NAMES.get(key, key), saved_run.get(key), now_run.get(key)
+            was = saved_run.get(key, 1 if key == "accumulate" else None)  # earlier checkpoints: no accumulation
+            if was != now_run.get(key):
+                name, now = _RUN_NAMES.get(key, key), now_run.get(key)
                 diff.append(f"{name}: {was!r} in the checkpoint, {now!r} in this run")
     if diff:
         raise ValueError(f"resume checkpoint {path!r} was written by a different run: " + "; ".join(diff))

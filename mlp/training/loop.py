@@ -73,6 +73,7 @@ def train(
     prefetch: bool | None = None,
     sample_weight: Any = None,
     class_weight: Any = None,
+    accumulate: int = 1,
 ) -> History:
     """Train `model` on (X, y) and return its History.
 
@@ -155,6 +156,7 @@ class Run:
     progress: bool
     checkpoint: Any
     checkpoint_every: int
+    accumulate: int = 1
 
     @classmethod
     def at_the_door(cls, model, a: dict) -> Run:
@@ -194,6 +196,7 @@ class Run:
             bool(a["progress"]),
             a["checkpoint"],
             check_positive_int(a["checkpoint_every"], "checkpoint_every"),
+            _accumulate(a["accumulate"], a["distributed"], a["batch_size"]),
         )
 
     def settings(self, n: int, data_fingerprint: str) -> dict:
@@ -204,6 +207,7 @@ class Run:
         return {
             "seed": self.seed,
             "batch_size": self.batch_size,
+            "accumulate": self.accumulate,
             "shuffle": order,
             "n": n,
             "n_features": m.n_features,
@@ -227,7 +231,8 @@ class Loop:
         self.settings = run.settings(n, fingerprint(data.rows, n))
         run.comm.setup(self.model, n, self.settings)
         self.rows, self.held_out = data.rows.shard(run.comm, run.kernels), data.held_out
-        self.batches = Batches(self.rows, n, run.batch_size, run.order, run.rng, run.comm, data.weights)
+        step_rows = None if run.batch_size is None else run.batch_size * run.accumulate  # the rows of one update
+        self.batches = Batches(self.rows, n, step_rows, run.order, run.rng, run.comm, data.weights)
         if self.model.net.batch_statistics and 1 in self.batches.sizes:
             raise ValueError(
                 f"batch_size={self.batches.batch_size} leaves a batch of 1 sample out of {n}, on which the batch "
@@ -244,7 +249,7 @@ class Loop:
         self.kernels = update_kernels(self.opt, run.kernels)
         scale = None if self.opt.scaler is None else self.opt.scaler.init(self.model.backend, self.model.dtype)
         self.ts = TrainState.start(self.model, self.opt, self.kernels, run.mask_seed, scale)
-        self.step = make_step(self.model, self.loss, self.opt, run.kernels, run.comm)
+        self.step = make_step(self.model, self.loss, self.opt, run.kernels, run.comm, run.accumulate)
         # per-step schedules: the optimizer's step counter on the host, and the run's step count
         self.steps = int(to_host(self.opt.t)) if self.opt.schedule.per_step else 0
         self.opt.schedule.fit_run(len(self.batches.sizes) * run.rules.epochs)
@@ -401,6 +406,16 @@ def _say_skipped(history, loss_scale):
         )
         history.warnings.append(message)
         warnings.warn(message, PrecisionWarning, stacklevel=4)
+
+
+def _accumulate(k, distributed, batch_size) -> int:
+    """``accumulate``: micro-batches of ``batch_size`` rows per update, an integer >= 1; one process."""
+    k = check_positive_int(k, "accumulate")
+    if k > 1 and distributed is not None:
+        raise ValueError(f"accumulate={k} runs in one process; with MPI, add processes instead (a larger global batch)")
+    if k > 1 and batch_size is None:
+        raise ValueError(f"accumulate={k} splits each batch into {k}; batch_size=None (the full batch) has one batch")
+    return k
 
 
 def _optimizer(optimizer, lr, momentum) -> Optimizer:

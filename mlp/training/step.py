@@ -32,14 +32,20 @@ def update_kernels(opt, kernels):
     return GENERIC if opt.scaler is not None else kernels
 
 
-def make_step(model, loss, opt, kernels, comm):
+def make_step(model, loss, opt, kernels, comm, accumulate: int = 1):
     """step(ts, batch, lr) -> (ts, the batch's mean loss) for this run's model, loss, optimizer,
-    kernels and communicator."""
+    kernels and communicator. ``accumulate`` = k > 1: the batch is taken as k micro-batches in turn
+    (consecutive slices), whose gradients, weighted by their share of the batch, are summed before
+    the one update: the gradient of the whole batch's mean loss with the activations of one
+    micro-batch in memory at a time (batch statistics are each micro-batch's own)."""
     upd = update_kernels(opt, kernels)
 
     def step(ts: TrainState, batch: Batch, lr):
         sinks = opt.sinks(ts.opt_state, ts.params, lr, upd, batch.total_weight)
-        value, sunk, new_state = _gradients(model, loss, ts, batch, sinks, kernels, upd, comm)
+        if accumulate > 1:
+            value, sunk, new_state = _accumulated(model, loss, ts, batch, sinks, kernels, upd, comm, accumulate)
+        else:
+            value, sunk, new_state = _gradients(model, loss, ts, batch, sinks, kernels, upd, comm)
         value, sunk = comm.combine(model, value, sunk, batch.weight, batch.total_weight)
         grads = sinks.received(sunk)
         t = ts.t + 1
@@ -55,7 +61,7 @@ def make_step(model, loss, opt, kernels, comm):
     if not comm.traceable:
         return step
     whole = _whole_batches(model, step)
-    compiled = kernels.compile(whole, model.net.compiled, _key(model, loss, opt))
+    compiled = kernels.compile(whole, model.net.compiled, (*_key(model, loss, opt), accumulate))
     if compiled is whole:  # run as it is: the step itself, with the batch counts read on the host
         return step
     return lambda ts, b, lr: compiled(ts, b.x, b.t, b.w, b.rows, lr)
@@ -89,6 +95,39 @@ def _gradients(model, loss, ts, batch, sinks, kernels, upd, comm):
     if not count:
         return None, [s.target for s in sinks], new_state
     return value, sunk, new_state
+
+
+def _accumulated(model, loss, ts, batch, sinks, kernels, upd, comm, k):
+    """(the batch's mean loss, what went into the sinks, the layers' new state) from k micro-batches:
+    each one's gradients fresh (no sinks), summed weighted by its share of the batch's weight, then
+    put into the sinks once. One process only (``mlp.train`` refuses accumulation under MPI)."""
+    xp, n = model.xp, batch.count
+    size = -(-n // k)  # ceil: k micro-batches of `size` rows, the last one shorter
+    scale = None if ts.loss_scale is None else ts.loss_scale[0]
+    state, value, total = ts.state, None, None
+    for a in range(0, n, size):
+        b = min(a + size, n)
+        w = None if batch.w is None else batch.w[a:b]
+        share = (b - a) / n if w is None else xp.sum(w) / batch.weight
+        ctx = Context(
+            training=True,
+            keep=True,
+            kernels=kernels,
+            step=ts.t,
+            seed=ts.rng,
+            count=b - a,
+            total=b - a,
+            stats=comm,
+            rows=None if batch.rows is None else batch.rows[a:b],
+        )
+        v, grads, new_state = loss_and_grads(
+            model, loss, ts.params, state, batch.x[a:b, ...], batch.t[a:b, ...], ctx, None, scale, w
+        )
+        state = state if new_state is None else new_state
+        value = v * share if value is None else value + v * share
+        total = [g * share for g in grads] if total is None else [t + g * share for t, g in zip(total, grads)]
+    sunk = [sink.receive(g, upd) for sink, g in zip(sinks, total)]
+    return value, sunk, state
 
 
 def _empty(model):
