@@ -37,6 +37,7 @@ KERNELS = {
     "bias_relu": Definition("T b", "T s", "T v = s + b; s = (v > (T)0 || v != v) ? v : (T)0", "mlp_bias_relu"),
     "relu_backward": Definition("T y", "T d", "d = y > (T)0 ? d : (T)0", "mlp_relu_backward"),
     "axpy": Definition("T x, T a", "T y", "y = y + a * x", "mlp_axpy"),  # no compound assignment: bfloat16 has none
+    "lerp": Definition("T p, T w", "T e", "e = e + w * (p - e)", "mlp_lerp"),  # an EMA step: e·(1 − w) + p·w
     "scale_add": Definition(
         "T c, T alpha, T beta", "T out", "out = beta == (T)0 ? alpha * c : beta * out + alpha * c", "mlp_scale_add"
     ),

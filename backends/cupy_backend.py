@@ -68,6 +68,9 @@ class CuPyKernels(BufferedKernels):
         self._kernel("bias_relu")(b, s)  # the bias and the ReLU in one pass over s
         return s
 
+    def _lerp_into(self, dst, src, w):
+        self._kernel("lerp")(src, dst.dtype.type(w), dst)
+
     def relu(self, s):
         if not self.owns(s):
             return super().relu(s)

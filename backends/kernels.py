@@ -268,6 +268,12 @@ class Kernels:
         """Where backward writes raw gradients for an optimizer that reads them (None: fresh arrays)."""
         return None
 
+    def ema_update(self, ema: list, params: list, decay: float) -> list:
+        """The moving averages after one update: e + (1 − decay)·(p − e) for each (e, p) (e·decay +
+        p·(1 − decay), as a lerp); an override updates e in place (flat buffers: one pass)."""
+        w = 1.0 - decay
+        return [e + w * (p - e) for e, p in zip(ema, params)]
+
     def optimizer_update(self, opt: Any, state: dict, params: list, grads: list, hyper: Any) -> tuple[list, dict]:
         """One optimizer update, (params, state) after it: the optimizer's rule applied array by array
         (``opt.update_arrays``, the specification). An override applies it to flat buffers at once."""
@@ -345,6 +351,17 @@ class BufferedKernels(Kernels):
         if buf is None:
             buf = self._buffers[key] = self.zeros_like(params)
         return buf
+
+    def ema_update(self, ema, params, decay):
+        """On packed arrays: one in-place pass over the flat buffers."""
+        if params and _flat([ema, params]):
+            self._lerp_into(ema.flat, params.flat, 1.0 - decay)
+            return ema
+        return super().ema_update(ema, params, decay)
+
+    def _lerp_into(self, dst, src, w):
+        """dst ← dst + w·(src − dst) in place."""
+        self.copy_into(dst, dst + w * (src - dst))
 
     def optimizer_update(self, opt, state, params, grads, hyper):
         """On packed arrays, the optimizer's rule on the flat buffers (``opt.update_flat``) where it has

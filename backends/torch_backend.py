@@ -104,6 +104,9 @@ class TorchKernels(BufferedKernels):
     def copy_into(self, dst, src):
         return dst.copy_(src)
 
+    def _lerp_into(self, dst, src, w):
+        dst.lerp_(src, w)
+
     def axpy(self, a, x, y):
         return y.add_(x, alpha=a)
 

@@ -116,6 +116,14 @@ def _optimizer_flags(t):
         "--warmup); onecycle (PyTorch's OneCycleLR: up from lr/25 over 30%% of the steps, then down)",
     )
     t.add_argument(
+        "--ema",
+        type=number(float, below_one=True),
+        default=None,
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights (e.g. 0.999), updated after every step; the "
+        "saved and evaluated model holds it",
+    )
+    t.add_argument(
         "--warmup",
         type=number(int, zero=True),
         default=0,
@@ -375,6 +383,8 @@ def _model_loss_optimizer(args, ds, task, backend):
     if args.weight_decay is not None:
         settings["weight_decay"] = args.weight_decay
     settings["schedule"] = _schedule(args)
+    if args.ema is not None:
+        settings["ema"] = args.ema
     opt = mlp.get_optimizer(args.optimizer, lr=args.lr, **settings)
     return model, loss, opt
 

@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 from array_api_compat import array_namespace
 
 from mlp.backends.kernels import GENERIC, Kernels
-from mlp.checks import check_positive_float
+from mlp.checks import check_fraction, check_positive_float
 from mlp.nn.layer import GradSink, Sinks
-from mlp.numerics import clip
+from mlp.numerics import clip, copy_params, to_host
 from mlp.optim.schedules import Constant, get_schedule
 from mlp.registry import register
 
@@ -68,8 +68,16 @@ class Optimizer:
         clip_norm=None,
         schedule=None,
         decay_over_batch=False,
+        ema=None,
+        ema_final=True,
     ):
         self.lr = check_positive_float(lr, "lr")
+        # an exponential moving average of the parameters, ema ← ema·decay + p·(1 − decay) after each
+        # update (Keras' use_ema); ema_final: the model ends a run holding it
+        self.ema = None if ema is None else check_fraction(ema, "ema")
+        if not isinstance(ema_final, bool):
+            raise TypeError(f"ema_final must be True or False; got {ema_final!r}")
+        self.ema_final = ema_final
         self.weight_decay = check_positive_float(weight_decay, "weight_decay", allow_zero=True)
         if not isinstance(decay_over_batch, bool):
             raise TypeError(f"decay_over_batch must be True or False; got {decay_over_batch!r}")
@@ -85,9 +93,18 @@ class Optimizer:
         self.scaler = None  # a LossScaler, for float16 compute (mlp.train sets one up)
 
     # -- the contract --------------------------------------------------------------------------
+    @property
+    def all_state_keys(self) -> tuple:
+        """The state lists a run carries: ``state_keys`` and, with an EMA, "ema"."""
+        return (*self.state_keys, "ema") if self.ema is not None else tuple(self.state_keys)
+
     def init(self, params: list, kernels: Kernels = GENERIC) -> dict:
-        """The state before the first step: zeros per parameter for each of ``state_keys``."""
-        return {k: kernels.zeros_like(params) for k in self.state_keys}
+        """The state before the first step: zeros per parameter for each of ``state_keys``; the
+        EMA (where asked for) starts at the parameters."""
+        state = {k: kernels.zeros_like(params) for k in self.state_keys}
+        if self.ema is not None:
+            state["ema"] = kernels.pack(copy_params(params))
+        return state
 
     def sinks(self, opt_state: dict, params: list, lr, kernels: Kernels = GENERIC, batch_weight=1.0) -> Sinks:
         """Where backward should put each parameter's gradient: here, raw gradients into the kernels'
@@ -100,7 +117,17 @@ class Optimizer:
     def apply(self, opt_state: dict, params: list, grads: list, lr, t, kernels: Kernels = GENERIC, batch_weight=1.0):
         """(params, opt_state) after one update; `grads[i]` is what backward left in
         ``sinks(...)[i]``; `t` the step count after this step."""
-        return kernels.optimizer_update(self, opt_state, params, grads, self.hyper(lr, t, batch_weight))
+        if self.ema is None:
+            return kernels.optimizer_update(self, opt_state, params, grads, self.hyper(lr, t, batch_weight))
+        own = {k: v for k, v in opt_state.items() if k != "ema"}
+        params, own = kernels.optimizer_update(self, own, params, grads, self.hyper(lr, t, batch_weight))
+        return params, {**own, "ema": kernels.ema_update(opt_state["ema"], params, self.ema)}
+
+    def ema_weights(self) -> list | None:
+        """Host copies of the parked EMA of the parameters (None without one, or before a run)."""
+        if self.ema is None or self.state is None or "ema" not in self.state:
+            return None
+        return [to_host(a) for a in self.state["ema"]]
 
     def hyper(self, lr, t, batch_weight=1.0) -> Hyper:
         decay = self.weight_decay / batch_weight if self.decay_over_batch else self.weight_decay
@@ -176,6 +203,7 @@ class Optimizer:
             "clip_norm": self.clip_norm,
             "schedule": self.schedule.config(),
             **({"decay_over_batch": True} if self.decay_over_batch else {}),
+            **({"ema": self.ema, "ema_final": self.ema_final} if self.ema is not None else {}),
             **self._settings(),
         }
 

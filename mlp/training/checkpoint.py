@@ -190,7 +190,8 @@ def restore(path, model, opt, rng, history, loss=None, settings=None) -> Progres
         if n_state:
             model.set_state([arrays[f"state_{i}"] for i in range(n_state)])
         opt.t = int(header["optimizer"]["t"])
-        opt.state = _unflatten_state(header["optimizer"]["state"], arrays, model.backend, model.dtype, opt.state_keys)
+        keys = opt.all_state_keys
+        opt.state = _unflatten_state(header["optimizer"]["state"], arrays, model.backend, model.dtype, keys)
         if opt.scaler is not None and header["optimizer"].get("loss_scale"):
             opt.scaler.state = _loss_scale(arrays, model)
         opt.schedule.load_state_dict(header["optimizer"]["schedule"])

@@ -28,7 +28,7 @@ from mlp.backends.kernels import GENERIC, Kernels
 from mlp.checks import check_positive_int, check_seed
 from mlp.losses import Loss, default_loss, get_loss
 from mlp.model.sequential import Sequential
-from mlp.numerics import to_host
+from mlp.numerics import copy_params, to_host
 from mlp.optim import OPTIMIZERS, LossScaler, Optimizer, accepts, get_optimizer
 from mlp.training import checkpoint as ckpt
 from mlp.training.batches import Batches, BlockShuffle, as_order
@@ -344,6 +344,8 @@ class Loop:
             self.ts = self.ts._replace(params=list(best[0]), state=list(best[1]) or self.ts.state)
             self.ts.park(model, opt)
         opt.t = int(to_host(self.ts.t))  # a device scalar after a compiled step
+        if opt.ema is not None and opt.ema_final:  # the model ends holding the moving average (Keras' use_ema)
+            model.params[:] = copy_params(list(self.ts.opt_state["ema"]))
         if probe is None:
             probe = self.rows.head(1024, targets=True)
         if not finite_outputs(model, probe[0]):

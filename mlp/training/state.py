@@ -70,10 +70,10 @@ def _opt_state(opt, params: list, kernels) -> dict:
     """The optimizer's parked state laid out like `params` (checked against their shapes), or a new one."""
     if opt.state is None:
         return opt.init(params, kernels)
-    if set(opt.state) != set(opt.state_keys):
+    if set(opt.state) != set(opt.all_state_keys):
         raise ValueError(
             f"the optimizer holds state {sorted(opt.state)}, but {type(opt).__name__} with these settings keeps "
-            f"{sorted(opt.state_keys)}; call optimizer.reset() or use a new optimizer"
+            f"{sorted(opt.all_state_keys)}; call optimizer.reset() or use a new optimizer"
         )
     shapes = [tuple(p.shape) for p in params]
     for arrays in opt.state.values():

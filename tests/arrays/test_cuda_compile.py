@@ -47,6 +47,7 @@ CALLS = {
     "bias_relu": {"scalars": set(), "ndims": [2]},
     "relu_backward": {"scalars": set(), "ndims": [2]},
     "axpy": {"scalars": {"a"}, "ndims": [1, 2]},
+    "lerp": {"scalars": {"w"}, "ndims": [1]},
     "scale_add": {"scalars": {"alpha", "beta"}, "ndims": [1]},
     "adam": {"scalars": {"step", "b1", "b2", "root_c2", "eps"}, "ndims": [1, 2]},
     "rmsprop": {"scalars": {"lr", "alpha", "eps"}, "ndims": [1, 2]},
@@ -210,6 +211,10 @@ def test_host_compiled_kernels_equal_the_specification(host):
     for a in (0.5, -2.0):
         _, _, got = _call(lib, "axpy", [s, np.asarray(a, dtype), x.copy()])
         _same(got, K.GENERIC.axpy(dtype(a), s, x), dtype)
+    # lerp(p, w, e): the EMA step, in place on e
+    for w in (0.001, 0.5):
+        *_, got = _call(lib, "lerp", [x, np.asarray(w, dtype), s.copy()])
+        _same(got, K.GENERIC.ema_update([s.copy()], [x], dtype(1 - w))[0], dtype)
     # scale_add(c, alpha, beta, out): beta 0 ignores what out held (NaN, infinity)
     c = rng.normal(size=s.shape).astype(dtype)
     for alpha, beta in ((1.0, 0.0), (2.5, 0.0), (1.0, 1.0), (-0.1, 0.9)):

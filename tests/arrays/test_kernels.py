@@ -88,6 +88,10 @@ def _cases(b, dtype, rng):
             ((fresh(x @ W), fresh(np.eye(5)[np.arange(37) % 5]), fresh(rng.uniform(size=37))), {}),
             ((fresh(x @ W), fresh(np.eye(5)[np.arange(37) % 5]), fresh(np.zeros(37))), {}),  # weights all 0
         ],
+        "ema_update": [
+            (([rng_p(), fresh(bias)], [rng_p(), fresh(rng.normal(size=5))], 0.99), {}),
+            ((k.pack([rng_p(), fresh(bias)]), k.pack([rng_p(), fresh(rng.normal(size=5))]), 0.5), {}),
+        ],
         "take_rows": [((X, b.asarray(np.array([4, 0, 36, 4]))), {}), ((X, b.asarray(np.array([1, 2]))), {"key": "X"})],
         "multiply": [((X, fresh(x)), {}), ((X, fresh(x)), {"key": "mul"}), ((D, B[:1]), {"key": "mul2"})],
         "pack": [(([fresh(c), fresh(bias), fresh(x)],), {}), (([],), {})],
