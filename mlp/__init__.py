@@ -78,7 +78,20 @@ from mlp.optim.schedules import (
     WarmupCosine,
     WarmupLinear,
 )
-from mlp.training import DataWarning, DivergenceError, History, PrecisionWarning, TrainingWarning, TrainState, train
+from mlp.training import (
+    Callback,
+    CSVLogger,
+    DataWarning,
+    DivergenceError,
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    PrecisionWarning,
+    TensorBoard,
+    TrainingWarning,
+    TrainState,
+    train,
+)
 from mlp.training.batches import BlockShuffle
 from mlp.training.distributed import MPIComm
 
@@ -153,6 +166,11 @@ __all__ = [
     "History",
     "DivergenceError",
     "TrainingWarning",
+    "Callback",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "CSVLogger",
+    "TensorBoard",
     "DataWarning",
     "PrecisionWarning",
     "Perceptron",

@@ -2,6 +2,7 @@
 where data enters (``sources``) and what the loop reads (``rows``, ``batches``), stopping rules,
 validation, checkpoints, and data-parallel training (``distributed``)."""
 
+from mlp.training.callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, TensorBoard
 from mlp.training.errors import DataWarning, DivergenceError, PrecisionWarning, TrainingWarning
 from mlp.training.history import History
 from mlp.training.loop import train
@@ -9,6 +10,11 @@ from mlp.training.state import TrainState
 from mlp.training.step import make_step
 
 __all__ = [
+    "Callback",
+    "CSVLogger",
+    "EarlyStopping",
+    "ModelCheckpoint",
+    "TensorBoard",
     "DataWarning",
     "DivergenceError",
     "History",

@@ -32,6 +32,7 @@ from mlp.numerics import copy_params, to_host
 from mlp.optim import OPTIMIZERS, LossScaler, Optimizer, accepts, get_optimizer
 from mlp.training import checkpoint as ckpt
 from mlp.training.batches import Batches, BlockShuffle, as_order
+from mlp.training.callbacks import as_callbacks, call_all, overrides
 from mlp.training.distributed import as_comm
 from mlp.training.errors import DivergenceError, PrecisionWarning, TrainingWarning
 from mlp.training.evaluation import finite_outputs, probe_loss, validate, warn_if_worse
@@ -192,7 +193,7 @@ class Run:
             as_comm(a["distributed"]),
             prefetch,
             validation_fraction,
-            _check_callbacks(a["callbacks"]),
+            as_callbacks(a["callbacks"]),
             bool(a["progress"]),
             a["checkpoint"],
             check_positive_int(a["checkpoint_every"], "checkpoint_every"),
@@ -250,9 +251,12 @@ class Loop:
         scale = None if self.opt.scaler is None else self.opt.scaler.init(self.model.backend, self.model.dtype)
         self.ts = TrainState.start(self.model, self.opt, self.kernels, run.mask_seed, scale)
         self.step = make_step(self.model, self.loss, self.opt, run.kernels, run.comm, run.accumulate)
-        # per-step schedules: the optimizer's step counter on the host, and the run's step count
-        self.steps = int(to_host(self.opt.t)) if self.opt.schedule.per_step else 0
+        # the optimizer's step counter on the host (per-step schedules, per-batch callbacks), the run's steps
+        self.steps = int(to_host(self.opt.t))
         self.opt.schedule.fit_run(len(self.batches.sizes) * run.rules.epochs)
+        self.callbacks = [cb for cb in run.callbacks if not cb.write_files or run.comm.rank == 0]
+        self.batch_callbacks = [cb for cb in self.callbacks if overrides(cb, "on_batch_end")]
+        self.stop_requested = False
 
     def run(self) -> History:
         run, history = self.run_, self.history
@@ -261,6 +265,12 @@ class Loop:
         if history.initial_loss is None and probe is not None:
             history.initial_loss = probe_loss(self.model, self.loss, probe)
         show = run.progress and run.comm.rank == 0
+        call_all(
+            self.callbacks,
+            "on_train_begin",
+            self.model,
+            {"epochs": run.rules.epochs, "steps_per_epoch": len(self.batches.sizes)},
+        )
         try:
             with _progress_bar(show, run.rules.epochs, self.progress.epoch) as bar, run.comm.guard():
                 for epoch in range(self.progress.epoch, run.rules.epochs):
@@ -274,6 +284,7 @@ class Loop:
     def epoch(self, epoch: int, good, bar) -> tuple[Any, bool]:
         """One epoch; (the weights whose loss was finite, whether to stop)."""
         t0 = time.perf_counter()
+        call_all(self.callbacks, "on_epoch_begin", epoch, self.model)
         lr = self.opt.lr_at(epoch)
         start = self.ts.snapshot()
         values, sums, rows, lr = self._batches(epoch, lr, start)
@@ -293,20 +304,33 @@ class Loop:
         values, sums, rows = [], [], []
         per_step = self.opt.schedule.per_step
         try:
-            for batch in self.batches.epoch():
+            for i, batch in enumerate(self.batches.epoch()):
                 if per_step:
                     lr = self.opt.schedule(self.steps, self.opt.lr)
-                    self.steps += 1
                 self.ts, value = self.step(self.ts, batch, lr)
                 values.append(value)
                 sums.append(batch.total_weight)
                 rows.append(batch.total)
+                if self.batch_callbacks and self._batch_end(epoch, i, lr, value):
+                    self.steps += 1
+                    break
+                self.steps += 1
         except (ValueError, TypeError) as exc:  # bad rows found while streaming: nothing half-trained
             if not self.rows.checked_while_read or isinstance(exc, DivergenceError):
                 raise
             self.ts = self.ts.restored(start, self.opt, self.kernels)
             raise type(exc)(f"{exc}; the model keeps its weights from the start of epoch {epoch + 1}") from None
         return values, sums, rows, lr
+
+    def _batch_end(self, epoch, i, lr, value) -> bool:
+        """The per-batch hooks after step `self.steps`; True where one asks to stop (the epoch ends there)."""
+        logs = {"epoch": epoch, "batch": i, "lr": lr, "loss": value}
+        stop = False
+        for cb in self.batch_callbacks:
+            here = {**logs, "loss": float(to_host(value))} if cb.batch_loss_on_host else logs
+            stop = bool(cb.on_batch_end(self.steps, here, self.model)) or stop
+        self.stop_requested = self.stop_requested or stop
+        return stop
 
     def end_of_epoch(self, logs: dict, seconds: float, bar) -> bool:
         """Record the epoch, apply the stopping rules, checkpoint, call back. True: stop."""
@@ -330,7 +354,8 @@ class Loop:
         due = progress.epoch % run.checkpoint_every == 0 or stop or progress.epoch == rules.epochs
         if run.checkpoint is not None and run.comm.rank == 0 and due:
             ckpt.save(run.checkpoint, self.model, self.opt, run.rng, history, progress, self.loss, self.settings)
-        if any(cb(progress.epoch - 1, logs, self.model) for cb in run.callbacks):
+        logs["seconds"] = seconds
+        if call_all(self.callbacks, "on_epoch_end", progress.epoch - 1, logs, self.model) or self.stop_requested:
             history.stop_reason = "callback"
             stop = True
         return stop
@@ -359,6 +384,7 @@ class Loop:
         warn_if_worse(history, opt.lr)
         if self.ts.loss_scale is not None:
             _say_skipped(history, self.ts.loss_scale)
+        call_all(self.callbacks, "on_train_end", model, history)
         return history
 
     def _probe(self):
@@ -456,18 +482,6 @@ def _held_out_fraction(validation, validation_fraction, early_stopping):
     if early_stopping and validation is None and validation_fraction is None:
         return 0.1
     return validation_fraction
-
-
-def _check_callbacks(callbacks):
-    if callable(callbacks) or not isinstance(callbacks, (list, tuple)):
-        raise TypeError(
-            f"callbacks must be a list of callables f(epoch, logs, model); got {type(callbacks).__name__} "
-            "(pass [f] for one callback)"
-        )
-    for cb in callbacks:
-        if not callable(cb):
-            raise TypeError(f"callbacks must be callables f(epoch, logs, model); got {type(cb).__name__}")
-    return list(callbacks)
 
 
 def _progress_bar(show: bool, total: int, initial: int):

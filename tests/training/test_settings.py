@@ -16,7 +16,10 @@ import mlp
         (dict(optimizer=mlp.SGD(0.05), momentum=0.9), r"so momentum=0.9 would be ignored"),
         (dict(optimizer="adam", momentum=0.9), r"optimizer 'adam' has no momentum setting, so momentum=0.9"),
         (dict(validation=(np.zeros((2, 2)), [0, 1]), validation_fraction=0.2), r"validation and validation_fraction"),
-        (dict(callbacks=print), r"callbacks must be a list of callables .* got builtin_function_or_method"),
+        (
+            dict(callbacks=print),
+            r"callbacks must be a list of Callback objects or callables .* got builtin_function_or_method",
+        ),
         (dict(checkpoint="/no/such/dir/c.npz"), r"checkpoint must be in an existing folder"),
     ],
 )
