@@ -65,6 +65,7 @@ from mlp.nn.dropout import Dropout
 from mlp.nn.layer import Context, GradSink, Layer
 from mlp.nn.multiplicative import Multiplicative
 from mlp.nn.norm import BatchNorm, LayerNorm
+from mlp.nn.residual import Residual
 from mlp.nn.transforms import MinMax, RobustScale, Standardize, TargetScale, Transform
 from mlp.optim import SGD, Adam, AdamW, GradientDescent, Lion, LossScaler, Optimizer, RMSProp, get_optimizer
 from mlp.optim.schedules import (
@@ -114,6 +115,7 @@ __all__ = [
     "Transform",
     "Standardize",
     "MinMax",
+    "Residual",
     "RobustScale",
     "TargetScale",
     "Head",

@@ -84,6 +84,16 @@ def _model_flags(t):
     t.add_argument("--activation", choices=sorted(ACTIVATIONS), default=chosen.ACTIVATION, help="hidden activation")
     t.add_argument("--norm", choices=["batch", "layer"], default=None, help="normalization after each hidden layer")
     t.add_argument(
+        "--residual",
+        action="store_true",
+        help="hidden layers after the first as pre-norm residual blocks x + Dropout(act(Dense(Norm(x)))) (all "
+        "hidden widths equal; --norm, layer by default)",
+    )
+    t.add_argument("--csv-log", metavar="FILE", default=None, help="one CSV row per epoch (mlp.CSVLogger)")
+    t.add_argument(
+        "--tensorboard", metavar="DIR", default=None, help="TensorBoard scalars per epoch (needs mlp[tensorboard])"
+    )
+    t.add_argument(
         "--dropout", type=number(float, zero=True, below_one=True), default=0.0, help="dropout rate of hidden layers"
     )
     t.add_argument(
@@ -248,6 +258,10 @@ def run(args):
         print(f"task: {task} ({why})")
         print(model.summary(compact=True), flush=True)
     callbacks = [_EpochLines(args.epochs)] if args.verbose and talk else []
+    if args.csv_log:
+        callbacks.append(mlp.CSVLogger(args.csv_log))
+    if args.tensorboard:
+        callbacks.append(mlp.TensorBoard(args.tensorboard))
     t0 = time.perf_counter()
     history = mlp.train(
         model,
@@ -370,6 +384,7 @@ def _model_loss_optimizer(args, ds, task, backend):
         classes=classes,
         compute_dtype={"fp32": None, "bf16": "bfloat16", "fp16": "float16"}[args.precision],
         scale_targets=scale_targets,
+        residual=args.residual,
     )
     model.feature_names = ds.feature_names
     settings = {}
@@ -423,10 +438,7 @@ def _evaluate(model, ds, task, why, history, seconds) -> dict:
         "dataset": ds.name,
         "task": task,
         "task_reason": why,
-        "sizes": [
-            model.n_features,
-            *[layer.out_features for layer in model.layers if layer.n_params and layer.out_features],
-        ],
+        "sizes": list(model.sizes),
         "epochs": history.epochs,
         "train_loss": history.loss[-1] if history.loss else None,
         "seconds": round(seconds, 3),

@@ -12,6 +12,7 @@ from mlp.nn.activations import Activation, get_activation
 from mlp.nn.dense import Dense
 from mlp.nn.dropout import Dropout
 from mlp.nn.norm import get_norm
+from mlp.nn.residual import Residual
 from mlp.nn.transforms import TargetScale, Transform, get_transform
 
 __all__ = ["MLP"]
@@ -28,7 +29,9 @@ class MLP(Sequential):
     a DataWarning when a feature reaches beyond 1e3), while ``mlp train`` scales ('robust').
     ``scale_targets=True`` ends the model in a ``TargetScale``: ``mlp.train`` fits the regression
     targets' mean and std, the network learns them standardized, and ``model(X)`` gives them back
-    in their units. ``init`` defaults to the hidden
+    in their units. ``residual=True``: each hidden layer after the first (all of one width) is a
+    pre-norm residual block, x + Dropout(activation(Dense(Norm(x)))) (Gorishniy et al. 2021's tabular
+    ResNet; ``norm``, LayerNorm by default). ``init`` defaults to the hidden
     activation's ``default_init``: ``mlp.defaults.INIT`` ("torch", PyTorch's nn.Linear) for the
     built-in ones.
     """
@@ -51,6 +54,7 @@ class MLP(Sequential):
         classes: Sequence | None = None,
         head: Head | str | None = None,
         scale_targets: bool = False,
+        residual: bool = False,
     ):
         sizes = _check_sizes(sizes)
         hidden, out = get_activation(activation, "activation"), get_activation(output, "output")
@@ -59,8 +63,16 @@ class MLP(Sequential):
         if norm is not None:
             get_norm(norm, 1)  # an unknown norm is an error whatever the depth
         layers = [] if scale is None else [get_transform(scale, sizes[0]) if isinstance(scale, str) else scale]
+        if not isinstance(residual, bool):
+            raise TypeError(f"residual must be True or False; got {residual!r}")
         for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
             last = i == len(sizes) - 2
+            if residual and i > 0 and not last:  # a hidden layer after the first: a pre-norm residual block
+                if a != b:
+                    raise ValueError(f"residual=True needs hidden layers of one width; got sizes {sizes}")
+                block = [get_norm(norm or "layer", a), Dense(a, b), _copy(hidden)]
+                layers.append(Residual(block + ([Dropout(dropout)] if dropout else [])))
+                continue
             layers.append(Dense(a, b))
             if not last and norm is not None:
                 layers.append(get_norm(norm, b))

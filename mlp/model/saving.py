@@ -71,6 +71,20 @@ def _shape_list(shapes, what, allow_none=False):
     return [tuple(s) for s in shapes]
 
 
+def _check_layer_spec(spec, depth: int = 0) -> None:
+    """A known layer type with plain settings; a container's ("block": a list of such specs, as
+    ``Residual`` saves) checked the same way, at most 4 deep and 63 long."""
+    ok = isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("config"), dict)
+    if not ok or spec["type"] not in LAYERS:
+        raise ValueError(f"its layer {str(spec)[:80]} is not a known layer type with settings")
+    for k, v in spec["config"].items():
+        if k == "block" and isinstance(v, list) and 0 < len(v) < 64 and depth < 4:
+            for inner in v:
+                _check_layer_spec(inner, depth + 1)
+        elif not (isinstance(k, str) and isinstance(v, _SCALARS)):
+            raise ValueError(f"its layer {spec['type']} has settings that are not plain values")
+
+
 def saved_members(header: dict) -> dict[str, tuple]:
     """The array members a saved model's header declares, after checking that header: known
     layer types with flat settings, float dtypes, array shapes of positive integers, a valid
@@ -79,11 +93,7 @@ def saved_members(header: dict) -> dict[str, tuple]:
     if not isinstance(layers, list) or not 1 <= len(layers) <= 100_000:
         raise ValueError("its 'layers' must be a non-empty list")
     for spec in layers:
-        ok = isinstance(spec, dict) and isinstance(spec.get("type"), str) and isinstance(spec.get("config"), dict)
-        if not ok or spec["type"] not in LAYERS:
-            raise ValueError(f"its layer {str(spec)[:80]} is not a known layer type with settings")
-        if not all(isinstance(k, str) and isinstance(v, _SCALARS) for k, v in spec["config"].items()):
-            raise ValueError(f"its layer {spec['type']} has settings that are not plain values")
+        _check_layer_spec(spec)
     if header.get("dtype") not in ("float32", "float64"):
         raise ValueError(f"its dtype must be 'float32' or 'float64'; got {str(header.get('dtype'))[:40]!r}")
     if header.get("compute_dtype", header["dtype"]) not in ("float32", "float64", "bfloat16", "float16"):

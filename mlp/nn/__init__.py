@@ -6,6 +6,7 @@ from mlp.nn.dropout import Dropout
 from mlp.nn.layer import EVAL, LAYERS, Context, GradSink, Layer, LayerContractError, Sinks
 from mlp.nn.multiplicative import Multiplicative
 from mlp.nn.norm import BatchNorm, LayerNorm
+from mlp.nn.residual import Residual
 from mlp.nn.transforms import MinMax, RobustScale, Standardize, TargetScale, Transform
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Maxout",
     "MinMax",
     "Multiplicative",
+    "Residual",
     "RobustScale",
     "TargetScale",
     "Sinks",

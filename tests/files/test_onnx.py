@@ -43,6 +43,10 @@ def _architectures():
         for norm in ("batch", "layer"):
             yield f"{scale}-{norm}-dropout", lambda dt, s=scale, n=norm: _stateful(dt, s, n)
     yield (
+        "residual",
+        lambda dt: _stateful(dt, "robust", "batch", residual=True, sizes=[5, 8, 8, 8, 3]),
+    )
+    yield (
         "multiplicative",
         lambda dt: _positive(
             mlp.Sequential(mlp.Multiplicative(5, 4, pieces=3), mlp.Tanh(), mlp.Dense(4, 2), dtype=dt, seed=3)
@@ -50,12 +54,14 @@ def _architectures():
     )
 
 
-def _stateful(dtype, scale, norm):
+def _stateful(dtype, scale, norm, residual=False, sizes=(5, 8, 3)):
     """Fitted input transform, normalization with running statistics, dropout: trained briefly on raw data."""
     rng = np.random.default_rng(5)
     X = rng.normal(3.0, 5.0, size=(64, 5))
     y = rng.integers(0, 3, size=64)
-    model = mlp.MLP([5, 8, 3], "relu", "softmax", dtype=dtype, seed=2, scale=scale, norm=norm, dropout=0.3)
+    model = mlp.MLP(
+        list(sizes), "relu", "softmax", dtype=dtype, seed=2, scale=scale, norm=norm, dropout=0.3, residual=residual
+    )
     mlp.train(model, X, y, optimizer="adam", epochs=3, batch_size=16, progress=False)
     return model
 

@@ -43,6 +43,9 @@ CASES = {
     "MinMax": Case(lambda d: mlp.MinMax(d), front=True),
     "RobustScale": Case(lambda d: mlp.RobustScale(d), front=True),
     "TargetScale": Case(lambda k: mlp.TargetScale(k), back=True),
+    "Residual": Case(
+        lambda d: mlp.Residual([mlp.LayerNorm(d), mlp.Dense(d, d), mlp.Tanh(), mlp.Dropout(0.2)]), train_differs=True
+    ),
     "Identity": ACT("identity"),
     "Sign": ACT("sign", smooth=False),
     "Step": ACT("step", smooth=False),
