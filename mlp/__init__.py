@@ -86,11 +86,13 @@ from mlp.training import (
     DivergenceError,
     EarlyStopping,
     History,
+    LRFinderResult,
     ModelCheckpoint,
     PrecisionWarning,
     TensorBoard,
     TrainingWarning,
     TrainState,
+    lr_find,
     train,
 )
 from mlp.training.batches import BlockShuffle
@@ -168,6 +170,8 @@ __all__ = [
     "History",
     "DivergenceError",
     "TrainingWarning",
+    "lr_find",
+    "LRFinderResult",
     "Callback",
     "EarlyStopping",
     "ModelCheckpoint",

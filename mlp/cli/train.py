@@ -119,6 +119,15 @@ def _optimizer_flags(t):
         help="learning rate; None: the optimizer's own, as in PyTorch (adam 0.001, sgd 0.01)",
     )
     t.add_argument(
+        "--find-lr",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PLOT.png",
+        help="first run the learning-rate range test (mlp.lr_find: 100 steps from 1e-7 to 10), say its "
+        "suggestion and train with it; with a file name, plot the test there (matplotlib)",
+    )
+    t.add_argument(
         "--lr-schedule",
         choices=["constant", "cosine", "linear", "onecycle"],
         default="constant",
@@ -257,6 +266,8 @@ def run(args):
     if talk:
         print(f"task: {task} ({why})")
         print(model.summary(compact=True), flush=True)
+    if args.find_lr is not None:
+        _find_lr(args, model, loss, opt, ds, talk)
     callbacks = [_EpochLines(args.epochs)] if args.verbose and talk else []
     if args.csv_log:
         callbacks.append(mlp.CSVLogger(args.csv_log))
@@ -402,6 +413,32 @@ def _model_loss_optimizer(args, ds, task, backend):
         settings["ema"] = args.ema
     opt = mlp.get_optimizer(args.optimizer, lr=args.lr, **settings)
     return model, loss, opt
+
+
+def _find_lr(args, model, loss, opt, ds, talk):
+    """--find-lr: the range test, its suggestion said and set as the optimizer's rate."""
+    import mlp
+
+    if args.lr is not None:
+        raise ValueError("--find-lr chooses the learning rate; --lr gives one: pass one of them")
+    result = mlp.lr_find(
+        model,
+        ds.X_train,
+        ds.y_train,
+        optimizer=opt,
+        loss=loss,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        plot=args.find_lr or None,
+    )
+    if result.suggestion is None:
+        raise ValueError("--find-lr: the loss never fell over the rates tried (1e-7 to 10); give --lr instead")
+    opt.lr = result.suggestion
+    if talk:
+        where = f" (plot: {args.find_lr})" if args.find_lr else ""
+        print(
+            f"learning rate: {result.suggestion:.3g}, the steepest fall of the loss over {len(result.lrs)} steps{where}"
+        )
 
 
 def _schedule(args):

@@ -6,6 +6,7 @@ from mlp.training.callbacks import Callback, CSVLogger, EarlyStopping, ModelChec
 from mlp.training.errors import DataWarning, DivergenceError, PrecisionWarning, TrainingWarning
 from mlp.training.history import History
 from mlp.training.loop import train
+from mlp.training.lr_find import LRFinderResult, lr_find
 from mlp.training.state import TrainState
 from mlp.training.step import make_step
 
@@ -21,6 +22,8 @@ __all__ = [
     "PrecisionWarning",
     "TrainState",
     "TrainingWarning",
+    "LRFinderResult",
+    "lr_find",
     "make_step",
     "train",
 ]
