@@ -118,6 +118,12 @@ def _optimizer_flags(t):
         default=None,
         help="learning rate; None: the optimizer's own, as in PyTorch (adam 0.001, sgd 0.01)",
     )
+    _rate_flags(t)
+    _step_flags(t)
+
+
+def _rate_flags(t):
+    """The learning rate over the run: the range test, the schedule, warmup, the moving average."""
     t.add_argument(
         "--find-lr",
         nargs="?",
@@ -149,6 +155,10 @@ def _optimizer_flags(t):
         metavar="STEPS",
         help="steps of linear warmup from 0 to the learning rate, before --lr-schedule's decay",
     )
+
+
+def _step_flags(t):
+    """Momentum, batches and epochs."""
     t.add_argument(
         "--momentum",
         type=number(float, zero=True, below_one=True),
@@ -345,7 +355,6 @@ def _model_loss_optimizer(args, ds, task, backend):
     import numpy as np
 
     import mlp
-    from mlp.optim import accepts
 
     classification = task == "classification"
     multilabel = classification and np.ndim(ds.y_train) == 2
@@ -374,14 +383,7 @@ def _model_loss_optimizer(args, ds, task, backend):
     else:
         n_out = 1 if np.ndim(ds.y_train) == 1 else ds.y_train.shape[1]
     sizes = [ds.n_features, *args.hidden, n_out]
-    scale_targets = args.scale_targets
-    if scale_targets and (classification or loss.output != "identity"):
-        raise ValueError(
-            f"--scale-targets standardizes regression targets; --loss {loss.name} "
-            f"{'takes class labels' if classification else f'ends in {loss.output}'}"
-        )
-    if scale_targets is None:
-        scale_targets = chosen.SCALE_TARGETS and not classification and loss.output == "identity"
+    scale_targets = _scale_targets(args, classification, loss)
     model = mlp.MLP(
         sizes,
         args.activation,
@@ -398,6 +400,14 @@ def _model_loss_optimizer(args, ds, task, backend):
         residual=args.residual,
     )
     model.feature_names = ds.feature_names
+    return model, loss, _optimizer(args)
+
+
+def _optimizer(args):
+    """The optimizer the flags ask for; a flag it would ignore is an error naming both."""
+    import mlp
+    from mlp.optim import accepts
+
     settings = {}
     if args.momentum is not None:
         if not accepts(args.optimizer, "momentum"):
@@ -411,8 +421,19 @@ def _model_loss_optimizer(args, ds, task, backend):
     settings["schedule"] = _schedule(args)
     if args.ema is not None:
         settings["ema"] = args.ema
-    opt = mlp.get_optimizer(args.optimizer, lr=args.lr, **settings)
-    return model, loss, opt
+    return mlp.get_optimizer(args.optimizer, lr=args.lr, **settings)
+
+
+def _scale_targets(args, classification, loss) -> bool:
+    """--scale-targets, or mlp.defaults.SCALE_TARGETS for a regression loss on an identity output."""
+    if args.scale_targets and (classification or loss.output != "identity"):
+        raise ValueError(
+            f"--scale-targets standardizes regression targets; --loss {loss.name} "
+            f"{'takes class labels' if classification else f'ends in {loss.output}'}"
+        )
+    if args.scale_targets is None:
+        return chosen.SCALE_TARGETS and not classification and loss.output == "identity"
+    return args.scale_targets
 
 
 def _find_lr(args, model, loss, opt, ds, talk):

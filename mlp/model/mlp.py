@@ -8,7 +8,7 @@ from typing import Any
 from mlp import backends as _backends
 from mlp.heads import Head
 from mlp.model.sequential import Sequential
-from mlp.nn.activations import Activation, get_activation
+from mlp.nn.activations import Activation, Identity, get_activation
 from mlp.nn.dense import Dense
 from mlp.nn.dropout import Dropout
 from mlp.nn.norm import get_norm
@@ -83,7 +83,7 @@ class MLP(Sequential):
         if not isinstance(scale_targets, bool):
             raise TypeError(f"scale_targets must be True or False; got {scale_targets!r}")
         if scale_targets:
-            if out.name != "identity":
+            if not isinstance(out, Identity):
                 raise ValueError(
                     f"scale_targets standardizes regression targets: output must be 'identity'; got {out.name!r}"
                 )

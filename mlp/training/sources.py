@@ -65,7 +65,7 @@ def training_data(
     train_rows, val_rows = _split(n, validation_fraction, rng)
     if model.inputs.unfitted():
         model.adapt(X if train_rows is None else _fitting_rows(model, X, train_rows, form))
-    if not model.net.n_input and form.host:
+    if not model.net.n_input and form.host and not form.streamed:
         _warn_if_unscaled(model, X)
     if model.net.target_scale is not None:
         _fit_target_scale(model, loss, y, train_rows)
@@ -258,14 +258,16 @@ UNIT_SCALE_LIMIT = 1e3  # features beyond this magnitude, into a model with no i
 
 
 def _warn_if_unscaled(model, X) -> None:
-    """A DataWarning where the model has no input scaling and a feature of X's first rows (one
-    chunk) reaches beyond ``UNIT_SCALE_LIMIT`` in magnitude: the initial weights assume features
+    """A DataWarning where the model has no input scaling and a feature of X's first 10,000 rows
+    reaches beyond ``UNIT_SCALE_LIMIT`` in magnitude: the initial weights assume features
     near unit scale, and such a feature saturates the first layer or dominates it."""
     from mlp.checks import callers_stacklevel
-    from mlp.data import host_chunks
 
-    chunk = next(iter(host_chunks(X, model.backend, model.n_features)), None)
-    if chunk is None or not chunk.size:
+    try:  # in-memory host data only; anything it cannot read is the main path's to report
+        chunk = np.asarray(host_array(X[:10_000] if hasattr(X, "shape") else X, "X"), dtype=np.float64)
+        if chunk.ndim != 2 or not chunk.size or not np.all(np.isfinite(chunk)):
+            return
+    except (TypeError, ValueError, IndexError, KeyError):
         return
     top = np.max(np.abs(chunk), axis=0)
     j = int(np.argmax(top))

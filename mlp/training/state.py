@@ -38,7 +38,12 @@ class TrainState(NamedTuple):
     def park(self, model, opt) -> None:
         """Leave this value where users see it: on the model and the optimizer."""
         model.params[:] = self.params
+        # the input stage's state is never changed by a step, but a compiled step returns it as new arrays:
+        # its float64 fitted values are pinned again to them (not read back from the model's dtype)
+        exact = model.inputs.exact() if model.inputs.n_state else None
         model.state[:] = self.state
+        if exact is not None:
+            model.inputs.pin(exact)
         opt.state, opt.t = self.opt_state, self.t
         if opt.scaler is not None:
             opt.scaler.state = self.loss_scale

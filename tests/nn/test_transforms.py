@@ -54,3 +54,21 @@ def test_features_spanning_all_of_float64_are_scaled_or_refused_by_name(scale):
     shift, spread = model.get_state()[:2]
     assert shift[0] == 0.0 and np.isfinite(spread[0]) and spread[0] > 1e307
     assert np.all(np.isfinite(np.asarray(model(X))))
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch", "jax", "array_api_strict"])
+def test_the_fitted_float64_scaling_survives_every_backends_training_step(name):
+    """A compiled step (JAX) hands the input stage's state back as new arrays in the model's dtype;
+    the float64 values fitted on the host stay pinned to them, so features of 1e-300 are still
+    scaled after training (not read back as float32 zeros)."""
+    from mlp import backends
+
+    if name not in backends.available():
+        pytest.skip(f"{name} is not installed")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2)) * 1e-300
+    y = (X[:, 0] > 0).astype(int)
+    model = mlp.MLP([2, 8, 2], scale="standard", seed=0, backend=name)
+    mlp.train(model, X, y, epochs=10, progress=False)
+    assert np.mean(np.asarray(model.predict_labels(X)) == y) > 0.9
+    assert model.get_state()[1][0] == pytest.approx(X[:, 0].std(), rel=1e-9)
