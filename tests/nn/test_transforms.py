@@ -68,7 +68,7 @@ def test_the_fitted_float64_scaling_survives_every_backends_training_step(name):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2)) * 1e-300
     y = (X[:, 0] > 0).astype(int)
-    model = mlp.MLP([2, 8, 2], scale="standard", seed=0, backend=name)
-    mlp.train(model, X, y, epochs=10, progress=False)
+    model = mlp.MLP([2, 16, 2], scale="standard", seed=0, backend=name)
+    mlp.train(model, X, y, epochs=20, progress=False)
     assert np.mean(np.asarray(model.predict_labels(X)) == y) > 0.9
     assert model.get_state()[1][0] == pytest.approx(X[:, 0].std(), rel=1e-9)
