@@ -62,6 +62,7 @@ from mlp.nn.activations import (
 )
 from mlp.nn.dense import Dense, Maxout
 from mlp.nn.dropout import Dropout
+from mlp.nn.ensemble import BlockDense, EnsembleMean
 from mlp.nn.layer import Context, GradSink, Layer
 from mlp.nn.multiplicative import Multiplicative
 from mlp.nn.norm import BatchNorm, LayerNorm
@@ -113,6 +114,8 @@ __all__ = [
     "Dropout",
     "Multiplicative",
     "BatchNorm",
+    "BlockDense",
+    "EnsembleMean",
     "LayerNorm",
     "Transform",
     "Standardize",

@@ -89,6 +89,13 @@ def _model_flags(t):
         help="hidden layers after the first as pre-norm residual blocks x + Dropout(act(Dense(Norm(x)))) (all "
         "hidden widths equal; --norm, layer by default)",
     )
+    t.add_argument(
+        "--ensemble",
+        type=number(int),
+        default=1,
+        metavar="K",
+        help="K independent members side by side, trained in one batched step, their outputs averaged",
+    )
     t.add_argument("--csv-log", metavar="FILE", default=None, help="one CSV row per epoch (mlp.CSVLogger)")
     t.add_argument(
         "--tensorboard", metavar="DIR", default=None, help="TensorBoard scalars per epoch (needs mlp[tensorboard])"
@@ -358,7 +365,9 @@ def _model_loss_optimizer(args, ds, task, backend):
 
     classification = task == "classification"
     multilabel = classification and np.ndim(ds.y_train) == 2
-    name = args.loss or ("mse" if not classification else "bce" if multilabel else "cross_entropy")
+    # an ensemble's members share no softmax: its classifier takes the scores (softmax cross-entropy)
+    single = "softmax_cross_entropy" if args.ensemble > 1 else "cross_entropy"
+    name = args.loss or ("mse" if not classification else "bce" if multilabel else single)
     loss = mlp.get_loss(name, "--loss")
     if classification != loss.classification:
         kind = "regression" if classification else "classification"
@@ -398,6 +407,7 @@ def _model_loss_optimizer(args, ds, task, backend):
         compute_dtype={"fp32": None, "bf16": "bfloat16", "fp16": "float16"}[args.precision],
         scale_targets=scale_targets,
         residual=args.residual,
+        ensemble=args.ensemble,
     )
     model.feature_names = ds.feature_names
     return model, loss, _optimizer(args)
@@ -549,8 +559,10 @@ def _report(args, model, loss, history, result):
     b = model.backend
     stop = _STOPS.get(history.stop_reason, history.stop_reason)
     loss_note = " (½·MSE)" if isinstance(loss, SquaredError) else ""
+    if model.net.target_scale is not None:  # the loss of the standardized targets
+        loss_note = f"{loss_note[:-1]} of the standardized targets)" if loss_note else " (standardized targets)"
     lines = [
-        f"{result['dataset']}: {result['sizes']} {args.activation}/{model.layers[-1].name} on {b.name} ({b.device}), "
+        f"{result['dataset']}: {result['sizes']} {args.activation}/{model.output} on {b.name} ({b.device}), "
         f"{args.dtype}",
         f"trained {history.epochs} epochs in {result['seconds']:.2f} s ({stop})",
         f"final training loss {result['train_loss']:.4f}{loss_note}",

@@ -26,14 +26,21 @@ def loss_and_grads(model: Sequential, loss: Loss, params, state, X, T, ctx: Cont
     ``w``: per-sample weights (the weighted mean loss)."""
     net, xp = model.net, model.xp
     fused = loss.fuses(net.layers[-1])
-    stop = len(net.layers) - 1 if fused else None
+    stop = net.training_stop(fused)
     if net.target_scale is not None:  # the network learns standardized targets
-        stop, T = net.target_scale, net.standardize_targets(state, T)
+        T = net.standardize_targets(state, T)
     ctx.dtype = model.dtype
     cparams = model.compute_params(params)
     out, new_state, tape = net.forward(cparams, state, model.compute_input(X), ctx, stop=stop)
     out = model.variable(out)  # the loss in the variable dtype: a precision island
-    value, delta = loss.step_value_and_gradient(out, T, w, fused, ctx.kernels)
+    if net.ensemble is None:
+        value, delta = loss.step_value_and_gradient(out, T, w, fused, ctx.kernels)
+    else:  # each member's loss on its own outputs; the ensemble's loss is their sum
+        mean = net.layers[net.ensemble]
+        value, delta = loss.step_value_and_gradient(
+            mean.member_rows(out), mean.repeat(T), None if w is None else mean.repeat(w), False, ctx.kernels
+        )
+        value, delta = value * float(mean.k), xp.reshape(delta * float(mean.k), tuple(out.shape))
     if not model.mixed_precision:
         return value, net.backward(cparams, tape, delta, ctx, stop, sinks), new_state
     if scale is not None:

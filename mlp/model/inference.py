@@ -17,7 +17,7 @@ def outputs_and_logits(model, params, state, X, loss: Loss):
     net = model.net
     fused = loss.fuses(net.layers[-1])
     ctx = Context(dtype=model.dtype)
-    stop = len(net.layers) - 1 if fused else net.target_scale  # standardized outputs, as training sees them
+    stop = net.training_stop(fused)  # standardized outputs, the members apart: as training sees them
     out, _, _ = net.forward(model.compute_params(params), state, model.compute_input(X), ctx, stop=stop)
     out = model.variable(out)
     if not fused:
@@ -55,10 +55,16 @@ def evaluator(model, loss: Loss):
 
     def evaluate(params, state, X, T):
         xp = model.xp
-        if model.net.target_scale is not None:  # the loss in the units training reports it
-            T = model.net.standardize_targets(state, T)
+        net = model.net
+        if net.target_scale is not None:  # the loss in the units training reports it
+            T = net.standardize_targets(state, T)
         out, logits = outputs_and_logits(model, params, state, X, loss)
-        value = loss.fused_value(logits, T) if logits is not None else loss.value(out, T)
+        if net.ensemble is not None:  # the sum of the members' losses; their average for the rest
+            mean = net.layers[net.ensemble]
+            value = loss.value(mean.member_rows(out), mean.repeat(T)) * float(mean.k)
+            out = mean.forward([], [], out)[0]
+        else:
+            value = loss.fused_value(logits, T) if logits is not None else loss.value(out, T)
         finite = xp.all(xp.isfinite(out))
         if head is None or not head.classification:
             return value, None, None, finite

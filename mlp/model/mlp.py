@@ -8,9 +8,10 @@ from typing import Any
 from mlp import backends as _backends
 from mlp.heads import Head
 from mlp.model.sequential import Sequential
-from mlp.nn.activations import Activation, Identity, get_activation
+from mlp.nn.activations import Activation, Identity, Softmax, get_activation
 from mlp.nn.dense import Dense
 from mlp.nn.dropout import Dropout
+from mlp.nn.ensemble import BlockDense, EnsembleMean
 from mlp.nn.norm import get_norm
 from mlp.nn.residual import Residual
 from mlp.nn.transforms import TargetScale, Transform, get_transform
@@ -31,7 +32,9 @@ class MLP(Sequential):
     targets' mean and std, the network learns them standardized, and ``model(X)`` gives them back
     in their units. ``residual=True``: each hidden layer after the first (all of one width) is a
     pre-norm residual block, x + Dropout(activation(Dense(Norm(x)))) (Gorishniy et al. 2021's tabular
-    ResNet; ``norm``, LayerNorm by default). ``init`` defaults to the hidden
+    ResNet; ``norm``, LayerNorm by default). ``ensemble=k``: k independent members side by side,
+    trained in one batched step (each on its own loss), ``model(X)`` their average (``BlockDense``,
+    ``EnsembleMean``). ``init`` defaults to the hidden
     activation's ``default_init``: ``mlp.defaults.INIT`` ("torch", PyTorch's nn.Linear) for the
     built-in ones.
     """
@@ -55,6 +58,7 @@ class MLP(Sequential):
         head: Head | str | None = None,
         scale_targets: bool = False,
         residual: bool = False,
+        ensemble: int = 1,
     ):
         sizes = _check_sizes(sizes)
         hidden, out = get_activation(activation, "activation"), get_activation(output, "output")
@@ -65,7 +69,10 @@ class MLP(Sequential):
         layers = [] if scale is None else [get_transform(scale, sizes[0]) if isinstance(scale, str) else scale]
         if not isinstance(residual, bool):
             raise TypeError(f"residual must be True or False; got {residual!r}")
-        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        k = _check_ensemble(ensemble, residual, norm, out)
+        if k > 1:
+            layers += _members(sizes, k, hidden, out, norm, dropout)
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:]) if k == 1 else ()):
             last = i == len(sizes) - 2
             if residual and i > 0 and not last:  # a hidden layer after the first: a pre-norm residual block
                 if a != b:
@@ -100,6 +107,40 @@ class MLP(Sequential):
             classes=classes,
             head=head,
         )
+
+
+def _check_ensemble(ensemble, residual, norm, out) -> int:
+    """``ensemble``: k >= 1 members; they must stay apart (no LayerNorm, softmax output or residual blocks)."""
+    from mlp.checks import check_positive_int
+
+    k = check_positive_int(ensemble, "ensemble")
+    if k > 1:
+        if residual:
+            raise ValueError("ensemble and residual=True do not combine yet: choose one")
+        if norm == "layer":
+            raise ValueError(
+                "ensemble members would share LayerNorm's statistics (over all features): use norm='batch'"
+            )
+        if isinstance(out, Softmax):
+            raise ValueError(
+                "ensemble members would share a softmax over all outputs: use output='identity' (the default; "
+                "the softmax cross-entropy takes the scores)"
+            )
+    return k
+
+
+def _members(sizes, k, hidden, out, norm, dropout) -> list:
+    """k members side by side: Dense(d0, k·h1), then BlockDense layers, the output, their average."""
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        last = i == len(sizes) - 2
+        layers.append(Dense(a, k * b) if i == 0 else BlockDense(k, a, b))
+        if not last and norm is not None:
+            layers.append(get_norm(norm, k * b))
+        layers.append(_copy(out if last else hidden))
+        if not last and dropout:
+            layers.append(Dropout(dropout))
+    return [*layers, EnsembleMean(k, sizes[-1])]
 
 
 def _check_sizes(sizes) -> list:

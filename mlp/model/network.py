@@ -12,6 +12,7 @@ from typing import Any
 
 from mlp.nn.activations import ReLU
 from mlp.nn.dense import Dense
+from mlp.nn.ensemble import EnsembleMean
 from mlp.nn.layer import Context, Layer, LayerContractError
 from mlp.nn.transforms import TargetScale, Transform
 
@@ -44,6 +45,14 @@ class Network:
             raise ValueError(f"a TargetScale must be the last layer; layers[{scales[0]}] is one")
         # the last layer maps outputs back to the targets' units: training stops before it
         self.target_scale = scales[0] if scales else None
+        means = [i for i, layer in enumerate(self.layers) if isinstance(layer, EnsembleMean)]
+        tail = len(self.layers) - (2 if scales else 1)
+        if means and means != [tail]:
+            raise ValueError(
+                f"an EnsembleMean must be the last layer (before a TargetScale); layers[{means[0]}] is one"
+            )
+        # the members' average: training stops before it and takes each member's loss on its own outputs
+        self.ensemble = means[0] if means else None
         # Dense (with bias) then ReLU: one kernel call, ``affine_relu`` (CuPy: the GEMM, then bias and
         # ReLU in one pass); each layer's tape entry is what its own forward would have saved
         self.bias_relu = {
@@ -85,6 +94,15 @@ class Network:
                 )
             x, new_state[ss], tape[i] = result
         return x, new_state, tape
+
+    def training_stop(self, fused: bool) -> int | None:
+        """Where a training pass (and the validation loss) stops: before the members' average, before
+        the targets' unscaling, before a fused output activation; None: the end."""
+        if self.ensemble is not None:
+            return self.ensemble
+        if self.target_scale is not None:
+            return self.target_scale
+        return len(self.layers) - 1 if fused else None
 
     def standardize_targets(self, state: list, T: Any) -> Any:
         """Targets T in the units the network learns, through its last layer, a TargetScale."""

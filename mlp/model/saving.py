@@ -66,8 +66,8 @@ def _shape_list(shapes, what, allow_none=False):
     if not isinstance(shapes, list) or len(shapes) > 100_000:
         raise ValueError(f"its {what!r} must be a list of shapes")
     for s in shapes:
-        if not (isinstance(s, list) and 1 <= len(s) <= 2 and all(type(d) is int and d >= 1 for d in s)):
-            raise ValueError(f"its {what} entry {str(s)[:40]} is not a list of one or two positive integers")
+        if not (isinstance(s, list) and 1 <= len(s) <= 3 and all(type(d) is int and d >= 1 for d in s)):
+            raise ValueError(f"its {what} entry {str(s)[:40]} is not a list of one to three positive integers")
     return [tuple(s) for s in shapes]
 
 

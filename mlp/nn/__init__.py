@@ -3,6 +3,7 @@
 from mlp.nn.activations import ACTIVATIONS, Activation, get_activation
 from mlp.nn.dense import Dense, Maxout
 from mlp.nn.dropout import Dropout
+from mlp.nn.ensemble import BlockDense, EnsembleMean
 from mlp.nn.layer import EVAL, LAYERS, Context, GradSink, Layer, LayerContractError, Sinks
 from mlp.nn.multiplicative import Multiplicative
 from mlp.nn.norm import BatchNorm, LayerNorm
@@ -15,6 +16,8 @@ __all__ = [
     "LAYERS",
     "Activation",
     "BatchNorm",
+    "BlockDense",
+    "EnsembleMean",
     "Context",
     "Dense",
     "Dropout",

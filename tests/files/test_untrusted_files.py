@@ -77,7 +77,7 @@ def test_a_member_larger_than_declared_is_refused_before_reading(tmp_path):
         (_header([{"type": "Evil", "config": {}}], []), "is not a known layer type"),
         (_header([{"type": "Dense", "config": {"in_features": [1] * 5}}], []), "settings that are not plain values"),
         (_header([_dense(2, 2)], [[2, 2], [2]], dtype="int8"), "dtype must be 'float32' or 'float64'"),
-        (_header([_dense(2, 2)], [[2, -2], [2]]), "is not a list of one or two positive integers"),
+        (_header([_dense(2, 2)], [[2, -2], [2]]), "is not a list of one to three positive integers"),
         (_header([_dense(2, 2)], [[2, 3], [3]]), "do not match its architecture"),
         (_header([_dense("a", 2)], [[2, 2], [2]]), "invalid architecture: TypeError"),
         ({**_header([_dense(2, 2)], [[2, 2], [2]]), "version": 99}, "newer mlp"),

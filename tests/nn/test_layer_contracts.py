@@ -22,6 +22,7 @@ class Case:
     make: Callable[[int], Any]  # the layer for inputs of width d (or features d for a front layer)
     front: bool = False  # an input transform: first in the model
     back: bool = False  # an output stage: last in the model, made for the model's 2 outputs
+    variable_dtype_out: bool = False  # maps back to the targets' units in the variable dtype (not the compute dtype)
     train_differs: bool = False  # training and inference outputs differ (batch statistics, dropout)
     loss: str = "mse"
     smooth: bool = True  # differentiable almost everywhere (finite differences apply)
@@ -42,7 +43,9 @@ CASES = {
     "Standardize": Case(lambda d: mlp.Standardize(d), front=True),
     "MinMax": Case(lambda d: mlp.MinMax(d), front=True),
     "RobustScale": Case(lambda d: mlp.RobustScale(d), front=True),
-    "TargetScale": Case(lambda k: mlp.TargetScale(k), back=True),
+    "TargetScale": Case(lambda k: mlp.TargetScale(k), back=True, variable_dtype_out=True),
+    "EnsembleMean": Case(lambda k: mlp.EnsembleMean(2, k), back=True),
+    "BlockDense": Case(lambda d: mlp.BlockDense(2, 3, 4)),
     "Residual": Case(
         lambda d: mlp.Residual([mlp.LayerNorm(d), mlp.Dense(d, d), mlp.Tanh(), mlp.Dropout(0.2)]), train_differs=True
     ),
@@ -69,7 +72,7 @@ def test_every_registered_layer_has_a_case():
 def _model(case, backend="numpy", dtype="float64", compute_dtype=None, d=4):
     layer = case.make(2 if case.back else d)
     if case.back:
-        layers = [mlp.Dense(d, 6), mlp.Tanh(), mlp.Dense(6, 2), layer]
+        layers = [mlp.Dense(d, 6), mlp.Tanh(), mlp.Dense(6, layer.in_features), layer]
     elif case.front:
         layers = [layer, mlp.Dense(d, 6), mlp.Tanh(), mlp.Dense(6, 2)]
     else:
@@ -190,7 +193,7 @@ def test_output_dtype_under_mixed_precision(name):
     out, _ = model.apply(Xp, mlp.Context(training=False))
     # the layers compute in the compute dtype; an output stage maps back in the variable dtype (targets'
     # units need its precision)
-    assert out.dtype == (torch.float32 if case.back else torch.bfloat16)
+    assert out.dtype == (torch.float32 if case.variable_dtype_out else torch.bfloat16)
     value, grads = mlp.value_and_grad(model, "mse", X, y)
     assert np.isfinite(value) and all(g.dtype == torch.float32 for g in grads)
 
