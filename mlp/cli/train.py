@@ -74,7 +74,8 @@ def _data_flags(t):
         action=argparse.BooleanOptionalAction,
         default=None,
         help="standardize regression targets inside the model (mean 0, std 1 while learning; predictions in "
-        "the targets' units). None: mlp.defaults.SCALE_TARGETS for regression losses with an identity output",
+        "the targets' units). None: on for several regression outputs (their units differ), off for one (a study: "
+        "benchmarks/results/target-scale-2026-12-06)",
     )
 
 
@@ -392,7 +393,7 @@ def _model_loss_optimizer(args, ds, task, backend):
     else:
         n_out = 1 if np.ndim(ds.y_train) == 1 else ds.y_train.shape[1]
     sizes = [ds.n_features, *args.hidden, n_out]
-    scale_targets = _scale_targets(args, classification, loss)
+    scale_targets = _scale_targets(args, classification, loss, n_out)
     model = mlp.MLP(
         sizes,
         args.activation,
@@ -434,15 +435,17 @@ def _optimizer(args):
     return mlp.get_optimizer(args.optimizer, lr=args.lr, **settings)
 
 
-def _scale_targets(args, classification, loss) -> bool:
-    """--scale-targets, or mlp.defaults.SCALE_TARGETS for a regression loss on an identity output."""
+def _scale_targets(args, classification, loss, n_out) -> bool:
+    """--scale-targets, or mlp.defaults.SCALE_TARGETS ("multi-output": several regression outputs) for a
+    regression loss on an identity output."""
     if args.scale_targets and (classification or loss.output != "identity"):
         raise ValueError(
             f"--scale-targets standardizes regression targets; --loss {loss.name} "
             f"{'takes class labels' if classification else f'ends in {loss.output}'}"
         )
     if args.scale_targets is None:
-        return chosen.SCALE_TARGETS and not classification and loss.output == "identity"
+        wanted = chosen.SCALE_TARGETS is True or (chosen.SCALE_TARGETS == "multi-output" and n_out > 1)
+        return wanted and not classification and loss.output == "identity"
     return args.scale_targets
 
 

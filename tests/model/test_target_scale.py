@@ -87,3 +87,33 @@ def test_what_target_scaling_cannot_do_is_refused_by_name():
     Y[3, 0] = np.nan
     with pytest.raises(ValueError):
         mlp.train(mlp.MLP([4, 3], scale_targets=True), X, Y, loss="mse", progress=False)
+
+
+def test_mlp_train_standardizes_several_regression_outputs_by_default(tmp_path, capsys):
+    """mlp.defaults.SCALE_TARGETS: on for several outputs (their units differ), off for one (the study
+    in benchmarks/results/target-scale-2026-12-06); --scale-targets/--no-scale-targets choose."""
+    from helpers import cli
+
+    X, Y = _data(400)
+    np.savez(tmp_path / "multi.npz", X_train=X[:300], y_train=Y[:300], X_test=X[300:], y_test=Y[300:])
+    np.savez(tmp_path / "one.npz", X_train=X[:300], y_train=Y[:300, 2], X_test=X[300:], y_test=Y[300:, 2])
+    for name, flags, scaled in (
+        ("multi", (), True),
+        ("multi", ("--no-scale-targets",), False),
+        ("one", (), False),
+        ("one", ("--scale-targets",), True),
+    ):
+        code, out, _ = cli(
+            capsys,
+            "train",
+            "--data",
+            str(tmp_path / f"{name}.npz"),
+            "--epochs",
+            "2",
+            "--save",
+            str(tmp_path / "m.npz"),
+            *flags,
+        )
+        assert code == 0
+        assert (mlp.load(tmp_path / "m.npz").net.target_scale is not None) == scaled, (name, flags)
+        assert ("standardized targets" in out) == scaled
