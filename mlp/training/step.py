@@ -76,17 +76,7 @@ def _gradients(model, loss, ts, batch, sinks, kernels, upd, comm):
     if not (count or net.batch_statistics):
         return None, [s.target for s in sinks], None
     xb, tb = (batch.x, batch.t) if count else _empty(model)
-    ctx = Context(
-        training=True,
-        keep=True,
-        kernels=kernels,
-        step=ts.t,
-        seed=ts.rng,
-        rows=batch.rows,
-        count=count,
-        total=batch.total,
-        stats=comm,
-    )
+    ctx = _training_context(ts, kernels, comm, batch.rows, count, batch.total)
     scale = None if ts.loss_scale is None else ts.loss_scale[0]
     with np.errstate(invalid="ignore", divide="ignore") if not count else nullcontext():
         value, sunk, new_state = loss_and_grads(model, loss, ts.params, ts.state, xb, tb, ctx, sinks, scale, batch.w)
@@ -95,6 +85,21 @@ def _gradients(model, loss, ts, batch, sinks, kernels, upd, comm):
     if not count:
         return None, [s.target for s in sinks], new_state
     return value, sunk, new_state
+
+
+def _training_context(ts, kernels, comm, rows, count, total) -> Context:
+    """How a training pass over `count` of the step's rows (of `total` in the global batch) runs."""
+    return Context(
+        training=True,
+        keep=True,
+        kernels=kernels,
+        step=ts.t,
+        seed=ts.rng,
+        rows=rows,
+        count=count,
+        total=total,
+        stats=comm,
+    )
 
 
 def _accumulated(model, loss, ts, batch, sinks, kernels, upd, comm, k):
@@ -109,17 +114,8 @@ def _accumulated(model, loss, ts, batch, sinks, kernels, upd, comm, k):
         b = min(a + size, n)
         w = None if batch.w is None else batch.w[a:b]
         share = (b - a) / n if w is None else xp.sum(w) / batch.weight
-        ctx = Context(
-            training=True,
-            keep=True,
-            kernels=kernels,
-            step=ts.t,
-            seed=ts.rng,
-            count=b - a,
-            total=b - a,
-            stats=comm,
-            rows=None if batch.rows is None else batch.rows[a:b],
-        )
+        rows = None if batch.rows is None else batch.rows[a:b]
+        ctx = _training_context(ts, kernels, comm, rows, b - a, b - a)
         v, grads, new_state = loss_and_grads(
             model, loss, ts.params, state, batch.x[a:b, ...], batch.t[a:b, ...], ctx, None, scale, w
         )
