@@ -10,6 +10,12 @@ from array_api_compat import array_namespace, is_numpy_array
 from mlp import backends as _backends
 
 
+class DataWarning(UserWarning):
+    """The data, as given, is likely to train badly or was read with a fix-up worth hearing (features
+    far from the unit scale the initial weights assume into a model with no input scaling; categories
+    a model never saw in training)."""
+
+
 def check_positive_int(value, name, minimum=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {minimum}; got {type(value).__name__} {value!r}")

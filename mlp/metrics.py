@@ -170,6 +170,7 @@ def evaluate(model, X, y) -> dict:
     from mlp.data import row_chunks
 
     head = model.output_head()
+    X = model.inputs.encode(X)  # a table, once: its encoded rows are read in chunks
     if isinstance(X, (list, tuple)):
         X = np.asarray(X)
     y = np.asarray(y) if is_host_data(y) else np.asarray(model.backend.to_numpy(y))

@@ -28,6 +28,33 @@ class InputStage:
         self._host: list | None = None
         self._faithful: list | None = None  # the host copies last found faithful in the model's dtype
 
+    def encode(self, X, name: str = "X"):
+        """Host data through the model's table encoding (``model.columns``: float64 rows), once, at
+        an entry point; device arrays (encoded rows) and data for a model without one unchanged. A
+        table that needs an encoding (text, categories, booleans, missing numbers) into a model
+        without one is a TypeError saying how to build one."""
+        from mlp.nn.columns import Encoded, is_table, needs_columns
+
+        if isinstance(X, Encoded):
+            return X
+        columns = self.model.columns
+        if columns is None:
+            if needs_columns(X, name):
+                raise TypeError(
+                    f"{name} is a table with text, category or boolean columns or missing numbers, and this model "
+                    f"takes numbers only: build it for the table, e.g. mlp.MLP([mlp.Columns.fit({name}), 64, k]) "
+                    "(mlp train and the estimators do this themselves)"
+                )
+            return X
+        if not is_host_data(X):
+            return X
+        if not (is_table(X) or isinstance(X, (np.ndarray, list, tuple)) or type(X).__module__.startswith("pandas")):
+            raise TypeError(
+                f"{name} is a {type(X).__name__}; a model with a table encoding takes tables in memory (a DataFrame, "
+                "a pyarrow Table, a dict of columns) or a 2-D array of the table's columns"
+            )
+        return columns.encode(X, name)
+
     @property
     def layers(self) -> list:
         return self.model.net.layers[: self.model.net.n_input]
@@ -52,6 +79,8 @@ class InputStage:
         """Host rows checked, through the input stage (in float64), cast to the model's dtype on the
         host: what ``prepare`` copies to the device."""
         m = self.model
+        if type(X) is not np.ndarray and isinstance(X, np.ndarray):
+            X = X.view(np.ndarray)  # encoded rows (``Encoded``): a plain array from here on
         if self.layers:
             host = self.host(check_host_X(X, m.n_features, name))
         else:
@@ -81,7 +110,7 @@ class InputStage:
         exact = {}  # the fitted float64 values: the rest of this model's life uses them, not their cast
         for i, layer in enumerate(self.layers):
             chunks = (self.host(c, i) for c in host_chunks(X, m.backend, m.n_features))
-            exact[i] = [np.asarray(s, dtype=np.float64) for s in layer.fit(chunks, n, seed)]
+            exact[i] = [np.asarray(s, dtype=np.float64) for s in layer.fit_chunks(chunks, n, seed)]
             start = m.net.state_slices[i].start
             for k, s in enumerate(exact[i]):
                 m.state[start + k] = device_copy(m, s)

@@ -71,6 +71,15 @@ def from_header(header: dict, arrays: dict, backend="numpy", device=None, dtype=
             raise ValueError(f"{where} holds class labels that do not fit its outputs: {exc}") from None
     if header.get("feature_names") is not None:
         model.feature_names = list(header["feature_names"])
+    if header.get("columns") is not None:
+        from mlp.nn.columns import Columns
+
+        columns = Columns.from_config(header["columns"], where)
+        if columns.n_features != model.n_features:
+            raise ValueError(
+                f"{where} holds a table encoding of {columns.n_features} columns for a model of {model.n_features} inputs"
+            )
+        model.columns = columns
     return model
 
 

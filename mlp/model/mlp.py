@@ -10,7 +10,9 @@ from mlp.heads import Head
 from mlp.model.sequential import Sequential
 from mlp.nn.activations import Activation, Identity, Softmax, get_activation
 from mlp.nn.dense import Dense
+from mlp.nn.columns import Columns
 from mlp.nn.dropout import Dropout
+from mlp.nn.embedding import Embedding
 from mlp.nn.ensemble import BlockDense, EnsembleMean
 from mlp.nn.norm import get_norm
 from mlp.nn.residual import Residual
@@ -21,6 +23,10 @@ __all__ = ["MLP"]
 
 class MLP(Sequential):
     """A multi-layer perceptron from its architecture vector [d0, d1, ..., dL].
+
+    d0 may be a fitted ``mlp.Columns`` (``mlp.MLP([mlp.Columns.fit(df), 64, 64, k])``): the model then
+    takes that table (text, categories and missing values included) and its encoded width is d0;
+    category columns of many categories get an ``Embedding`` after the scaler.
 
     Hidden layers: Dense, then ``norm`` ("batch": BatchNorm, "layer": LayerNorm), then
     `activation`, then ``Dropout(dropout)`` where dropout > 0; the last layer is Dense and
@@ -61,12 +67,20 @@ class MLP(Sequential):
         ensemble: int = 1,
     ):
         sizes = _check_sizes(sizes)
+        columns = sizes[0] if isinstance(sizes[0], Columns) else None
+        if columns is not None:
+            sizes[0] = columns.n_features
         hidden, out = get_activation(activation, "activation"), get_activation(output, "output")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a rate in [0, 1); got {dropout!r}")
         if norm is not None:
             get_norm(norm, 1)  # an unknown norm is an error whatever the depth
-        layers = [] if scale is None else [get_transform(scale, sizes[0]) if isinstance(scale, str) else scale]
+        codes = 0 if columns is None else columns.n_codes
+        layers = [] if scale is None else [get_transform(scale, sizes[0], codes) if isinstance(scale, str) else scale]
+        self.sizes = list(sizes)
+        if codes:  # the category codes become learned vectors; the first Dense takes them
+            layers.append(Embedding(sizes[0], columns.cardinalities))
+            sizes[0] = layers[-1].out_features
         if not isinstance(residual, bool):
             raise TypeError(f"residual must be True or False; got {residual!r}")
         k = _check_ensemble(ensemble, residual, norm, out)
@@ -95,7 +109,7 @@ class MLP(Sequential):
                     f"scale_targets standardizes regression targets: output must be 'identity'; got {out.name!r}"
                 )
             layers.append(TargetScale(sizes[-1]))
-        self.sizes, self.activation, self.output = sizes, hidden.name, out.name
+        self.activation, self.output = hidden.name, out.name
         super().__init__(
             *layers,
             backend=backend,
@@ -106,6 +120,7 @@ class MLP(Sequential):
             compute_dtype=compute_dtype,
             classes=classes,
             head=head,
+            columns=columns,
         )
 
 

@@ -53,6 +53,7 @@ def header_of(model) -> dict:
         "head": None if model.head is None else model.head.config(),
         "classes": classes,
         "feature_names": None if model.feature_names is None else [str(f) for f in model.feature_names],
+        "columns": None if model.columns is None else model.columns.config(),
     }
 
 
@@ -81,6 +82,8 @@ def _check_layer_spec(spec, depth: int = 0) -> None:
         if k == "block" and isinstance(v, list) and 0 < len(v) < 64 and depth < 4:
             for inner in v:
                 _check_layer_spec(inner, depth + 1)
+        elif isinstance(k, str) and isinstance(v, list) and len(v) <= 100_000 and all(type(x) is int for x in v):
+            continue  # widths per part (Embedding's cardinalities and dims)
         elif not (isinstance(k, str) and isinstance(v, _SCALARS)):
             raise ValueError(f"its layer {spec['type']} has settings that are not plain values")
 
@@ -119,4 +122,8 @@ def saved_members(header: dict) -> dict[str, tuple]:
     names = header.get("feature_names")
     if names is not None and not (isinstance(names, list) and all(isinstance(v, str) for v in names)):
         raise ValueError("its feature names are not a list of strings")
+    if header.get("columns") is not None:
+        from mlp.nn.columns import Columns
+
+        Columns.from_config(header["columns"], "it")
     return members

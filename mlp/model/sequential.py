@@ -8,7 +8,9 @@ are parked (``mlp.train`` reads them at its start and writes them back at the en
 
 A model also knows what its outputs mean (``head``, from the loss it is trained with), its
 class labels (``classes``: any values, returned by ``predict_labels``) and, where it was
-trained from named columns, their names (``feature_names``); all are saved with it.
+trained from named columns, their names (``feature_names``); all are saved with it. A model
+trained on a table of mixed columns holds their fitted encoding (``columns``: a
+:class:`~mlp.nn.columns.Columns`), which every entry point applies to tables before the input stage.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mlp.checks import check_seed
 from mlp.heads import Head, as_head
 from mlp.model.inputs import InputStage, device_copy
 from mlp.model.network import Network
+from mlp.nn.columns import Columns
 from mlp.nn.layer import Context, Layer
 
 __all__ = ["Sequential"]
@@ -39,7 +42,9 @@ class Sequential:
     ('bfloat16', 'float16') runs products and activations in that type while the weights
     and optimizer state stay in ``dtype`` (mixed precision). ``classes``: the class labels
     (any values) that output indices 0..K-1 stand for. ``head``: what the outputs mean
-    (default: from the loss the model is trained with).
+    (default: from the loss the model is trained with). ``columns``: a fitted
+    ``mlp.Columns`` whose encoded width is the layers' input: the model then takes tables
+    (DataFrames, pyarrow Tables, dicts of columns) with text, categories and missing values.
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class Sequential:
         compute_dtype: str | None = None,
         classes: Sequence | None = None,
         head: Head | str | None = None,
+        columns: Columns | None = None,
     ):
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
@@ -75,6 +81,14 @@ class Sequential:
         self.classes = None if classes is None else check_classes(classes, self.n_outputs)
         self.head = None if head is None else as_head(head)
         self.feature_names = None
+        if columns is not None:
+            if not isinstance(columns, Columns):
+                raise TypeError(f"columns must be a fitted mlp.Columns (Columns.fit(table)); got {type(columns).__name__}")
+            if columns.n_features != self.n_features:
+                raise ValueError(
+                    f"columns encodes a table as {columns.n_features} columns but the layers take {self.n_features}"
+                )
+        self.columns = columns
 
     # -- structure and precision ---------------------------------------------------------------
     @property
@@ -125,7 +139,7 @@ class Sequential:
     def prepare_input(self, X, name: str = "X"):
         """X checked (2-D, finite, ``n_features`` columns), through the input stage (the leading
         fitted transforms), in the model's dtype on its device."""
-        return self.inputs.prepare(X, name)
+        return self.inputs.prepare(self.inputs.encode(X, name), name)
 
     def adapt(self, X, seed: int = 0):
         """Fit the input stage's transforms on X (host or device rows, read in chunks). Returns the model."""

@@ -44,15 +44,29 @@ class Transform(Layer):
         if "name" in cls.__dict__:
             TRANSFORMS[cls.name] = cls
 
-    def __init__(self, n_features: int):
+    def __init__(self, n_features: int, passthrough: int = 0):
         self.in_features = check_positive_int(n_features, f"{type(self).__name__} n_features")
+        self.passthrough = check_positive_int(passthrough, f"{type(self).__name__} passthrough", minimum=0)
+        if self.passthrough >= self.in_features:
+            raise ValueError(
+                f"{type(self).__name__} passthrough ({self.passthrough}) must leave features to scale "
+                f"(n_features {self.in_features})"
+            )
+
+    @property
+    def scaled(self) -> int:
+        """How many leading features it scales; the last ``passthrough`` (category codes) pass unchanged."""
+        return self.in_features - self.passthrough
 
     def build_state(self):
-        d = self.in_features
+        d = self.scaled
         return [np.zeros(d), np.ones(d), np.zeros(1)]
 
     def forward(self, params, state, x, ctx=EVAL):
-        return self.apply(x, state[0], state[1]), state, None
+        if not self.passthrough:
+            return self.apply(x, state[0], state[1]), state, None
+        xp = array_namespace(x)
+        return xp.concat([self.apply(x[:, : self.scaled], state[0], state[1]), x[:, self.scaled :]], axis=1), state, None
 
     def apply(self, x, shift, scale):
         return (x - shift) / scale
@@ -67,15 +81,27 @@ class Transform(Layer):
         """The fitted state from float64 host chunks covering the data (n_rows rows in all)."""
         raise NotImplementedError
 
+    def fit_chunks(self, chunks, n_rows: int, seed: int = 0) -> list[np.ndarray]:
+        """``fit`` on the features it scales."""
+        return self.fit((c[:, : self.scaled] for c in chunks), n_rows, seed)
+
     def onnx(self, graph, x, params, state):
+        rest = None
+        if self.passthrough:
+            i64 = np.int64
+            axis, start = graph.const([1], "axis", i64), graph.const([0], "start", i64)
+            mid, end = graph.const([self.scaled], "mid", i64), graph.const([self.in_features], "end", i64)
+            rest = graph.node("Slice", [x, mid, end, axis])
+            x = graph.node("Slice", [x, start, mid, axis])
         y = graph.node("Div", [graph.node("Sub", [x, graph.const(state[0], "shift")]), graph.const(state[1], "scale")])
-        return self._onnx_after(graph, y)
+        y = self._onnx_after(graph, y)
+        return y if rest is None else graph.node("Concat", [y, rest], axis=1)
 
     def _onnx_after(self, graph, y):
         return y
 
     def config(self):
-        return {"n_features": self.in_features}
+        return {"n_features": self.in_features, "passthrough": self.passthrough}
 
 
 class Standardize(Transform):
@@ -86,8 +112,8 @@ class Standardize(Transform):
 
     name = "standard"
 
-    def __init__(self, n_features: int, floor: float = 0.0):
-        super().__init__(n_features)
+    def __init__(self, n_features: int, floor: float = 0.0, passthrough: int = 0):
+        super().__init__(n_features, passthrough)
         self.floor = check_positive_float(floor, "Standardize floor", allow_zero=True)
 
     def fit(self, chunks, n_rows, seed=0):
@@ -115,7 +141,7 @@ class Standardize(Transform):
         return [np.asarray(mean, dtype=np.float64), scale, np.array([float(n)])]
 
     def config(self):
-        return {"n_features": self.in_features, "floor": self.floor}
+        return {"n_features": self.in_features, "floor": self.floor, "passthrough": self.passthrough}
 
 
 def _power_of_two(c: np.ndarray) -> np.ndarray:
@@ -154,8 +180,8 @@ class RobustScale(Transform):
 
     name = "robust"
 
-    def __init__(self, n_features: int, clip: float = 3.0, sample: int = 100_000):
-        super().__init__(n_features)
+    def __init__(self, n_features: int, clip: float = 3.0, sample: int = 100_000, passthrough: int = 0):
+        super().__init__(n_features, passthrough)
         self.clip = check_positive_float(clip, "RobustScale clip")
         self.sample = check_positive_int(sample, "RobustScale sample")
 
@@ -166,7 +192,7 @@ class RobustScale(Transform):
         for c in chunks:
             parts.append(c if keep >= 1.0 else c[rng.random(c.shape[0]) < keep])
             n += c.shape[0]
-        data = np.concatenate(parts) if parts else np.zeros((1, self.in_features))
+        data = np.concatenate(parts) if parts else np.zeros((1, self.scaled))
         unit = _power_of_two(data)  # statistics of data / unit (exact): ±1e308 data neither overflows nor underflows
         data = data / unit
         q25, med, q75 = np.quantile(data, [0.25, 0.5, 0.75], axis=0)
@@ -185,7 +211,12 @@ class RobustScale(Transform):
         return graph.node("Div", [z, root])
 
     def config(self):
-        return {"n_features": self.in_features, "clip": self.clip, "sample": self.sample}
+        return {
+            "n_features": self.in_features,
+            "clip": self.clip,
+            "sample": self.sample,
+            "passthrough": self.passthrough,
+        }
 
 
 class TargetScale(Layer):
@@ -238,9 +269,9 @@ class TargetScale(Layer):
         return {"n_outputs": self.in_features}
 
 
-def get_transform(name: str, n_features: int) -> Transform:
+def get_transform(name: str, n_features: int, passthrough: int = 0) -> Transform:
     if isinstance(name, Transform):
         return name
     if name not in TRANSFORMS:
         raise ValueError(f"scale must be one of {sorted(TRANSFORMS)} or None; got {name!r}")
-    return TRANSFORMS[name](n_features)
+    return TRANSFORMS[name](n_features, passthrough=passthrough)

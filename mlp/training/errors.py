@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mlp.checks import DataWarning
+
 __all__ = ["DivergenceError", "TrainingWarning", "PrecisionWarning", "DataWarning"]
 
 
@@ -17,7 +19,3 @@ class TrainingWarning(UserWarning):
 class PrecisionWarning(UserWarning):
     """Float16 loss scaling skipped steps whose gradients overflowed (said once per run)."""
 
-
-class DataWarning(UserWarning):
-    """The data, as given, is likely to train badly (features far from the unit scale the initial
-    weights assume, into a model with no input scaling)."""

@@ -58,6 +58,7 @@ def training_data(
     model, loss, X, y, *, validation, validation_fraction, rng, stream, prefetch, kernels, sample_weight, class_weight
 ) -> TrainingData:
     """The run's row sources (module docstring)."""
+    X = model.inputs.encode(X)
     form = _Form.of(X, stream, "X")
     y = _targets(model, loss, y)
     n = _count(X)
@@ -104,7 +105,7 @@ def _validation(model, loss, validation, stream, prefetch):
     """The held-out rows of ``validation=(X_val, y_val)``."""
     if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
         raise TypeError("validation must be a pair (X_val, y_val)")
-    Xv, yv = validation[0], _targets(model, loss, validation[1], "validation y")
+    Xv, yv = model.inputs.encode(validation[0], "validation X"), _targets(model, loss, validation[1], "validation y")
     form = _Form.of(Xv, stream, "validation X")
     if form.streamed:
         return _host_rows(model, loss, Xv, yv, prefetch, False, "validation X")
