@@ -61,7 +61,9 @@ from mlp.nn.activations import (
     get_activation,
 )
 from mlp.nn.dense import Dense, Maxout
+from mlp.nn.columns import Columns
 from mlp.nn.dropout import Dropout
+from mlp.nn.embedding import Embedding
 from mlp.nn.ensemble import BlockDense, EnsembleMean
 from mlp.nn.layer import Context, GradSink, Layer
 from mlp.nn.multiplicative import Multiplicative
@@ -112,6 +114,8 @@ __all__ = [
     "Dense",
     "Maxout",
     "Dropout",
+    "Columns",
+    "Embedding",
     "Multiplicative",
     "BatchNorm",
     "BlockDense",

@@ -323,8 +323,23 @@ def _load_table(path, label, test_size, seed, stratify=None) -> Dataset:
         raise ValueError(f"{path}: it has only the label column {label!r}; a dataset needs feature columns too")
     y = column_to_numpy(table.column(names.index(label)), f"{path}: label column {label!r}")
     labelled = _labelled_rows(path, label, y, notes)
+    y = _whole_labels(y, labelled)
     train, test = _split_rows(y[labelled], test_size, seed, stratify, path, notes)
     train, test = labelled[train], labelled[test]
+    mixed = [c for c in features if _needs_encoding(table.column(names.index(c)))]
+    if mixed:  # text, categories, booleans or blank cells: the model encodes the raw columns (mlp.Columns)
+        import pyarrow as pa
+
+        _refuse_infinity(path, table, names, features)
+        raw = pa.table([table.column(names.index(c)) for c in features], names=features)
+        shown = ", ".join(repr(c) for c in mixed[:5]) + (f" and {len(mixed) - 5} more" if len(mixed) > 5 else "")
+        notes.append(
+            f"{path}: {len(mixed)} feature columns hold text, categories, booleans or blank cells ({shown}): "
+            "the model encodes them itself (mlp.Columns)"
+        )
+        ds = _dataset(raw.take(train), y[train], raw.take(test), y[test], os.path.basename(path), features)
+        ds.notes = notes
+        return ds
     X_tr, X_te = np.empty((train.shape[0], len(features))), np.empty((test.shape[0], len(features)))
     for j, name in enumerate(features):
         col = table.column(names.index(name))
@@ -335,6 +350,32 @@ def _load_table(path, label, test_size, seed, stratify=None) -> Dataset:
     ds = _dataset(X_tr, y[train], X_te, y[test], os.path.basename(path), features)
     ds.notes = notes
     return ds
+
+
+def _refuse_infinity(path, table, names, features) -> None:
+    """An infinite value in a number column: a ValueError naming the column and the data row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for c in features:
+        col = table.column(names.index(c))
+        if pa.types.is_floating(col.type) and pc.any(pc.is_inf(col)).as_py():
+            row = int(np.argmax(np.isinf(col.to_numpy(zero_copy_only=False)))) + 1
+            raise ValueError(f"{path}: feature column {c!r} holds infinity in data row {row}; values must be finite")
+
+
+def _needs_encoding(col) -> bool:
+    """A pyarrow column that is not all numbers: text, categories, booleans, a blank cell or NaN
+    (a date column too: the encoding refuses it, naming the column)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)):
+        return True
+    if col.null_count:
+        return True
+    return bool(pa.types.is_floating(t) and pc.any(pc.is_nan(col)).as_py())
 
 
 def _is_row_index(name: str, col) -> bool:
@@ -374,6 +415,19 @@ def _labelled_rows(path, label, y, notes) -> np.ndarray:
         first = int(np.argmax(blank)) + 1
         notes.append(f"{path}: {int(blank.sum())} rows with a blank label {label!r} dropped (first: data row {first})")
     return keep
+
+
+def _whole_labels(y, labelled):
+    """Labels that were read as floats only because blank cells made the column fractional (1.0, 0.0
+    with NaN) back as whole numbers; any other labels as they are."""
+    if y.dtype.kind != "f" or labelled.shape[0] == y.shape[0]:
+        return y
+    kept = y[labelled]
+    if not np.all(np.round(kept) == kept):
+        return y
+    out = np.zeros(y.shape, dtype=np.int64)
+    out[labelled] = kept.astype(np.int64)
+    return out
 
 
 def _scatter_float_chunks(col, j, parts) -> bool:

@@ -21,7 +21,8 @@ def add(sub, formatter):
         "data",
         metavar="DATA",
         help=".csv or .parquet (the model's feature columns by name where it knows them, else every column but "
-        "--label), .npy (a 2-D array) or .npz (its X, X_test or X_train array)",
+        "--label; text, categories and blank cells where the model was trained on such a table), .npy (a 2-D "
+        "array) or .npz (its X, X_test or X_train array)",
     )
     p.add_argument("--out", metavar="FILE", default=None, help="write .csv or .npy; None: CSV on standard output")
     p.add_argument("--proba", action="store_true", help="class probabilities instead of labels")
@@ -57,6 +58,10 @@ def _read_features(path, model, label):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"data file {path!r} does not exist")
+    if path.endswith((".csv", ".parquet", ".pq")) and model.columns is not None:
+        from mlp.io.tables import read_arrow
+
+        return model.columns.encode(read_arrow(path)[1], path)  # the raw columns, by name, encoded as in training
     if path.endswith((".csv", ".parquet", ".pq")):
         from mlp.io.tables import read_table
 
@@ -122,7 +127,7 @@ def run(args):
         raise ValueError(f"--proba needs a classifier; {args.model!r} is a regressor")
     parts = []
     for s, e in row_chunks(X):
-        rows = np.asarray(X[s:e])
+        rows = np.asanyarray(X[s:e])  # encoded rows stay marked as such
         if not head.classification:
             out = np.asarray(model.backend.to_numpy(model(rows)))
         elif args.proba:

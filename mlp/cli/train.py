@@ -363,6 +363,7 @@ def _model_loss_optimizer(args, ds, task, backend):
     import numpy as np
 
     import mlp
+    from mlp.nn.columns import is_table
 
     classification = task == "classification"
     multilabel = classification and np.ndim(ds.y_train) == 2
@@ -392,7 +393,10 @@ def _model_loss_optimizer(args, ds, task, backend):
         n_out = loss.n_outputs(len(classes))
     else:
         n_out = 1 if np.ndim(ds.y_train) == 1 else ds.y_train.shape[1]
-    sizes = [ds.n_features, *args.hidden, n_out]
+    first = ds.n_features
+    if is_table(ds.X_train):  # mixed columns: the model encodes them (mlp.Columns), fitted on the training rows
+        first = mlp.Columns.fit(ds.X_train, name=args.data)
+    sizes = [first, *args.hidden, n_out]
     scale_targets = _scale_targets(args, classification, loss, n_out)
     model = mlp.MLP(
         sizes,

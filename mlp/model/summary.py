@@ -30,18 +30,19 @@ def summary(model, compact: bool = False) -> str:
     precision = dtype if compute == dtype else f"{dtype} weights, {compute} compute"
     flops = step_flops(model)
     raw = "" if model.net.n_input else ", no input scaling"  # mlp.MLP's default, as scikit-learn's and Keras'
+    table = "" if model.columns is None else f"table: {model.columns.describe()}"
     if compact:
         kinds = " → ".join(type(layer).__name__ for layer in model.layers)
         return (
             f"{kinds}: {model.n_features} → {model.n_outputs}{raw}, |W| = {model.n_params:,} parameters, "
             f"{flops:,} flops per sample per step, {precision} on {b.name} ({b.device})"
-        )
+        ) + (f"\n{table}" if table else "")
     rows = [("#", "layer", "output shape", "parameters", "state")]
     for i, layer in enumerate(model.layers):
         rows.append((str(i), repr(layer), f"(batch, {model.net.widths[i]})", f"{counts[i]:,}", f"{states[i]:,}"))
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     line = "  ".join("-" * w for w in widths)
-    out = [f"{type(model).__name__} on {b.name} ({b.device}), {precision}", line]
+    out = [f"{type(model).__name__} on {b.name} ({b.device}), {precision}"] + ([table] if table else []) + [line]
     for j, r in enumerate(rows):
         out.append("  ".join(cell.ljust(w) if c < 2 else cell.rjust(w) for c, (cell, w) in enumerate(zip(r, widths))))
         if j == 0:

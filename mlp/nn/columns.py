@@ -4,7 +4,9 @@
 ``encode(table)`` turns any table with those columns into float64 rows (on the host):
 
 - a number column: its value, a missing cell (NaN, None, a blank CSV cell) replaced by the training
-  median, and where the training rows had missing cells a 0/1 "was missing" column after it;
+  median, and where the training rows had missing cells a 0/1 "was missing" column after it. A
+  text column of numbers but for a few marker texts ('?', 'unknown': at most 3, in at most 5% of
+  the cells) is a number column whose markers are missing cells, said with a DataWarning;
 - a category column (text, pandas ``category``, booleans): one-hot over the categories seen in
   training when there are at most ``onehot_max`` of them; above that, one column holding the
   category's code (1..K, 0 for "unknown"), which the model's ``Embedding`` layer turns into a
@@ -89,14 +91,22 @@ class Columns:
             values = get(c)
             if values.shape[0] == 0:
                 raise ValueError(f"{name} must hold at least one row")
-            if _kind(values) == "number":
-                v = _numbers(values, name, c)
+            markers = _missing_markers(values) if _kind(values) == "category" else None
+            if markers is not None:
+                rows = np.flatnonzero(np.isin(_categories(values), markers))
+                warnings.warn(
+                    f"{name} column {c!r} holds numbers, and {', '.join(repr(m) for m in markers)} in {rows.size} "
+                    f"rows (first: row {int(rows[0])}): read as missing numbers",
+                    DataWarning,
+                    stacklevel=_stacklevel(),
+                )
+            if _kind(values) == "number" or markers is not None:
+                v = _numbers(values, name, c, markers or ())
                 missing = np.isnan(v)
                 if missing.all():
                     raise ValueError(f"{name} column {c!r} is blank in every row: drop it (there is nothing to learn)")
-                specs.append(
-                    {"name": c, "kind": "number", "median": float(np.median(v[~missing])), "indicator": bool(missing.any())}
-                )
+                spec = {"name": c, "kind": "number", "median": float(np.median(v[~missing])), "indicator": bool(missing.any())}
+                specs.append(spec if not markers else {**spec, "missing_text": markers})
             else:
                 cats, counts = np.unique(_categories(values), return_counts=True)
                 embed = cats.shape[0] > onehot_max
@@ -187,7 +197,7 @@ class Columns:
         for s in self.specs:
             values = cols[s["name"]]
             if s["kind"] == "number":
-                v = _numbers(values, name, s["name"])
+                v = _numbers(values, name, s["name"], s.get("missing_text", ()))
                 miss = np.isnan(v)
                 dense.append(np.where(miss, s["median"], v))
                 if s["indicator"]:
@@ -236,6 +246,9 @@ class Columns:
                         raise ValueError(f"column {s['name']!r} has no finite median")
                     if not isinstance(s.get("indicator"), bool):
                         raise ValueError(f"column {s['name']!r} has no indicator setting")
+                    marks = s.get("missing_text", [])
+                    if not isinstance(marks, list) or not all(isinstance(m, str) for m in marks):
+                        raise ValueError(f"column {s['name']!r} has missing-value texts that are not a list of text")
                 elif s.get("kind") == "category":
                     cats = s.get("categories")
                     if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
@@ -363,15 +376,37 @@ def _categories(values: np.ndarray) -> np.ndarray:
     return np.array(["" if _is_missing(v) else str(v).strip() for v in values.tolist()], dtype=str)
 
 
-def _numbers(values: np.ndarray, name, col) -> np.ndarray:
-    """A number column as float64, missing cells NaN; text that is not a number or an infinity is
-    a ValueError naming the column and the row."""
+def _missing_markers(values: np.ndarray) -> list[str] | None:
+    """The texts of a text column that otherwise holds numbers ('?', 'unknown', ...: at most 3
+    distinct texts in at most 5% of the filled cells), or None for a column of categories."""
+    cats, counts = np.unique(_categories(values), return_counts=True)
+    filled = cats != ""
+    cats, counts = cats[filled], counts[filled]
+    if cats.size == 0:
+        return None
+    text = np.array([not _is_number(c) for c in cats.tolist()])
+    if not text.any() or text.sum() > 3 or counts[text].sum() > 0.05 * counts.sum() or text.all():
+        return None
+    return [str(c) for c in cats[text]]
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _numbers(values: np.ndarray, name, col, missing_text=()) -> np.ndarray:
+    """A number column as float64, missing cells (and the texts `missing_text`) NaN; other text or
+    an infinity is a ValueError naming the column and the row."""
     if values.dtype.kind in "iuf":
         v = values.astype(np.float64)
     else:
         v = np.empty(values.shape[0])
         for i, x in enumerate(values.tolist()):
-            if _is_missing(x) or (isinstance(x, str) and not x.strip()):
+            if _is_missing(x) or (isinstance(x, str) and (not x.strip() or x.strip() in missing_text)):
                 v[i] = np.nan
                 continue
             try:
