@@ -12,7 +12,10 @@ one host round trip per evaluation), sample weights, multilabel targets, binary 
 logistic output, single-class targets, the regressor's 'squared_error' and 'poisson' losses, and
 sparse CSR/CSC input (densified batch by batch on the host, never whole). ``coefs_`` and
 ``intercepts_`` are the parameters' truth between calls: set them, and the next ``partial_fit``
-starts from them. Fitted arrays and predictions are NumPy arrays.
+starts from them. Fitted arrays and predictions are NumPy arrays. A table (DataFrame, pyarrow Table)
+with text, category or boolean columns or missing numbers is encoded by ``columns_``, an
+``mlp.Columns`` fitted by ``fit`` (median + missing indicator, every category one-hot), as a
+scikit-learn Pipeline of SimpleImputer and OneHotEncoder would; ``columns_`` is None otherwise.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from mlp import backends as _backends
 from mlp.checks import callers_stacklevel
 from mlp.model import MLP
 from mlp.model.grad import loss_and_grads
+from mlp.nn.columns import Columns, is_table, needs_columns
 from mlp.nn.dense import Dense
 from mlp.nn.layer import Context
 from mlp.optim import SGD, Adam
@@ -48,6 +52,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 _OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity", "exp": "exp"}
 _STOCHASTIC = ("sgd", "adam")
+_ONEHOT_ALL = 1 << 30  # the estimators one-hot every category (no embedding: coefs_ are the whole network)
 _NONFINITE = (
     "Solver produced non-finite parameter weights. The input data may contain large values and need to be preprocessed."
 )
@@ -224,9 +229,23 @@ class _BaseMLP(BaseEstimator):
         return opt.schedule
 
     # -- fitting -------------------------------------------------------------------------------
+    def _encode(self, X, reset):
+        """A table with text, category or boolean columns or missing numbers as numbers, through
+        ``columns_`` (an ``mlp.Columns`` fitted by the first fit, every category one-hot as scikit-learn's
+        OneHotEncoder makes them, so that ``coefs_`` keeps its meaning); other data unchanged."""
+        if reset:
+            self.columns_ = Columns.fit(X, onehot_max=_ONEHOT_ALL) if needs_columns(X) else None
+        columns = getattr(self, "columns_", None)
+        if columns is None:
+            return X
+        if not (is_table(X) or hasattr(X, "shape") or isinstance(X, (list, tuple))):
+            raise TypeError(f"X must be a table with the columns {columns.names[:10]}; got {type(X).__name__}")
+        return np.asarray(columns.encode(X))
+
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X = self._encode(X, reset=first_pass)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_samples, n_features = X.shape
         if sample_weight is not None:
@@ -428,6 +447,7 @@ class _BaseMLP(BaseEstimator):
     # -- prediction ----------------------------------------------------------------------------
     def _forward(self, X, check_input=True):
         if check_input:
+            X = self._encode(X, reset=False)
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32))
         model = self._network(self.coefs_[0].dtype)
         b = model.backend

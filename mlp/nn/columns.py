@@ -11,7 +11,7 @@
   training when there are at most ``onehot_max`` of them; above that, one column holding the
   category's code (1..K, 0 for "unknown"), which the model's ``Embedding`` layer turns into a
   learned vector. A category rarer than ``min_count`` training rows (of an embedded column) is
-  "unknown" too, so that slot is trained. At predict time a category never seen in training is
+  "unknown" too (silently: they are listed), so that slot is trained. At predict time a category never seen in training is
   "unknown" (no one-hot column set; embedding slot 0), said once per call with a DataWarning.
   A missing category cell is the category "" (its own category where training had it);
 - date and time columns are refused, naming the column and what to turn them into.
@@ -75,7 +75,9 @@ class Columns:
         self.min_count = check_positive_int(min_count, "Columns min_count")
         if not self.specs:
             raise ValueError("Columns needs at least one column")
-        self._index = [{c: i for i, c in enumerate(s["categories"])} for s in self.specs if s["kind"] == "category"]
+        cats = [s for s in self.specs if s["kind"] == "category"]
+        self._index = [{c: i for i, c in enumerate(s["categories"])} for s in cats]
+        self._rare = [{*s.get("rare", ())} for s in cats]
 
     # -- fitting ---------------------------------------------------------------------------------
     @classmethod
@@ -110,14 +112,14 @@ class Columns:
             else:
                 cats, counts = np.unique(_categories(values), return_counts=True)
                 embed = cats.shape[0] > onehot_max
-                keep = cats[counts >= min_count] if embed else cats
+                rare = counts < min_count if embed else np.zeros(cats.shape[0], dtype=bool)
                 specs.append(
                     {
                         "name": c,
                         "kind": "category",
-                        "categories": [str(s) for s in keep],
+                        "categories": [str(s) for s in cats[~rare]],
                         "embed": bool(embed),
-                        "rare": int((counts < min_count).sum()) if embed else 0,
+                        "rare": [str(s) for s in cats[rare]],
                     }
                 )
         return cls(specs, onehot_max, min_count)
@@ -169,11 +171,9 @@ class Columns:
         if any(s["indicator"] for s in num):
             parts[-1] += f" ({sum(s['indicator'] for s in num)} with missing cells: median + indicator)"
         if cat:
-            oh = [s for s in cat if not s["embed"]]
-            parts.append(
-                f"{len(cat)} category columns ({len(oh)} one-hot, {len(cat) - len(oh)} embedded: more than "
-                f"{self.onehot_max} categories)"
-            )
+            emb = sum(s["embed"] for s in cat)
+            more = f", {emb} embedded (more than {self.onehot_max} categories)" if emb else ""
+            parts.append(f"{len(cat)} category columns ({len(cat) - emb} one-hot{more})")
         return ", ".join(parts) + f" -> {self.n_features} encoded columns"
 
     # -- encoding --------------------------------------------------------------------------------
@@ -203,16 +203,17 @@ class Columns:
                 if s["indicator"]:
                     dense.append(miss.astype(np.float64))
                 continue
-            index = self._index[cat_i]
+            index, rare = self._index[cat_i], self._rare[cat_i]
             cat_i += 1
             cats = _categories(values)
             uniq, inverse = np.unique(cats, return_inverse=True)
             pos = np.array([index.get(str(u), -1) for u in uniq.tolist()], dtype=np.int64)[inverse.reshape(-1)]
             unknown = pos < 0
-            if unknown.any():
-                first = int(np.argmax(unknown))
+            unseen = unknown & ~np.isin(cats, list(rare)) if rare else unknown  # rare ones are unknown silently
+            if unseen.any():
+                first = int(np.argmax(unseen))
                 warnings.warn(
-                    f"{name} column {s['name']!r}: {int(unknown.sum())} rows hold categories not seen in training "
+                    f"{name} column {s['name']!r}: {int(unseen.sum())} rows hold categories not seen in training "
                     f"(first: {str(cats[first])!r} in row {first}); they are encoded as 'unknown'",
                     DataWarning,
                     stacklevel=_stacklevel(),
@@ -255,6 +256,9 @@ class Columns:
                         raise ValueError(f"column {s['name']!r} has no list of categories")
                     if len(set(cats)) != len(cats) or not isinstance(s.get("embed"), bool):
                         raise ValueError(f"column {s['name']!r} has repeated categories or no embed setting")
+                    rare = s.get("rare", [])
+                    if not isinstance(rare, list) or not all(isinstance(c, str) for c in rare):
+                        raise ValueError(f"column {s['name']!r} has rare categories that are not a list of text")
                 else:
                     raise ValueError(f"column spec {str(s)[:60]} has an unknown kind")
             return cls(specs, config.get("onehot_max", ONEHOT_MAX), config.get("min_count", MIN_COUNT))

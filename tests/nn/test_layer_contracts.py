@@ -46,6 +46,7 @@ CASES = {
     "TargetScale": Case(lambda k: mlp.TargetScale(k), back=True, variable_dtype_out=True),
     "EnsembleMean": Case(lambda k: mlp.EnsembleMean(2, k), back=True),
     "BlockDense": Case(lambda d: mlp.BlockDense(2, 3, 4)),
+    "Embedding": Case(lambda d: mlp.Embedding(d, [3], dims=[2])),  # the last input column holds codes
     "Residual": Case(
         lambda d: mlp.Residual([mlp.LayerNorm(d), mlp.Dense(d, d), mlp.Tanh(), mlp.Dropout(0.2)]), train_differs=True
     ),
