@@ -60,8 +60,8 @@ from mlp.nn.activations import (
     Tanh,
     get_activation,
 )
-from mlp.nn.dense import Dense, Maxout
 from mlp.nn.columns import Columns
+from mlp.nn.dense import Dense, Maxout
 from mlp.nn.dropout import Dropout
 from mlp.nn.embedding import Embedding
 from mlp.nn.ensemble import BlockDense, EnsembleMean

@@ -77,7 +77,8 @@ def from_header(header: dict, arrays: dict, backend="numpy", device=None, dtype=
         columns = Columns.from_config(header["columns"], where)
         if columns.n_features != model.n_features:
             raise ValueError(
-                f"{where} holds a table encoding of {columns.n_features} columns for a model of {model.n_features} inputs"
+                f"{where} holds a table encoding of {columns.n_features} columns for a model of "
+                f"{model.n_features} inputs"
             )
         model.columns = columns
     return model

@@ -9,8 +9,8 @@ from mlp import backends as _backends
 from mlp.heads import Head
 from mlp.model.sequential import Sequential
 from mlp.nn.activations import Activation, Identity, Softmax, get_activation
-from mlp.nn.dense import Dense
 from mlp.nn.columns import Columns
+from mlp.nn.dense import Dense
 from mlp.nn.dropout import Dropout
 from mlp.nn.embedding import Embedding
 from mlp.nn.ensemble import BlockDense, EnsembleMean

@@ -83,7 +83,9 @@ class Sequential:
         self.feature_names = None
         if columns is not None:
             if not isinstance(columns, Columns):
-                raise TypeError(f"columns must be a fitted mlp.Columns (Columns.fit(table)); got {type(columns).__name__}")
+                raise TypeError(
+                    f"columns must be a fitted mlp.Columns (Columns.fit(table)); got {type(columns).__name__}"
+                )
             if columns.n_features != self.n_features:
                 raise ValueError(
                     f"columns encodes a table as {columns.n_features} columns but the layers take {self.n_features}"

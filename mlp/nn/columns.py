@@ -11,8 +11,9 @@
   training when there are at most ``onehot_max`` of them; above that, one column holding the
   category's code (1..K, 0 for "unknown"), which the model's ``Embedding`` layer turns into a
   learned vector. A category rarer than ``min_count`` training rows (of an embedded column) is
-  "unknown" too (silently: they are listed), so that slot is trained. At predict time a category never seen in training is
-  "unknown" (no one-hot column set; embedding slot 0), said once per call with a DataWarning.
+  "unknown" too (silently: they are listed), so that slot is trained. At predict time a category
+  never seen in training is "unknown" (no one-hot column set; embedding slot 0), said once per
+  call with a DataWarning.
   A missing category cell is the category "" (its own category where training had it);
 - date and time columns are refused, naming the column and what to turn them into.
 
@@ -48,7 +49,9 @@ class Encoded(np.ndarray):
 def is_table(X) -> bool:
     """A pandas DataFrame, a pyarrow Table or a dict of columns (not an array)."""
     mod = type(X).__module__.split(".")[0]
-    return isinstance(X, dict) or (mod == "pandas" and hasattr(X, "columns")) or (mod == "pyarrow" and hasattr(X, "column_names"))
+    if isinstance(X, dict):
+        return True
+    return (mod == "pandas" and hasattr(X, "columns")) or (mod == "pyarrow" and hasattr(X, "column_names"))
 
 
 def needs_columns(X, name: str = "X") -> bool:
@@ -107,7 +110,8 @@ class Columns:
                 missing = np.isnan(v)
                 if missing.all():
                     raise ValueError(f"{name} column {c!r} is blank in every row: drop it (there is nothing to learn)")
-                spec = {"name": c, "kind": "number", "median": float(np.median(v[~missing])), "indicator": bool(missing.any())}
+                median = float(np.median(v[~missing]))
+                spec = {"name": c, "kind": "number", "median": median, "indicator": bool(missing.any())}
                 specs.append(spec if not markers else {**spec, "missing_text": markers})
             else:
                 cats, counts = np.unique(_categories(values), return_counts=True)

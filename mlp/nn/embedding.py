@@ -92,9 +92,8 @@ class Embedding(Layer):
             col = graph.node("Slice", [x, graph.const([at], "start", i64), graph.const([at + 1], "stop", i64), axis])
             code = graph.node("Cast", [graph.node("Reshape", [col, graph.const([-1], "shape", i64)])], to=7)  # int64
             K = graph.const([self.cardinalities[j]], "k", i64)
-            inside = graph.node(
-                "And", [graph.node("GreaterOrEqual", [code, graph.const(0, "zero", i64)]), graph.node("Less", [code, K])]
-            )
+            low = graph.node("GreaterOrEqual", [code, graph.const(0, "zero", i64)])
+            inside = graph.node("And", [low, graph.node("Less", [code, K])])
             code = graph.node("Where", [inside, code, graph.const(0, "zero", i64)])
             parts.append(graph.node("Gather", [graph.const(E, "embedding"), code], axis=0))
         return graph.node("Concat", parts, axis=1)

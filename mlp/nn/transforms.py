@@ -66,7 +66,8 @@ class Transform(Layer):
         if not self.passthrough:
             return self.apply(x, state[0], state[1]), state, None
         xp = array_namespace(x)
-        return xp.concat([self.apply(x[:, : self.scaled], state[0], state[1]), x[:, self.scaled :]], axis=1), state, None
+        scaled = self.apply(x[:, : self.scaled], state[0], state[1])
+        return xp.concat([scaled, x[:, self.scaled :]], axis=1), state, None
 
     def apply(self, x, shift, scale):
         return (x - shift) / scale

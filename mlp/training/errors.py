@@ -18,4 +18,3 @@ class TrainingWarning(UserWarning):
 
 class PrecisionWarning(UserWarning):
     """Float16 loss scaling skipped steps whose gradients overflowed (said once per run)."""
-

@@ -55,7 +55,8 @@ def test_many_categories_become_codes_and_rare_ones_share_the_unknown_slot():
 
 
 def test_unknown_categories_are_encoded_as_unknown_and_said_once_per_call():
-    cols = Columns.fit({"c": np.array(["x", "y", "x", "y", "x", "y"]), "e": np.array(["p", "p", "q", "q", "r", "s"])}, 2)
+    c, e = np.array(["x", "y", "x", "y", "x", "y"]), np.array(["p", "p", "q", "q", "r", "s"])
+    cols = Columns.fit({"c": c, "e": e}, onehot_max=2)
     assert not cols.specs[0]["embed"] and cols.specs[1]["embed"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
