@@ -7,8 +7,11 @@ is a module with its flags (``add``) and what it runs (``run``).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+import warnings
 
+from mlp.checks import DataWarning
 from mlp.cli import bench, predict, train
 from mlp.cli.args import Parser, fail
 
@@ -26,6 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(show, message, category, filename, lineno, file=None, line=None):
+    """A data warning as the command line says it, ``warning: ...`` on standard error (no source
+    line); any other warning as `show` shows it."""
+    if not issubclass(category, DataWarning):
+        return show(message, category, filename, lineno, file, line)
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -33,7 +44,10 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default", DataWarning)  # each said once, as a line of its own
+            warnings.showwarning = functools.partial(_say, warnings.showwarning)
+            return args.run(args)
     except (ValueError, TypeError, OSError) as exc:
         return fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     except FloatingPointError as exc:

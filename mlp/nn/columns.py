@@ -35,7 +35,7 @@ import numpy as np
 
 from mlp.checks import DataWarning, check_positive_int
 
-__all__ = ["Columns", "Encoded", "is_table", "needs_columns", "ONEHOT_MAX"]
+__all__ = ["Columns", "Encoded", "is_table", "needs_columns", "missing_markers", "ONEHOT_MAX"]
 
 ONEHOT_MAX = 16  # categories above this get a learned embedding instead of one-hot columns
 MIN_COUNT = 2  # categories of an embedded column seen in fewer training rows share the "unknown" slot
@@ -96,8 +96,8 @@ class Columns:
             values = get(c)
             if values.shape[0] == 0:
                 raise ValueError(f"{name} must hold at least one row")
-            markers = _missing_markers(values) if _kind(values) == "category" else None
-            if markers is not None:
+            markers = missing_markers(values) if _kind(values) == "category" else None
+            if markers:
                 rows = np.flatnonzero(np.isin(_categories(values), markers))
                 warnings.warn(
                     f"{name} column {c!r} holds numbers, and {', '.join(repr(m) for m in markers)} in {rows.size} "
@@ -384,16 +384,17 @@ def _categories(values: np.ndarray) -> np.ndarray:
     return np.array(["" if _is_missing(v) else str(v).strip() for v in values.tolist()], dtype=str)
 
 
-def _missing_markers(values: np.ndarray) -> list[str] | None:
+def missing_markers(values: np.ndarray) -> list[str] | None:
     """The texts of a text column that otherwise holds numbers ('?', 'unknown', ...: at most 3
-    distinct texts in at most 5% of the filled cells), or None for a column of categories."""
+    distinct texts in at most 5% of the filled cells; [] where every filled cell is a number), or
+    None for a column of categories."""
     cats, counts = np.unique(_categories(values), return_counts=True)
     filled = cats != ""
     cats, counts = cats[filled], counts[filled]
     if cats.size == 0:
         return None
     text = np.array([not _is_number(c) for c in cats.tolist()])
-    if not text.any() or text.sum() > 3 or counts[text].sum() > 0.05 * counts.sum() or text.all():
+    if text.sum() > 3 or counts[text].sum() > 0.05 * counts.sum():
         return None
     return [str(c) for c in cats[text]]
 
@@ -407,12 +408,14 @@ def _is_number(v: str) -> bool:
 
 
 def _numbers(values: np.ndarray, name, col, missing_text=()) -> np.ndarray:
-    """A number column as float64, missing cells (and the texts `missing_text`) NaN; other text or
-    an infinity is a ValueError naming the column and the row."""
+    """A number column as float64, missing cells (and the texts `missing_text`) NaN; other text is
+    missing too, said with a DataWarning naming the column and the first row; an infinity is a
+    ValueError naming the column and the row."""
     if values.dtype.kind in "iuf":
         v = values.astype(np.float64)
     else:
         v = np.empty(values.shape[0])
+        text = []
         for i, x in enumerate(values.tolist()):
             if _is_missing(x) or (isinstance(x, str) and (not x.strip() or x.strip() in missing_text)):
                 v[i] = np.nan
@@ -420,9 +423,15 @@ def _numbers(values: np.ndarray, name, col, missing_text=()) -> np.ndarray:
             try:
                 v[i] = float(x)
             except (TypeError, ValueError):
-                raise ValueError(
-                    f"{name} column {col!r} holds {x!r} in row {i}, not a number (it held numbers in training)"
-                ) from None
+                v[i] = np.nan
+                text.append((i, x))
+        if text:
+            warnings.warn(
+                f"{name} column {col!r} holds numbers, but {len(text)} rows hold text that is not a number (first: "
+                f"{str(text[0][1])!r} in row {text[0][0]}): read as missing numbers",
+                DataWarning,
+                stacklevel=_stacklevel(),
+            )
     bad = np.isinf(v)
     if bad.any():
         raise ValueError(f"{name} column {col!r} holds infinity in row {int(np.argmax(bad))}; values must be finite")

@@ -77,8 +77,14 @@ def test_marker_texts_in_a_number_column_are_missing_and_said():
     assert cols.specs[0]["kind"] == "number" and cols.specs[0]["indicator"]
     E = cols.encode({"age": np.array(["?", "7"])})
     np.testing.assert_array_equal(E, [[19.5, 1], [7, 0]])
-    with pytest.raises(ValueError, match=r"column 'age' holds 'seven' in row 1, not a number"):
-        cols.encode({"age": np.array(["3", "seven"])})
+    with pytest.warns(mlp.DataWarning, match=r"column 'age' holds numbers, but 1 rows hold text.*'seven' in row 1"):
+        E = cols.encode({"age": np.array(["3", "seven"])})
+    np.testing.assert_array_equal(E, [[3, 0], [19.5, 1]])  # read as missing, and said
+
+
+def test_a_text_column_of_numbers_is_a_number_column():
+    cols = Columns.fit({"n": np.array(["1", "2.5", "", "4"])})
+    assert cols.specs[0] == {"name": "n", "kind": "number", "median": 2.5, "indicator": True}
 
 
 def test_bad_tables_are_refused_naming_the_column_and_row():
