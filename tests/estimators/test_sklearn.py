@@ -360,3 +360,30 @@ def test_lbfgs_passes_scipy_no_deprecated_option():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=5, random_state=0).fit(X, y)
+
+
+def test_estimators_take_mixed_tables_as_a_pipeline_of_imputer_and_one_hot_would():
+    """A DataFrame with text and missing numbers: columns_ encodes it (median + indicator, one-hot), and
+    the estimator's predictions equal those of the same estimator fitted on the encoded matrix."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "kind": rng.choice(["x", "y", "z"], n),
+            "m": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+        }
+    )
+    y = ((df["a"] > 0) ^ (df["kind"] == "x")).astype(int).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier(max_iter=50, random_state=0).fit(df, y)
+        encoded = clf.columns_.encode(df)
+        plain = MLPClassifier(max_iter=50, random_state=0).fit(np.asarray(encoded), y)
+    assert clf.columns_.output_names == ["a", "m", "m (missing)", "kind=x", "kind=y", "kind=z"]
+    np.testing.assert_array_equal(clf.predict(df), plain.predict(np.asarray(encoded)))
+    assert clf.score(df, y) > 0.9
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict(df), clf.predict(df))
+    assert MLPRegressor(max_iter=5).fit(df[["a"]], y).columns_ is None  # numbers only: no encoding
