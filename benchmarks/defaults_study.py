@@ -348,6 +348,15 @@ def run_realmlp(task, Xtr, Xte, ytr, yte, seed):
     if hasattr(Xtr, "columns"):  # its categories as pandas categories (its way of taking them)
         text = [c for c in Xtr.columns if Xtr[c].dtype == object]
         Xtr, Xte = Xtr.astype(dict.fromkeys(text, "category")), Xte.astype(dict.fromkeys(text, "category"))
+        Xtr, Xte = Xtr.copy(), Xte.copy()
+        for c in [c for c in Xtr.columns if c not in text and Xtr[c].isna().any()]:  # it takes no NaN in numbers:
+            median = Xtr[c].median()  # the training median and a missing indicator, as scikit-learn's pipeline
+            for X in (Xtr, Xte):
+                X[f"{c} (missing)"] = X[c].isna().astype(float)
+                X[c] = X[c].fillna(median)
+        for X in (Xtr, Xte):  # missing cells of the test rows in columns complete in training
+            for c in [c for c in X.columns if c not in text and X[c].isna().any()]:
+                X[c] = X[c].fillna(Xtr[c].median())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(Xtr, ytr)

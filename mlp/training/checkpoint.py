@@ -136,6 +136,9 @@ def _check_same_run(path, header, model, opt, loss, settings=None):
     saved = _run_config(header["layers"], saved_opt, saved_loss if saved_loss is not None else now_loss)
     now = _run_config(model.config()["layers"], now_opt, now_loss)
     diff = _differences(saved, json.loads(json.dumps(now)))  # as JSON: tuples become lists, like the header's
+    now_columns = None if model.columns is None else json.loads(json.dumps(model.columns.config()))
+    if header.get("columns") != now_columns:
+        diff.append("the table encoding (mlp.Columns: the columns, their medians or categories) differs")
     saved_run = header.get("run")
     if settings is not None and isinstance(saved_run, dict):
         now_run = json.loads(json.dumps(settings, default=_json_default))

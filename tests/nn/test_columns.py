@@ -242,3 +242,23 @@ def test_codes_outside_the_table_read_the_unknown_slot():
     X = np.array([[0.5, 0.0, 0.0], [0.5, 7.0, -3.0]])
     out = np.asarray(model(X))
     np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_a_table_run_resumes_from_its_checkpoint_and_moves_backends(rng, tmp_path):
+    X, y = _table(rng, n=160)
+    cols = Columns.fit(X)
+    run = dict(epochs=2, batch_size=32, progress=False, seed=3)
+    whole = mlp.MLP([cols, 16, 2], scale="robust", seed=1)
+    mlp.train(whole, X, y, **{**run, "epochs": 4})
+    part = mlp.MLP([cols, 16, 2], scale="robust", seed=1)
+    mlp.train(part, X, y, checkpoint=tmp_path / "c.npz", **run)
+    mlp.train(part, X, y, resume=tmp_path / "c.npz", **{**run, "epochs": 4})
+    np.testing.assert_array_equal(np.asarray(part(X)), np.asarray(whole(X)))
+    other = Columns.fit({**X, "b": X["b"] + 1.0})  # another median: the same shapes
+    changed = mlp.MLP([other, 16, 2], scale="robust", seed=1)
+    with pytest.raises(ValueError, match="table encoding"):
+        mlp.train(changed, X, y, resume=tmp_path / "c.npz", **{**run, "epochs": 4})
+    if has("torch"):
+        moved = whole.to("torch")
+        assert moved.columns == cols
+        np.testing.assert_allclose(moved.backend.to_numpy(moved(X)), np.asarray(whole(X)), rtol=1e-5, atol=1e-6)
