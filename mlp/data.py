@@ -330,6 +330,8 @@ def _load_table(path, label, test_size, seed, stratify=None) -> Dataset:
     if mixed:  # text, categories, booleans or blank cells: the model encodes the raw columns (mlp.Columns)
         import pyarrow as pa
 
+        for c in mixed:
+            _check_raw_column(path, c, table.column(names.index(c)))
         _refuse_infinity(path, table, names, features)
         raw = pa.table([table.column(names.index(c)) for c in features], names=features)
         shown = ", ".join(repr(c) for c in mixed[:5]) + (f" and {len(mixed) - 5} more" if len(mixed) > 5 else "")
@@ -350,6 +352,22 @@ def _load_table(path, label, test_size, seed, stratify=None) -> Dataset:
     ds = _dataset(X_tr, y[train], X_te, y[test], os.path.basename(path), features)
     ds.notes = notes
     return ds
+
+
+def _check_raw_column(path, name, col) -> None:
+    """A column the model will encode: dates and times, nested values and text that is not UTF-8 are
+    a ValueError naming the file and the column (and the row)."""
+    import pyarrow as pa
+
+    from mlp.io.tables import column_to_numpy
+
+    if pa.types.is_temporal(col.type):
+        raise ValueError(
+            f"{path}: feature column {name!r} holds {col.type} values, which mlp does not read as numbers or "
+            "categories: turn them into columns that mean something for the task (e.g. days since a date, or "
+            "year, month and weekday columns)"
+        )
+    column_to_numpy(col, f"{path}: feature column {name!r}")
 
 
 def _refuse_infinity(path, table, names, features) -> None:

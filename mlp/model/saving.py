@@ -72,6 +72,10 @@ def _shape_list(shapes, what, allow_none=False):
     return [tuple(s) for s in shapes]
 
 
+def _int_list(v) -> bool:
+    return isinstance(v, list) and len(v) <= 100_000 and all(type(x) is int for x in v)
+
+
 def _check_layer_spec(spec, depth: int = 0) -> None:
     """A known layer type with plain settings; a container's ("block": a list of such specs, as
     ``Residual`` saves) checked the same way, at most 4 deep and 63 long."""
@@ -82,8 +86,8 @@ def _check_layer_spec(spec, depth: int = 0) -> None:
         if k == "block" and isinstance(v, list) and 0 < len(v) < 64 and depth < 4:
             for inner in v:
                 _check_layer_spec(inner, depth + 1)
-        elif isinstance(k, str) and isinstance(v, list) and len(v) <= 100_000 and all(type(x) is int for x in v):
-            continue  # widths per part (Embedding's cardinalities and dims)
+        elif k in LAYERS[spec["type"]].list_settings and _int_list(v):
+            continue  # the settings a layer declares as lists of integers (Embedding's widths per column)
         elif not (isinstance(k, str) and isinstance(v, _SCALARS)):
             raise ValueError(f"its layer {spec['type']} has settings that are not plain values")
 

@@ -50,7 +50,7 @@ def is_table(X) -> bool:
     """A pandas DataFrame, a pyarrow Table or a dict of columns (not an array)."""
     mod = type(X).__module__.split(".")[0]
     if isinstance(X, dict):
-        return True
+        return mod != "scipy"  # a scipy DOK sparse array is a dict of (row, column) keys
     return (mod == "pandas" and hasattr(X, "columns")) or (mod == "pyarrow" and hasattr(X, "column_names"))
 
 

@@ -26,6 +26,8 @@ class Embedding(Layer):
     into the codes. Codes are exact in the model's dtype (float32 up to 2^24); under a bfloat16
     compute dtype a column of more than 256 categories is refused."""
 
+    list_settings = ("cardinalities", "dims")
+
     def __init__(self, in_features: int, cardinalities: list[int], dims: list[int] | None = None):
         self.in_features = check_positive_int(in_features, "Embedding in_features")
         self.cardinalities = [check_positive_int(k, "Embedding cardinality") for k in cardinalities]

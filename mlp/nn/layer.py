@@ -131,6 +131,8 @@ class Layer:
     needs_rows: ClassVar[bool] = False
     # a training pass computes statistics over the batch (ctx.stats: summed over processes)
     batch_statistics: ClassVar[bool] = False
+    # settings saved as lists of integers (the rest are plain values)
+    list_settings: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

@@ -31,19 +31,22 @@ def _write_parquet(path, X, y, group=500, extra=None):
     return path
 
 
-def test_csv_errors_name_the_column_and_the_row(tmp_path):
+def test_csv_tables_with_blanks_or_text_stay_raw_and_bad_cells_name_the_column_and_row(tmp_path):
     blank = tmp_path / "blank.csv"
-    blank.write_text("a,b,label\n1,2,0\n3,,1\n5,6,0\n")
-    with pytest.raises(ValueError, match=r"feature column 'b' has a blank or non-finite value in data row 2"):
-        mlp.data.load_csv(blank)
+    blank.write_text("a,b,label\n1,2,0\n3,,1\n5,6,0\n7,8,1\n")
+    ds = mlp.data.load_csv(blank)  # a blank cell: the raw columns, for the model's encoding (mlp.Columns)
+    assert ds.X_train.column_names == ["a", "b"] and any("('b')" in n for n in ds.notes)
     text = tmp_path / "text.csv"
-    text.write_text("a,b,label\n1,x,0\n3,4,1\n")
-    with pytest.raises(ValueError, match=r"feature column 'b' holds text \('x'\) in data row 1"):
-        mlp.data.load_csv(text)
-    both = tmp_path / "both.csv"
-    both.write_text("a,b,label\n1,2,0\n3,,1\n4,x,0\n")
-    with pytest.raises(ValueError, match=r"feature column 'b' holds a blank cell in data row 2"):
-        mlp.data.load_csv(both)
+    text.write_text("a,b,label\n1,x,0\n3,4,1\n5,y,0\n7,z,1\n")
+    assert mlp.data.load_csv(text).X_train.num_rows == 3
+    inf = tmp_path / "inf.csv"
+    inf.write_text("a,b,label\n1,2,0\n3,,1\n4,inf,0\n5,6,1\n")
+    with pytest.raises(ValueError, match=r"feature column 'b' holds infinity in data row 3"):
+        mlp.data.load_csv(inf)
+    plain = tmp_path / "plain.csv"
+    plain.write_text("a,b,label\n1,2,0\n3,inf,1\n")
+    with pytest.raises(ValueError, match=r"feature column 'b' has a blank or non-finite value in data row 2"):
+        mlp.data.load_csv(plain)
     labels = tmp_path / "labels.csv"
     labels.write_text("a,label\n" + "\n".join(f"{i},{'cat' if i % 2 else 'dog'}" for i in range(20)) + "\n")
     ds = mlp.data.load_csv(labels)

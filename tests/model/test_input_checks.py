@@ -32,17 +32,19 @@ def test_set_weights_refuses_non_finite_complex_and_overflowing_values(bad, err,
         model.set_weights([weights[0], np.zeros(4)])
 
 
-def test_pandas_nullable_frames_train_and_missing_values_are_named(rng):
+def test_pandas_nullable_frames_train_and_tables_a_model_cannot_take_are_named(rng):
     pd = pytest.importorskip("pandas")
     X = rng.normal(size=(40, 3))
     frame = pd.DataFrame(X, columns=["a", "b", "c"]).astype("Float64")
     model = mlp.MLP([3, 4, 2], seed=0)
     mlp.train(model, frame, (X[:, 0] > 0).astype(int), epochs=1, progress=False)
-    frame.iloc[3, 1] = pd.NA
-    with pytest.raises(ValueError, match="X must be finite; it holds NaN"):
+    frame.iloc[3, 1] = pd.NA  # a missing number, then text: a model of numbers says how to build one for the table
+    with pytest.raises(TypeError, match=r"X is a table with .*missing numbers.*mlp.Columns.fit\(X\)"):
         mlp.train(model, frame, (X[:, 0] > 0).astype(int), epochs=1, progress=False)
-    with pytest.raises(TypeError, match="X column 'a' holds"):
+    with pytest.raises(TypeError, match=r"X is a table with text"):
         mlp.train(model, frame.assign(a=["x"] * 40), (X[:, 0] > 0).astype(int), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="X must be finite; it holds NaN"):  # an array: no columns to name
+        mlp.train(model, frame.to_numpy(dtype=float, na_value=np.nan), (X[:, 0] > 0).astype(int), epochs=1)
 
 
 @pytest.mark.parametrize(
@@ -222,7 +224,7 @@ def test_pandas_dates_are_refused_naming_the_column(kind):
     rng = np.random.default_rng(0)
     dates = pd.date_range("2020-01-01", periods=50)
     df = pd.DataFrame({"a": rng.normal(size=50), "when": dates if kind == "datetime" else dates - dates[0]})
-    with pytest.raises(TypeError, match=f"X column 'when' holds {kind}64.*convert them to numbers"):
+    with pytest.raises(TypeError, match=f"X column 'when' holds {kind}64.*days since a date"):
         mlp.train(mlp.MLP([2, 4, 2]), df, rng.integers(0, 2, 50), epochs=1, progress=False)
 
 
