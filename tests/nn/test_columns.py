@@ -262,3 +262,16 @@ def test_a_table_run_resumes_from_its_checkpoint_and_moves_backends(rng, tmp_pat
         moved = whole.to("torch")
         assert moved.columns == cols
         np.testing.assert_allclose(moved.backend.to_numpy(moved(X)), np.asarray(whole(X)), rtol=1e-5, atol=1e-6)
+
+
+def test_validation_rows_and_predictions_take_tables_too(rng):
+    X, y = _table(rng, n=200)
+    cols = Columns.fit(X)
+    model = mlp.MLP([cols, 16, 2], scale="robust")
+    held = {k: v[150:] for k, v in X.items()}
+    history = mlp.train(model, {k: v[:150] for k, v in X.items()}, y[:150], validation=(held, y[150:]), epochs=2)
+    assert len(history.val_loss) == 2
+    proba = model.predict_proba(held)
+    assert proba.shape == (50, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(model.predict_labels(held), np.argmax(proba, axis=1))
