@@ -14,7 +14,8 @@ sparse CSR/CSC input (densified batch by batch on the host, never whole). ``coef
 ``intercepts_`` are the parameters' truth between calls: set them, and the next ``partial_fit``
 starts from them. Fitted arrays and predictions are NumPy arrays. A table (DataFrame, pyarrow Table)
 with text, category or boolean columns or missing numbers is encoded by ``columns_``, an
-``mlp.Columns`` fitted by ``fit`` (median + missing indicator, every category one-hot), as a
+``mlp.Columns`` fitted by ``fit`` or the first ``partial_fit`` (on that call's rows: categories
+first seen later are "unknown", said) with median + missing indicator and every category one-hot, as a
 scikit-learn Pipeline of SimpleImputer and OneHotEncoder would; ``columns_`` is None otherwise.
 """
 

@@ -33,6 +33,11 @@ def add(sub, formatter):
     e.add_argument("model", metavar="MODEL.npz", help="a model saved by mlp train --save or model.save")
     e.add_argument("out", metavar="MODEL.onnx", help="the ONNX file to write")
     e.add_argument(
+        "--encoded",
+        action="store_true",
+        help="a model trained on a table: input X is the encoded rows (model.columns.encode), not one input per column",
+    )
+    e.add_argument(
         "--probabilities",
         action="store_true",
         help="add output P: the class probabilities predict_proba gives (softmax or sigmoid of the scores Y)",
@@ -44,7 +49,7 @@ def add(sub, formatter):
 def export(args):
     import mlp
 
-    mlp.load(args.model).to_onnx(args.out, probabilities=args.probabilities)
+    mlp.load(args.model).to_onnx(args.out, probabilities=args.probabilities, encoded=args.encoded)
     print(f"wrote {args.out}")
     return 0
 

@@ -48,19 +48,26 @@ class Graph:
         return out
 
 
-def to_onnx(model, path, probabilities: bool = False) -> str:
+def to_onnx(model, path, probabilities: bool = False, encoded: bool = False) -> str:
     """Write `model` (a Sequential or MLP) to `path` as an ONNX model; returns the path.
 
     Input "X" is (batch, n_features) raw data: float64 where the model has input transforms (they
     run in float64 as ``model(X)`` runs them on host rows, then the rows are cast to the model's
-    dtype), else the model's dtype. Output "Y", in the model's dtype, is what ``model(X)`` returns
+    dtype) or a table encoding, else the model's dtype. Output "Y", in the model's dtype, is what ``model(X)`` returns
     (inference mode: running statistics, no dropout): scores (logits) for a default classifier.
     ``probabilities=True`` adds output "P", what ``predict_proba`` returns: softmax over the classes,
     (batch, 2) columns [label 0, label 1] for one binary output, a sigmoid per label for multilabel
     heads; a model whose outputs are not probabilities or logits (regression, ±1 scores) is refused.
+    A model on a table (``model.columns``) takes the raw columns instead, one (batch, 1) input per
+    column named as the column: numbers as doubles (NaN: missing), categories as text ("": missing,
+    booleans "True"/"False"; ai.onnx.ml's LabelEncoder maps them), or with ``encoded=True`` the
+    encoded rows ``model.columns.encode(table)`` as "X".
     Raises ValueError naming the first layer ONNX cannot express."""
     if not isinstance(probabilities, bool):
         raise TypeError(f"probabilities must be True or False; got {probabilities!r}")
+    if not isinstance(encoded, bool):
+        raise TypeError(f"encoded must be True or False; got {encoded!r}")
+    raw = model.columns is not None and not encoded
     head = model.output_head() if probabilities else None
     if head is not None and (head.output == "signed" or head.kind == "regression"):
         raise ValueError(
@@ -84,7 +91,14 @@ def to_onnx(model, path, probabilities: bool = False) -> str:
         if bad:  # a graph would compute NaN where model(X) refuses
             raise ValueError(f"the model's {what}[{bad[0]}] holds NaN or infinity; it cannot be exported to ONNX")
     x = "X"
-    graph.dtype = np.dtype(np.float64) if n_input else dtype
+    wide = bool(n_input) or model.columns is not None  # rows in float64: the input stage's, or encoded ones
+    graph.dtype = np.dtype(np.float64) if wide else dtype
+    if raw:  # the table's columns in, encoded as model.columns encodes them
+        x = model.columns.onnx(graph)
+    if wide and not n_input:
+        graph.dtype = dtype
+        if dtype != np.float64:
+            x = graph.node("Cast", [x], to=TensorProto.FLOAT)
     for i, (layer, sl, ss) in enumerate(zip(model.layers, model.net.param_slices, model.net.state_slices)):
         if n_input and i == n_input:  # past the input stage: the rows cast to the model's dtype
             graph.dtype = dtype
@@ -105,14 +119,13 @@ def to_onnx(model, path, probabilities: bool = False) -> str:
         p, width = _probabilities(graph, x, head, model.n_outputs)
         graph.nodes.append(helper.make_node("Identity", [p], ["P"]))
         outputs.append(helper.make_tensor_value_info("P", elem, ["batch", width]))
-    g = helper.make_graph(
-        graph.nodes,
-        "mlp",
-        [helper.make_tensor_value_info("X", TensorProto.DOUBLE if n_input else elem, ["batch", model.n_features])],
-        outputs,
-        graph.initializers,
-    )
-    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mlp")
+    inputs = [helper.make_tensor_value_info("X", TensorProto.DOUBLE if wide else elem, ["batch", model.n_features])]
+    if raw:
+        kinds = {"double": TensorProto.DOUBLE, "string": TensorProto.STRING}
+        inputs = [helper.make_tensor_value_info(n, kinds[k], ["batch", 1]) for n, k in model.columns.onnx_inputs()]
+    g = helper.make_graph(graph.nodes, "mlp", inputs, outputs, graph.initializers)
+    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid("ai.onnx.ml", 2)] if raw else [])
+    proto = helper.make_model(g, opset_imports=opsets, producer_name="mlp")
     proto.ir_version = min(proto.ir_version, 10)  # readable by onnxruntime releases of the last years
     onnx.checker.check_model(proto)
     atomic_write(path, lambda f: f.write(proto.SerializeToString()))  # the .onnx format: the serialized proto

@@ -285,12 +285,13 @@ class Sequential:
 
         save(self, path)
 
-    def to_onnx(self, path, probabilities: bool = False) -> str:
+    def to_onnx(self, path, probabilities: bool = False, encoded: bool = False) -> str:
         """Write the model as a standard ONNX graph (needs ``pip install mlp[onnx]``): output "Y" is
-        ``model(X)``; ``probabilities=True`` adds output "P", ``predict_proba``'s probabilities."""
+        ``model(X)``; ``probabilities=True`` adds output "P", ``predict_proba``'s probabilities. A
+        model on a table takes its raw columns, one input each (``encoded=True``: the encoded rows)."""
         from mlp.model.onnx import to_onnx
 
-        return to_onnx(self, path, probabilities)
+        return to_onnx(self, path, probabilities, encoded)
 
     def to(self, backend, device=None):
         """A copy of this model on another backend (same weights and state)."""

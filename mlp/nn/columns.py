@@ -232,6 +232,44 @@ class Columns:
         parts = [p.reshape(n, -1) for p in dense + onehot + codes]
         return np.concatenate(parts, axis=1).view(Encoded)
 
+    # -- ONNX ----------------------------------------------------------------------------------
+    def onnx_inputs(self) -> list[tuple[str, str]]:
+        """(input name, "double" or "string") per table column, in the training table's order."""
+        return [(s["name"], "double" if s["kind"] == "number" else "string") for s in self.specs]
+
+    def onnx(self, graph) -> str:
+        """The encoding as ONNX nodes from one (batch, 1) input per column (numbers as doubles, NaN
+        for a missing cell; categories as text, "" for a missing cell, booleans as "True"/"False"):
+        the name of the encoded float64 rows. Categories map through ai.onnx.ml's LabelEncoder."""
+        i64 = np.int64
+        dense, onehot, codes = [], [], []
+        for s in self.specs:
+            x = s["name"]
+            if s["kind"] == "number":
+                missing = graph.node("IsNaN", [x])
+                dense.append(graph.node("Where", [missing, graph.const([[s["median"]]], "median"), x]))
+                if s["indicator"]:
+                    dense.append(graph.node("Cast", [missing], to=11))  # double
+                continue
+            cats = s["categories"]
+            embed = s["embed"]
+            keys = cats if cats else [""]  # a LabelEncoder needs a key: no category seen maps all to unknown
+            values = list(range(1, len(cats) + 1)) if embed else list(range(len(cats)))
+            index = graph.node(
+                "LabelEncoder",
+                [x],
+                domain="ai.onnx.ml",
+                keys_strings=keys,
+                values_int64s=values if cats else [0 if embed else -1],
+                default_int64=0 if embed else -1,
+            )
+            if embed:
+                codes.append(graph.node("Cast", [index], to=11))
+            else:
+                hit = graph.node("Equal", [index, graph.const([list(range(len(cats)))], "categories", i64)])
+                onehot.append(graph.node("Cast", [hit], to=11))
+        return graph.node("Concat", dense + onehot + codes, axis=1)
+
     # -- saving ------------------------------------------------------------------------------
     def config(self) -> dict:
         return {"specs": self.specs, "onehot_max": self.onehot_max, "min_count": self.min_count}

@@ -179,18 +179,39 @@ def test_the_model_on_a_table_agrees_with_numpy_on_every_backend(backend, rng):
     np.testing.assert_allclose(backend.host(other(X)), np.asarray(ref(X)), rtol=1e-9, atol=1e-10)
 
 
-def test_onnx_takes_the_encoded_rows(rng, tmp_path):
+@pytest.mark.parametrize("scale", ["robust", None])
+def test_onnx_takes_the_raw_columns_strings_included_or_the_encoded_rows(rng, tmp_path, scale):
     needs("onnxruntime", "onnx")
     import onnxruntime as ort
 
     X, y = _table(rng)
     cols = Columns.fit(X)
-    model = mlp.MLP([cols, 16, 2], scale="robust")
+    model = mlp.MLP([cols, 16, 2], scale=scale)
     mlp.train(model, X, y, epochs=3, progress=False)
-    model.to_onnx(tmp_path / "m.onnx")
+    model.to_onnx(tmp_path / "m.onnx", probabilities=True)
     session = ort.InferenceSession(str(tmp_path / "m.onnx"))
-    got = session.run(None, {"X": np.asarray(cols.encode(X))})[0]
-    np.testing.assert_allclose(got, model(X), rtol=1e-5, atol=1e-6)
+    assert [(i.name, i.type) for i in session.get_inputs()] == [
+        ("a", "tensor(double)"),
+        ("b", "tensor(double)"),
+        ("color", "tensor(string)"),
+        ("flag", "tensor(string)"),
+        ("city", "tensor(string)"),
+    ]
+    X["color"][:3], X["city"][3:5] = "purple", "nowhere"  # unknown categories: "unknown", as model(X) has them
+    feed = {
+        c: np.asarray(X[c], dtype=np.float64 if k == "double" else str).reshape(-1, 1) for c, k in cols.onnx_inputs()
+    }
+    feed = {c: v.astype(object) if v.dtype.kind == "U" else v for c, v in feed.items()}
+    Y, P = session.run(None, feed)
+    with pytest.warns(mlp.DataWarning):
+        np.testing.assert_array_equal(Y, model(X))
+    with pytest.warns(mlp.DataWarning):
+        np.testing.assert_allclose(P, model.predict_proba(X), rtol=1e-6, atol=1e-7)
+    model.to_onnx(tmp_path / "e.onnx", encoded=True)
+    with pytest.warns(mlp.DataWarning):
+        rows = np.asarray(cols.encode(X))
+    got = ort.InferenceSession(str(tmp_path / "e.onnx")).run(None, {"X": rows})[0]
+    np.testing.assert_array_equal(got, Y)
 
 
 # -- Embedding ------------------------------------------------------------------------------------
