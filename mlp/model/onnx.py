@@ -84,23 +84,42 @@ def to_onnx(model, path, probabilities: bool = False, encoded: bool = False) -> 
     dtype = np.dtype(model.backend.dtype_name(model.dtype))
     graph = Graph(dtype)
     weights = [w.astype(dtype) for w in model.get_weights()]
-    n_input, k = model.net.n_input, model.inputs.n_state
+    k = model.inputs.n_state
     state = [s if i < k else s.astype(dtype) for i, s in enumerate(model.get_state())]  # the input stage's in float64
     for what, arrays in (("weights", weights), ("state", state)):
         bad = [i for i, a in enumerate(arrays) if not np.all(np.isfinite(a))]
         if bad:  # a graph would compute NaN where model(X) refuses
             raise ValueError(f"the model's {what}[{bad[0]}] holds NaN or infinity; it cannot be exported to ONNX")
     x = "X"
-    wide = bool(n_input) or model.columns is not None  # rows in float64: the input stage's, or encoded ones
+    wide = bool(model.net.n_input) or model.columns is not None  # rows in float64: the input stage's, or encoded
     graph.dtype = np.dtype(np.float64) if wide else dtype
     if raw:  # the table's columns in, encoded as model.columns encodes them
         x = model.columns.onnx(graph)
-    if wide and not n_input:
-        graph.dtype = dtype
-        if dtype != np.float64:
-            x = graph.node("Cast", [x], to=TensorProto.FLOAT)
+    x = _layers(graph, model, x, weights, state, wide)
+    elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[dtype]
+    graph.nodes.append(helper.make_node("Identity", [x], ["Y"]))
+    outputs = [helper.make_tensor_value_info("Y", elem, ["batch", model.n_outputs])]
+    if head is not None:
+        p, width = _probabilities(graph, x, head, model.n_outputs)
+        graph.nodes.append(helper.make_node("Identity", [p], ["P"]))
+        outputs.append(helper.make_tensor_value_info("P", elem, ["batch", width]))
+    g = helper.make_graph(graph.nodes, "mlp", _inputs(model, raw, wide, elem), outputs, graph.initializers)
+    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid("ai.onnx.ml", 2)] if raw else [])
+    proto = helper.make_model(g, opset_imports=opsets, producer_name="mlp")
+    proto.ir_version = min(proto.ir_version, 10)  # readable by onnxruntime releases of the last years
+    onnx.checker.check_model(proto)
+    atomic_write(path, lambda f: f.write(proto.SerializeToString()))  # the .onnx format: the serialized proto
+    return os.fspath(path)
+
+
+def _layers(graph, model, x, weights, state, wide) -> str:
+    """The layers as nodes from rows `x` (float64 where `wide`: cast to the model's dtype past the
+    input stage); the name of the output."""
+    from onnx import TensorProto
+
+    dtype, n_input = np.dtype(model.backend.dtype_name(model.dtype)), model.net.n_input
     for i, (layer, sl, ss) in enumerate(zip(model.layers, model.net.param_slices, model.net.state_slices)):
-        if n_input and i == n_input:  # past the input stage: the rows cast to the model's dtype
+        if wide and i == n_input:  # past the input stage: the rows cast to the model's dtype
             graph.dtype = dtype
             if dtype != np.float64:
                 x = graph.node("Cast", [x], to=TensorProto.FLOAT)
@@ -112,24 +131,17 @@ def to_onnx(model, path, probabilities: bool = False, encoded: bool = False) -> 
                 "one: Dense, Maxout, the normalization layers, Dropout, the input transforms and the built-in "
                 "activations"
             ) from None
-    elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}[dtype]
-    graph.nodes.append(helper.make_node("Identity", [x], ["Y"]))
-    outputs = [helper.make_tensor_value_info("Y", elem, ["batch", model.n_outputs])]
-    if head is not None:
-        p, width = _probabilities(graph, x, head, model.n_outputs)
-        graph.nodes.append(helper.make_node("Identity", [p], ["P"]))
-        outputs.append(helper.make_tensor_value_info("P", elem, ["batch", width]))
-    inputs = [helper.make_tensor_value_info("X", TensorProto.DOUBLE if wide else elem, ["batch", model.n_features])]
+    return x
+
+
+def _inputs(model, raw, wide, elem) -> list:
+    """The graph's inputs: one per table column (`raw`), else "X" (float64 where `wide`)."""
+    from onnx import TensorProto, helper
+
     if raw:
         kinds = {"double": TensorProto.DOUBLE, "string": TensorProto.STRING}
-        inputs = [helper.make_tensor_value_info(n, kinds[k], ["batch", 1]) for n, k in model.columns.onnx_inputs()]
-    g = helper.make_graph(graph.nodes, "mlp", inputs, outputs, graph.initializers)
-    opsets = [helper.make_opsetid("", OPSET)] + ([helper.make_opsetid("ai.onnx.ml", 2)] if raw else [])
-    proto = helper.make_model(g, opset_imports=opsets, producer_name="mlp")
-    proto.ir_version = min(proto.ir_version, 10)  # readable by onnxruntime releases of the last years
-    onnx.checker.check_model(proto)
-    atomic_write(path, lambda f: f.write(proto.SerializeToString()))  # the .onnx format: the serialized proto
-    return os.fspath(path)
+        return [helper.make_tensor_value_info(n, kinds[k], ["batch", 1]) for n, k in model.columns.onnx_inputs()]
+    return [helper.make_tensor_value_info("X", TensorProto.DOUBLE if wide else elem, ["batch", model.n_features])]
 
 
 def _probabilities(graph, y, head, k) -> tuple[str, int]:
