@@ -451,9 +451,9 @@ def cli_check(out, only=None):
     on the raw test rows of the same split, and the rows ``mlp predict`` wrote from the raw CSV."""
     import subprocess
     import sys
+    import tempfile
 
-    folder = os.path.join(out, "csv")
-    os.makedirs(folder, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix="mlp-study-csv-")  # the tables' copies stay out of the results
     lines = [
         "Each real table written as a user's CSV (pandas' to_csv, its row index included; blank cells for missing "
         "values), then `mlp train --data FILE --label Y --json --no-progress --save M` with every default, and "
@@ -498,7 +498,7 @@ def cli_check(out, only=None):
         notes = "; ".join(n.removeprefix("note: ").replace(path + ": ", "") for n in run.stderr.splitlines() if n)
         lines.append(f"| {name} | {len(df):,} | {task} | {result[key]:.4f} | {computed:.4f} | {rows} | {notes[:300]} |")
         print(lines[-1], flush=True)
-        for f in (model_path, predicted):
+        for f in (model_path, predicted, path):
             os.remove(f)
     with open(os.path.join(out, "cli.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
