@@ -54,6 +54,7 @@ BASE = dict(
     dropout=0.0,
     smoothing=0.0,
     target=False,
+    decay=0.0,
 )
 CANDIDATES = {
     "standard, He init, Adam 1e-3, batch 32, 30 ep (previous)": {},
@@ -74,6 +75,9 @@ CANDIDATES = {
     "robust + torch init": dict(scale="robust", init="torch"),
     "robust + cosine + torch init": dict(scale="robust", schedule="cosine", init="torch"),
     "robust + torch init + standardized targets": dict(scale="robust", init="torch", target=True),
+    # round 3's follow-ups: decoupled weight decay (AdamW's 0.01), with and without the cosine schedule
+    "robust + torch init + AdamW 0.01": dict(scale="robust", init="torch", decay=0.01),
+    "robust + torch init + AdamW 0.01 + cosine": dict(scale="robust", init="torch", decay=0.01, schedule="cosine"),
 }
 CHOSEN = "robust + torch init"  # mlp.defaults: what the study chose
 # round 3 (real tables, image-like sets): the chosen defaults and the two target-scaling variants
@@ -236,7 +240,8 @@ def run_mlp(spec, task, Xtr, Xte, ytr, yte, seed):
     scale = mlp.Standardize(d, floor=0.1) if cfg["scale"] == "floor" and not table else cfg["scale"]
     epochs = cfg["epochs"]
     schedule = mlp.CosineDecay(epochs) if cfg["schedule"] == "cosine" else None
-    opt = mlp.Adam(cfg["lr"], schedule=schedule)
+    opt = mlp.AdamW(cfg["lr"], weight_decay=cfg["decay"], schedule=schedule) if cfg["decay"] else None
+    opt = opt or mlp.Adam(cfg["lr"], schedule=schedule)
     kw = dict(optimizer=opt, epochs=epochs, batch_size=cfg["batch"], seed=seed, progress=False)
     if task == "classification":
         k = len(np.unique(ytr))
