@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlp.checks import cast_host, check_host_rows, check_host_X, check_X, is_host_data
+from mlp.nn.columns import Encoded, is_table, needs_columns
 
 __all__ = ["InputStage", "device_copy"]
 
@@ -33,8 +34,6 @@ class InputStage:
         an entry point; device arrays (encoded rows) and data for a model without one unchanged. A
         table that needs an encoding (text, categories, booleans, missing numbers) into a model
         without one is a TypeError saying how to build one."""
-        from mlp.nn.columns import Encoded, is_table, needs_columns
-
         if isinstance(X, Encoded):
             return X
         columns = self.model.columns
@@ -79,8 +78,8 @@ class InputStage:
         """Host rows checked, through the input stage (in float64), cast to the model's dtype on the
         host: what ``prepare`` copies to the device."""
         m = self.model
-        if type(X) is not np.ndarray and isinstance(X, np.ndarray):
-            X = X.view(np.ndarray)  # encoded rows (``Encoded``): a plain array from here on
+        if isinstance(X, Encoded):
+            X = X.view(np.ndarray)  # encoded rows: a plain array from here on
         if self.layers:
             host = self.host(check_host_X(X, m.n_features, name))
         else:

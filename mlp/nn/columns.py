@@ -33,7 +33,7 @@ import warnings
 
 import numpy as np
 
-from mlp.checks import DataWarning, check_positive_int
+from mlp.checks import DataWarning, callers_stacklevel, check_positive_int
 
 __all__ = ["Columns", "Encoded", "is_table", "needs_columns", "missing_markers", "ONEHOT_MAX"]
 
@@ -103,7 +103,7 @@ class Columns:
                     f"{name} column {c!r} holds numbers, and {', '.join(repr(m) for m in markers)} in {rows.size} "
                     f"rows (first: row {int(rows[0])}): read as missing numbers",
                     DataWarning,
-                    stacklevel=_stacklevel(),
+                    stacklevel=callers_stacklevel(),
                 )
             if _kind(values) == "number" or markers is not None:
                 v = _numbers(values, name, c, markers or ())
@@ -220,7 +220,7 @@ class Columns:
                     f"{name} column {s['name']!r}: {int(unseen.sum())} rows hold categories not seen in training "
                     f"(first: {str(cats[first])!r} in row {first}); they are encoded as 'unknown'",
                     DataWarning,
-                    stacklevel=_stacklevel(),
+                    stacklevel=callers_stacklevel(),
                 )
             if s["embed"]:
                 codes.append((pos + 1).astype(np.float64))  # slot 0: unknown
@@ -315,12 +315,6 @@ class Columns:
 
 
 # -- reading a table's columns -------------------------------------------------------------------
-def _stacklevel() -> int:
-    from mlp.checks import callers_stacklevel
-
-    return callers_stacklevel()
-
-
 def _table(X, name):
     """(column names, name -> 1-D NumPy values) of a DataFrame, pyarrow Table or dict."""
     mod = type(X).__module__.split(".")[0]
@@ -468,7 +462,7 @@ def _numbers(values: np.ndarray, name, col, missing_text=()) -> np.ndarray:
                 f"{name} column {col!r} holds numbers, but {len(text)} rows hold text that is not a number (first: "
                 f"{str(text[0][1])!r} in row {text[0][0]}): read as missing numbers",
                 DataWarning,
-                stacklevel=_stacklevel(),
+                stacklevel=callers_stacklevel(),
             )
     bad = np.isinf(v)
     if bad.any():

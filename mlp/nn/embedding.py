@@ -62,7 +62,7 @@ class Embedding(Layer):
         xp = array_namespace(x)
         codes = [self._codes(x, j, K) for j, K in enumerate(self.cardinalities)]
         parts = [x[:, : self.dense]] + [xp.take(E, c, axis=0) for E, c in zip(params, codes)]
-        return xp.concat([xp.astype(p, x.dtype) for p in parts], axis=1), state, codes
+        return xp.concat(parts, axis=1), state, codes  # the tables are in the compute dtype, as x
 
     def backward(self, params, saved, delta, ctx=EVAL, sinks=None, need_input_grad=True):
         xp = array_namespace(delta)

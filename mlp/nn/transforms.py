@@ -142,7 +142,7 @@ class Standardize(Transform):
         return [np.asarray(mean, dtype=np.float64), scale, np.array([float(n)])]
 
     def config(self):
-        return {"n_features": self.in_features, "floor": self.floor, "passthrough": self.passthrough}
+        return {**super().config(), "floor": self.floor}
 
 
 def _power_of_two(c: np.ndarray) -> np.ndarray:
@@ -212,12 +212,7 @@ class RobustScale(Transform):
         return graph.node("Div", [z, root])
 
     def config(self):
-        return {
-            "n_features": self.in_features,
-            "clip": self.clip,
-            "sample": self.sample,
-            "passthrough": self.passthrough,
-        }
+        return {**super().config(), "clip": self.clip, "sample": self.sample}
 
 
 class TargetScale(Layer):

@@ -296,3 +296,12 @@ def test_validation_rows_and_predictions_take_tables_too(rng):
     assert proba.shape == (50, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(model.predict_labels(held), np.argmax(proba, axis=1))
+
+
+def test_a_scaler_given_as_an_object_must_pass_the_codes_through(rng):
+    X, _ = _table(rng, n=60)
+    cols = Columns.fit(X)
+    with pytest.raises(ValueError, match="passthrough=1"):
+        mlp.MLP([cols, 8, 2], scale=mlp.RobustScale(cols.n_features))
+    model = mlp.MLP([cols, 8, 2], scale=mlp.RobustScale(cols.n_features, passthrough=1))
+    assert model.layers[0].config()["passthrough"] == 1
