@@ -76,12 +76,7 @@ class MLP(Sequential):
         if norm is not None:
             get_norm(norm, 1)  # an unknown norm is an error whatever the depth
         codes = 0 if columns is None else columns.n_codes
-        layers = [] if scale is None else [get_transform(scale, sizes[0], codes)]
-        if layers and layers[0].passthrough != codes:  # a transform given as an object must leave the codes alone
-            raise ValueError(
-                f"scale={layers[0]!r} passes {layers[0].passthrough} columns through, but the table's encoding ends "
-                f"in {codes} category codes: build it with passthrough={codes}, or pass scale by name"
-            )
+        layers = [] if scale is None else [_scaler(scale, sizes[0], codes)]
         self.sizes = list(sizes)
         if codes:  # the category codes become learned vectors; the first Dense takes them
             layers.append(Embedding(sizes[0], columns.cardinalities))
@@ -127,6 +122,17 @@ class MLP(Sequential):
             head=head,
             columns=columns,
         )
+
+
+def _scaler(scale, n_features, codes):
+    """The input transform `scale` (a name or an object) for rows that end in `codes` category codes."""
+    layer = get_transform(scale, n_features, codes)
+    if layer.passthrough != codes:  # a transform given as an object must leave the codes alone
+        raise ValueError(
+            f"scale={layer!r} passes {layer.passthrough} columns through, but the table's encoding ends in "
+            f"{codes} category codes: build it with passthrough={codes}, or pass scale by name"
+        )
+    return layer
 
 
 def _check_ensemble(ensemble, residual, norm, out) -> int:
